@@ -24,7 +24,7 @@ class Digest:
     hex: str
 
     @classmethod
-    def parse(cls, value: str) -> "Digest":
+    def parse(cls, value: str) -> Digest:
         match = _DIGEST_RE.match(value or "")
         if not match:
             raise InvalidDigest(f"invalid digest {value[:200]!r}" if value else "empty digest")
@@ -36,7 +36,7 @@ class Digest:
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
 
-    def hasher(self) -> "hashlib._Hash":
+    def hasher(self) -> hashlib._Hash:
         return hashlib.new(self.algorithm)
 
 

@@ -1,0 +1,1 @@
+"""The bundled Packages registry: OCI images, npm and Maven with Bitbucket Packages' access model."""

@@ -1,0 +1,73 @@
+"""The access model of Bitbucket Packages, as values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Right(IntEnum):
+    """What a principal may do on a package; each right includes the ones below it."""
+
+    NONE = 0
+    READ = 1  # pull / install / download
+    WRITE = 2  # push / publish
+    ADMIN = 3  # create, delete
+
+
+ROLES = {"read": Right.READ, "write": Right.WRITE, "admin": Right.ADMIN}
+
+SCOPE_READ = "read:package:bitbucket"
+SCOPE_WRITE = "write:package:bitbucket"
+SCOPES = (SCOPE_READ, SCOPE_WRITE)
+
+PACKAGE_TYPES = ("container", "npm", "maven")
+
+
+def scope_ceiling(scopes: frozenset[str]) -> Right:
+    """The most a token's scopes allow: write scope lets the user's role through whole
+    (pushing needs pulls too), read scope caps it at READ."""
+    if SCOPE_WRITE in scopes:
+        return Right.ADMIN
+    if SCOPE_READ in scopes:
+        return Right.READ
+    return Right.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts for.
+
+    ``kind`` is ``anonymous``, ``user`` (an email with an API token or a UI
+    session) or ``pipeline`` (a pipeline token, bound to one repository).
+    """
+
+    kind: str
+    name: str = ""
+    credential_id: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    repository_id: int | None = None  # pipeline tokens only
+    workspace: str | None = None  # pipeline tokens only
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.kind == "anonymous"
+
+
+ANONYMOUS = Principal(kind="anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    id: int
+    workspace: str
+    type: str
+    name: str
+    repository_id: int
+    repository: str  # "workspace/slug"
+    created_at: float
+    updated_at: float
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.workspace}/{self.name}"

@@ -1,0 +1,321 @@
+"""Workspaces, repositories, users, roles, tokens and packages in the metadata database."""
+
+from __future__ import annotations
+
+import time
+
+from registry.access import secrets
+from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES, Package, Principal
+from registry.storage.database import Database, IntegrityError, Row
+
+# How often a credential's last-used time is written: often enough for humans, rarely
+# enough that a busy pipeline does not turn every pull into a database write.
+LAST_USED_RESOLUTION = 60.0
+
+DEFAULT_PIPELINE_TOKEN_TTL = 4 * 3600
+PIPELINE_USER_PREFIX = "pipeline-"
+
+
+class AccessError(ValueError):
+    """A request to the access store that cannot be carried out (unknown or duplicate object)."""
+
+
+_PACKAGE_SELECT = (
+    "SELECT p.id, p.workspace, p.type, p.name, p.repository_id, p.created_at, p.updated_at, "
+    "r.workspace || '/' || r.slug AS repository "
+    "FROM packages p JOIN repositories r ON r.id = p.repository_id"
+)
+
+
+def _package(row: Row) -> Package:
+    return Package(**row)
+
+
+class AccessStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._last_touched: dict[str, float] = {}
+
+    # --- workspaces, projects, repositories, users, roles ---
+
+    async def create_workspace(self, slug: str) -> None:
+        async with self.db.transaction() as tx:
+            try:
+                await tx.execute("INSERT INTO workspaces (slug, created_at) VALUES (?, ?)", (slug, time.time()))
+            except IntegrityError:
+                raise AccessError(f"workspace {slug!r} already exists") from None
+
+    async def workspace_exists(self, slug: str) -> bool:
+        return await self.db.fetchone("SELECT 1 AS x FROM workspaces WHERE slug = ?", (slug,)) is not None
+
+    async def create_project(self, workspace: str, key: str, name: str | None = None) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO projects (workspace, key, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (workspace, key, name or key),
+            )
+
+    async def list_projects(self, workspace: str) -> list[Row]:
+        return await self.db.fetchall("SELECT key, name FROM projects WHERE workspace = ? ORDER BY key", (workspace,))
+
+    async def create_repository(self, workspace: str, slug: str, project_key: str | None = None) -> int:
+        if not await self.workspace_exists(workspace):
+            raise AccessError(f"workspace {workspace!r} does not exist")
+        if project_key:
+            await self.create_project(workspace, project_key)
+        async with self.db.transaction() as tx:
+            try:
+                await tx.execute(
+                    "INSERT INTO repositories (workspace, slug, project_key, created_at) VALUES (?, ?, ?, ?)",
+                    (workspace, slug, project_key, time.time()),
+                )
+            except IntegrityError:
+                raise AccessError(f"repository {workspace}/{slug} already exists") from None
+            row = await tx.fetchone("SELECT id FROM repositories WHERE workspace = ? AND slug = ?", (workspace, slug))
+        assert row is not None
+        return int(row["id"])
+
+    async def get_repository(self, full_slug: str) -> Row | None:
+        workspace, _, slug = full_slug.partition("/")
+        return await self.db.fetchone(
+            "SELECT id, workspace, slug, project_key FROM repositories WHERE workspace = ? AND slug = ?",
+            (workspace, slug),
+        )
+
+    async def require_repository(self, full_slug: str) -> Row:
+        repository = await self.get_repository(full_slug)
+        if repository is None:
+            raise AccessError(f"repository {full_slug} does not exist")
+        return repository
+
+    async def list_repositories(self, workspace: str) -> list[Row]:
+        return await self.db.fetchall(
+            "SELECT id, workspace, slug, project_key FROM repositories WHERE workspace = ? ORDER BY slug",
+            (workspace,),
+        )
+
+    async def create_user(self, email: str) -> None:
+        async with self.db.transaction() as tx:
+            try:
+                await tx.execute("INSERT INTO users (email, created_at) VALUES (?, ?)", (email.lower(), time.time()))
+            except IntegrityError:
+                raise AccessError(f"user {email} already exists") from None
+
+    async def user_exists(self, email: str) -> bool:
+        return await self.db.fetchone("SELECT 1 AS x FROM users WHERE email = ?", (email.lower(),)) is not None
+
+    async def grant(self, email: str, repository_full_slug: str, role: str) -> None:
+        if role not in ROLES:
+            raise AccessError(f"role must be one of {', '.join(ROLES)}")
+        if not await self.user_exists(email):
+            raise AccessError(f"user {email} does not exist")
+        repository = await self.require_repository(repository_full_slug)
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO roles (email, repository_id, role) VALUES (?, ?, ?) "
+                "ON CONFLICT (email, repository_id) DO UPDATE SET role = excluded.role",
+                (email.lower(), repository["id"], role),
+            )
+
+    async def revoke_role(self, email: str, repository_full_slug: str) -> None:
+        repository = await self.require_repository(repository_full_slug)
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM roles WHERE email = ? AND repository_id = ?", (email.lower(), repository["id"]))
+
+    async def role_of(self, email: str, repository_id: int) -> str | None:
+        row = await self.db.fetchone(
+            "SELECT role FROM roles WHERE email = ? AND repository_id = ?", (email, repository_id)
+        )
+        return row["role"] if row else None
+
+    async def repositories_of(self, email: str) -> list[Row]:
+        """Every repository the user has a role on, with the role."""
+        return await self.db.fetchall(
+            "SELECT r.id, r.workspace, r.slug, r.project_key, ro.role FROM roles ro "
+            "JOIN repositories r ON r.id = ro.repository_id WHERE ro.email = ? ORDER BY r.workspace, r.slug",
+            (email,),
+        )
+
+    # --- API tokens ---
+
+    async def create_api_token(
+        self, email: str, scopes: list[str], name: str = "", expires_at: float | None = None
+    ) -> tuple[str, str]:
+        """Return (token id, secret). The secret is shown once and stored only as a hash."""
+        unknown = [scope for scope in scopes if scope not in SCOPES]
+        if unknown or not scopes:
+            raise AccessError(f"scopes must be among {', '.join(SCOPES)}")
+        if not await self.user_exists(email):
+            raise AccessError(f"user {email} does not exist")
+        token_id, secret = secrets.new_id(), secrets.new_secret(secrets.API_TOKEN_PREFIX)
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO api_tokens (id, email, name, secret_hash, scopes, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (token_id, email.lower(), name or token_id, secrets.hash_secret(secret), " ".join(sorted(set(scopes))),
+                 time.time(), expires_at),
+            )
+        return token_id, secret
+
+    async def list_api_tokens(self, email: str) -> list[Row]:
+        return await self.db.fetchall(
+            "SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_tokens "
+            "WHERE email = ? ORDER BY created_at DESC",
+            (email.lower(),),
+        )
+
+    async def revoke_api_token(self, token_id: str, email: str | None = None) -> bool:
+        """Revoke a token (only the owner's, when ``email`` is given). True if it was live."""
+        sql = "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+        params: tuple = (time.time(), token_id)
+        if email is not None:
+            sql += " AND email = ?"
+            params += (email.lower(),)
+        async with self.db.transaction() as tx:
+            return await tx.execute(sql, params) > 0
+
+    # --- pipeline tokens ---
+
+    async def create_pipeline_token(self, repository_full_slug: str, ttl: float = DEFAULT_PIPELINE_TOKEN_TTL
+                                    ) -> tuple[str, str]:
+        """Return (username, secret) as Pipelines would inject them."""
+        repository = await self.require_repository(repository_full_slug)
+        token_id, secret = secrets.new_id(), secrets.new_secret(secrets.PIPELINE_TOKEN_PREFIX)
+        now = time.time()
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO pipeline_tokens (id, repository_id, secret_hash, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_id, repository["id"], secrets.hash_secret(secret), now, now + ttl),
+            )
+        return PIPELINE_USER_PREFIX + token_id, secret
+
+    # --- authentication ---
+
+    async def authenticate(self, username: str, secret: str) -> Principal | None:
+        """The principal for a username + token pair, or None if they do not match a live token."""
+        digest = secrets.hash_secret(secret)
+        now = time.time()
+        if secret.startswith(secrets.PIPELINE_TOKEN_PREFIX):
+            row = await self.db.fetchone(
+                "SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace FROM pipeline_tokens t "
+                "JOIN repositories r ON r.id = t.repository_id WHERE t.secret_hash = ?",
+                (digest,),
+            )
+            if row is None or username != PIPELINE_USER_PREFIX + row["id"]:
+                return None
+            if row["revoked_at"] is not None or row["expires_at"] <= now:
+                return None
+            await self._touch("pipeline_tokens", row["id"], now)
+            return Principal(kind="pipeline", name=username, credential_id="p:" + row["id"],
+                             repository_id=int(row["repository_id"]), workspace=row["workspace"])
+        row = await self.db.fetchone(
+            "SELECT id, email, scopes, expires_at, revoked_at FROM api_tokens WHERE secret_hash = ?", (digest,)
+        )
+        if row is None or username.lower() != row["email"]:
+            return None
+        if row["revoked_at"] is not None or (row["expires_at"] is not None and row["expires_at"] <= now):
+            return None
+        await self._touch("api_tokens", row["id"], now)
+        return Principal(kind="user", name=row["email"], credential_id="a:" + row["id"],
+                         scopes=frozenset(row["scopes"].split()))
+
+    async def credential_is_live(self, credential_id: str) -> bool:
+        """Whether the token behind a credential id is still unexpired and unrevoked."""
+        kind, _, token_id = credential_id.partition(":")
+        table = {"a": "api_tokens", "p": "pipeline_tokens"}.get(kind)
+        if table is None:
+            return False
+        row = await self.db.fetchone(f"SELECT expires_at, revoked_at FROM {table} WHERE id = ?", (token_id,))
+        if row is None or row["revoked_at"] is not None:
+            return False
+        return row["expires_at"] is None or row["expires_at"] > time.time()
+
+    async def _touch(self, table: str, token_id: str, now: float) -> None:
+        if now - self._last_touched.get(token_id, 0.0) < LAST_USED_RESOLUTION:
+            return
+        self._last_touched[token_id] = now
+        async with self.db.transaction() as tx:
+            await tx.execute(f"UPDATE {table} SET last_used_at = ? WHERE id = ?", (now, token_id))
+
+    # --- packages ---
+
+    async def create_package(self, workspace: str, name: str, package_type: str, repository_full_slug: str) -> Package:
+        if package_type not in PACKAGE_TYPES:
+            raise AccessError(f"package type must be one of {', '.join(PACKAGE_TYPES)}")
+        repository = await self.require_repository(repository_full_slug)
+        if repository["workspace"] != workspace:
+            raise AccessError(f"a package of workspace {workspace} must be linked to a repository of that workspace")
+        now = time.time()
+        async with self.db.transaction() as tx:
+            try:
+                await tx.execute(
+                    "INSERT INTO packages (workspace, type, name, repository_id, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (workspace, package_type, name, repository["id"], now, now),
+                )
+            except IntegrityError:
+                raise AccessError(f"{package_type} package {workspace}/{name} already exists") from None
+        package = await self.get_package(workspace, package_type, name)
+        assert package is not None
+        return package
+
+    async def get_package(self, workspace: str, package_type: str, name: str) -> Package | None:
+        row = await self.db.fetchone(
+            f"{_PACKAGE_SELECT} WHERE p.workspace = ? AND p.type = ? AND p.name = ?", (workspace, package_type, name)
+        )
+        return _package(row) if row else None
+
+    async def get_package_by_id(self, package_id: int) -> Package | None:
+        row = await self.db.fetchone(f"{_PACKAGE_SELECT} WHERE p.id = ?", (package_id,))
+        return _package(row) if row else None
+
+    async def touch_package(self, package_id: int) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (time.time(), package_id))
+
+    async def delete_package(self, package_id: int) -> None:
+        async with self.db.transaction() as tx:
+            for table in ("tags", "manifest_refs", "manifests", "package_blobs", "uploads"):
+                await tx.execute(f"DELETE FROM {table} WHERE package_id = ?", (package_id,))
+            await tx.execute("DELETE FROM packages WHERE id = ?", (package_id,))
+
+    async def visible_packages(
+        self,
+        principal: Principal,
+        *,
+        workspace: str | None = None,
+        package_type: str | None = None,
+        repository_id: int | None = None,
+        project_key: str | None = None,
+        name_contains: str | None = None,
+        after: str = "",
+        limit: int = 100,
+    ) -> list[Package]:
+        """Packages the principal may read, ordered by full name, after ``after``."""
+        where, params = ["(p.workspace || '/' || p.name) > ?"], [after]
+        if principal.kind == "pipeline":
+            where.append("p.repository_id = ?")
+            params.append(principal.repository_id)
+        elif principal.kind == "user" and principal.scopes & set(SCOPES):
+            where.append("p.repository_id IN (SELECT repository_id FROM roles WHERE email = ?)")
+            params.append(principal.name)
+        else:
+            return []
+        for clause, value in (
+            ("p.workspace = ?", workspace),
+            ("p.type = ?", package_type),
+            ("p.repository_id = ?", repository_id),
+            ("r.project_key = ?", project_key),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if name_contains:
+            where.append("instr(lower(p.name), ?) > 0" if self.db.dialect == "sqlite" else "strpos(lower(p.name), ?) > 0")
+            params.append(name_contains.lower())
+        rows = await self.db.fetchall(
+            f"{_PACKAGE_SELECT} WHERE {' AND '.join(where)} ORDER BY p.workspace || '/' || p.name LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [_package(row) for row in rows]

@@ -1,0 +1,65 @@
+"""Application factory: wires storage, access and the protocol handlers together."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from registry.access import token_endpoint
+from registry.access.controller import AccessController
+from registry.access.jwt_tokens import TokenService, load_or_create_key
+from registry.access.store import AccessStore
+from registry.content import ContentService
+from registry.context import SERVICES, Services
+from registry.oci import routes as oci_routes
+from registry.settings import Settings
+from registry.storage.factory import open_blob_store, open_database
+
+log = logging.getLogger("packages_registry")
+
+
+def build_services(settings: Settings) -> Services:
+    db = open_database(settings)
+    blobs = open_blob_store(settings)
+    access = AccessStore(db)
+    return Services(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        content=ContentService(db, blobs),
+        access=access,
+        controller=AccessController(access),
+        tokens=TokenService(load_or_create_key(settings.data_dir / "signing.key")),
+    )
+
+
+@web.middleware
+async def server_errors(request: web.Request, handler) -> web.StreamResponse:
+    """An unexpected error is logged with its traceback, and the client gets a plain 500 with no detail."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, OSError) as exc:
+        if request.transport is None or request.transport.is_closing():
+            raise  # the client went away mid-request: nothing to answer
+        log.exception("I/O error on %s %s", request.method, request.path)
+        raise web.HTTPInternalServerError(text="internal server error") from exc
+    except Exception:
+        log.exception("error on %s %s", request.method, request.path)
+        raise web.HTTPInternalServerError(text="internal server error") from None
+
+
+def create_app(settings: Settings, svc: Services | None = None) -> web.Application:
+    app = web.Application(middlewares=[server_errors], client_max_size=1024**2)
+    svc = svc or build_services(settings)
+    app[SERVICES] = svc
+    token_endpoint.setup(app)
+    oci_routes.setup(app, svc)
+
+    async def close(_app: web.Application) -> None:
+        await svc.db.close()
+
+    app.on_cleanup.append(close)
+    return app

@@ -1,0 +1,240 @@
+"""``packages-registry``: run the server and administer workspaces, users, tokens and packages."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES
+from registry.access.store import DEFAULT_PIPELINE_TOKEN_TTL, AccessError
+from registry.settings import Settings, default_data_dir
+from vocab.names import is_valid_workspace
+
+
+class UsageError(Exception):
+    pass
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
+    for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds"):
+        if getattr(args, field, None) is not None:
+            setattr(settings, field, getattr(args, field))
+    return settings
+
+
+def _with_services(action: Callable[..., Awaitable[None]]) -> Callable[[argparse.Namespace], None]:
+    def run(args: argparse.Namespace) -> None:
+        from registry.app import build_services
+
+        async def main() -> None:
+            svc = build_services(_settings(args))
+            try:
+                await action(svc, args)
+            finally:
+                await svc.db.close()
+
+        asyncio.run(main())
+
+    return run
+
+
+def _split_full(value: str, what: str) -> tuple[str, str]:
+    workspace, sep, rest = value.partition("/")
+    if not sep or not rest or not is_valid_workspace(workspace):
+        raise UsageError(f"{what} must look like WORKSPACE/NAME, got {value!r}")
+    return workspace, rest
+
+
+@_with_services
+async def cmd_workspace_create(svc, args) -> None:
+    if not is_valid_workspace(args.slug):
+        raise UsageError("a workspace slug is lower-case letters, digits, '-' and '_' (up to 62)")
+    await svc.access.create_workspace(args.slug)
+    print(f"workspace {args.slug} created")
+
+
+@_with_services
+async def cmd_project_create(svc, args) -> None:
+    await svc.access.create_project(args.workspace, args.key, args.name)
+    print(f"project {args.key} created in {args.workspace}")
+
+
+@_with_services
+async def cmd_repository_create(svc, args) -> None:
+    workspace, slug = _split_full(args.repository, "repository")
+    await svc.access.create_repository(workspace, slug, args.project)
+    print(f"repository {workspace}/{slug} created")
+
+
+@_with_services
+async def cmd_user_create(svc, args) -> None:
+    if "@" not in args.email or ":" in args.email:
+        raise UsageError("a user is an email address")
+    await svc.access.create_user(args.email)
+    print(f"user {args.email.lower()} created")
+
+
+@_with_services
+async def cmd_grant(svc, args) -> None:
+    await svc.access.grant(args.email, args.repository, args.role)
+    print(f"{args.email.lower()} has {args.role} on {args.repository}")
+
+
+@_with_services
+async def cmd_token_create(svc, args) -> None:
+    expires = time.time() + args.expires_days * 86400 if args.expires_days else None
+    _, secret = await svc.access.create_api_token(args.email, args.scope or [], args.name or "", expires)
+    print(secret)
+
+
+@_with_services
+async def cmd_token_list(svc, args) -> None:
+    for row in await svc.access.list_api_tokens(args.email):
+        state = "revoked" if row["revoked_at"] else "live"
+        print(f"{row['id']}\t{row['name']}\t{row['scopes']}\t{state}")
+
+
+@_with_services
+async def cmd_token_revoke(svc, args) -> None:
+    if not await svc.access.revoke_api_token(args.token_id):
+        raise UsageError(f"no live token {args.token_id}")
+    print(f"token {args.token_id} revoked")
+
+
+@_with_services
+async def cmd_pipeline_token(svc, args) -> None:
+    username, secret = await svc.access.create_pipeline_token(args.repository, args.ttl)
+    print(f"BITBUCKET_PACKAGES_USERNAME={username}")
+    print(f"BITBUCKET_PACKAGES_TOKEN={secret}")
+
+
+@_with_services
+async def cmd_package_create(svc, args) -> None:
+    workspace, name = _split_full(args.package, "package")
+    from registry.packages import validate_package_name
+
+    validate_package_name(args.type, name)
+    await svc.access.create_package(workspace, name, args.type, args.repository)
+    print(f"{args.type} package {workspace}/{name} created, linked to {args.repository}")
+
+
+@_with_services
+async def cmd_package_delete(svc, args) -> None:
+    workspace, name = _split_full(args.package, "package")
+    package = await svc.access.get_package(workspace, args.type, name)
+    if package is None:
+        raise UsageError(f"no {args.type} package {args.package}")
+    await svc.access.delete_package(package.id)
+    print(f"{args.type} package {args.package} deleted (run gc to free its storage)")
+
+
+@_with_services
+async def cmd_gc(svc, args) -> None:
+    from registry.gc import collect
+
+    report = await collect(svc.db, svc.content, svc.settings.gc_grace_seconds, args.dry_run)
+    print(("dry run: " if args.dry_run else "") + str(report))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from registry.server import serve
+
+    serve(_settings(args), args.host, args.port, args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", default=argparse.SUPPRESS,
+                        help="data directory (default: $PACKAGES_REGISTRY_DATA or a per-user data dir)")
+    parser = argparse.ArgumentParser(prog="packages-registry", parents=[common],
+                                     description="The bundled Bitbucket Packages-style registry.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler, help_text: str, parent=sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    serve = command("serve", cmd_serve, "run the registry server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("PACKAGES_REGISTRY_WORKERS", "1")),
+                       help="server processes sharing the port (default 1)")
+    serve.add_argument("--public-url", dest="public_url", help="URL clients reach this server at")
+    serve.add_argument("--auto-create", dest="auto_create", action="store_true", default=None,
+                       help="a pipeline token's push to an unknown package creates it, linked to its repository")
+    serve.add_argument("--no-delete", dest="delete_enabled", action="store_false", default=None,
+                       help="refuse DELETE of manifests, tags, blobs and packages")
+    serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
+                       help="Maven: allow re-deploying release files")
+
+    workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
+    command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")
+
+    project = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
+    p = command("create", cmd_project_create, "create a project in a workspace", project)
+    p.add_argument("workspace")
+    p.add_argument("key")
+    p.add_argument("--name")
+
+    repository = sub.add_parser("repository", help="repositories").add_subparsers(dest="action", required=True)
+    p = command("create", cmd_repository_create, "create a repository", repository)
+    p.add_argument("repository", metavar="WORKSPACE/REPO")
+    p.add_argument("--project", metavar="KEY")
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    command("create", cmd_user_create, "create a user", user).add_argument("email")
+
+    p = command("grant", cmd_grant, "give a user a role on a repository")
+    p.add_argument("email")
+    p.add_argument("repository", metavar="WORKSPACE/REPO")
+    p.add_argument("role", choices=list(ROLES))
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    p = command("create", cmd_token_create, "create an API token (printed once, on stdout)", token)
+    p.add_argument("email")
+    p.add_argument("--scope", action="append", choices=SCOPES)
+    p.add_argument("--name")
+    p.add_argument("--expires-days", type=float)
+    command("list", cmd_token_list, "list a user's API tokens", token).add_argument("email")
+    command("revoke", cmd_token_revoke, "revoke an API token", token).add_argument("token_id")
+
+    p = command("pipeline-token", cmd_pipeline_token, "make a pipeline token for a repository")
+    p.add_argument("repository", metavar="WORKSPACE/REPO")
+    p.add_argument("--ttl", type=float, default=DEFAULT_PIPELINE_TOKEN_TTL, help="lifetime in seconds")
+
+    package = sub.add_parser("package", help="packages").add_subparsers(dest="action", required=True)
+    p = command("create", cmd_package_create, "create a package linked to a repository", package)
+    p.add_argument("package", metavar="WORKSPACE/NAME")
+    p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
+    p.add_argument("--repository", required=True, metavar="WORKSPACE/REPO")
+    p = command("delete", cmd_package_delete, "delete a package", package)
+    p.add_argument("package", metavar="WORKSPACE/NAME")
+    p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
+
+    p = command("gc", cmd_gc, "collect garbage: unreferenced blobs and stale uploads")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--grace-seconds", dest="gc_grace_seconds", type=float,
+                   help="keep anything younger than this (default 3600)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if not hasattr(args, "data"):
+        args.data = None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.handler(args)
+    except (UsageError, AccessError, ValueError) as exc:
+        print(f"packages-registry: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,192 @@
+"""Content: verified blobs and resumable uploads, shared by every package type.
+
+The blob store keeps bytes; this service hashes them while they arrive,
+checks the digest a client claims, and records blobs and their links to
+packages in the metadata database. A blob is visible to a package only once
+it is complete, verified, durable and linked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
+from registry.storage.database import Database
+from vocab.digests import Digest
+
+# Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
+STREAM_ALGORITHM = "sha256"
+
+
+class UploadNotFound(Exception):
+    pass
+
+
+class DigestMismatch(Exception):
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(f"content digest {actual} does not match the digest given, {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+class RangeMismatch(Exception):
+    """A chunk does not start where the upload ends."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the upload has {size} bytes; a chunk must start at {size}")
+        self.size = size
+
+
+@dataclass(slots=True)
+class _HashState:
+    size: int
+    hasher: hashlib._Hash
+
+
+class ContentService:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        # Hash state of uploads in progress, by upload id. Lost on restart or when another
+        # process takes the next chunk; it is then rebuilt from the bytes already stored.
+        self._hash_states: dict[str, _HashState] = {}
+
+    # --- upload sessions ---
+
+    async def start_upload(self, package_id: int) -> str:
+        upload_id = str(uuid.uuid4())
+        await self.blobs.start_upload(upload_id)
+        now = time.time()
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO uploads (id, package_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (upload_id, package_id, now, now),
+            )
+        self._hash_states[upload_id] = _HashState(0, hashlib.new(STREAM_ALGORITHM))
+        return upload_id
+
+    async def upload_size(self, upload_id: str, package_id: int) -> int:
+        row = await self.db.fetchone("SELECT package_id FROM uploads WHERE id = ?", (upload_id,))
+        if row is None or row["package_id"] != package_id:
+            raise UploadNotFound(upload_id)
+        try:
+            return await self.blobs.upload_size(upload_id)
+        except BlobNotFound:
+            raise UploadNotFound(upload_id) from None
+
+    async def append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
+                     start: int | None = None) -> int:
+        """Append a stream; ``start`` (from Content-Range) must equal the current size."""
+        size = await self.upload_size(upload_id, package_id)
+        if start is not None and start != size:
+            raise RangeMismatch(size)
+        state = await self._hash_state(upload_id, size)
+
+        async def hashed() -> AsyncIterator[bytes]:
+            async for chunk in chunks:
+                yield chunk
+                # Counted only once the store has taken the chunk, so state matches the stored bytes.
+                state.hasher.update(chunk)
+                state.size += len(chunk)
+
+        try:
+            return await self.blobs.append(upload_id, hashed())
+        finally:
+            async with self.db.transaction() as tx:
+                await tx.execute("UPDATE uploads SET updated_at = ? WHERE id = ?", (time.time(), upload_id))
+
+    async def finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
+        """Verify the upload against ``digest``, make it durable and link it to the package."""
+        size = await self.upload_size(upload_id, package_id)
+        if digest.algorithm == STREAM_ALGORITHM:
+            actual = f"{STREAM_ALGORITHM}:{(await self._hash_state(upload_id, size)).hasher.hexdigest()}"
+        else:
+            hasher = digest.hasher()
+            async for chunk in self.blobs.read_upload(upload_id):
+                hasher.update(chunk)
+            actual = f"{digest.algorithm}:{hasher.hexdigest()}"
+        if actual != str(digest):
+            await self.cancel(upload_id)
+            raise DigestMismatch(str(digest), actual)
+        await self.blobs.seal(upload_id)
+        now = time.time()
+        async with self.db.transaction() as tx:
+            # Inside the transaction: garbage collection deletes blobs inside one too, so a blob
+            # can never be deleted between becoming visible and being recorded.
+            info = await self.blobs.commit(upload_id, str(digest))
+            await tx.execute(
+                "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+                (str(digest), info.size, now),
+            )
+            await self._link(tx, package_id, str(digest), now)
+            await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        self._hash_states.pop(upload_id, None)
+        return info
+
+    async def cancel(self, upload_id: str) -> None:
+        self._hash_states.pop(upload_id, None)
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        await self.blobs.cancel(upload_id)
+
+    async def store(self, package_id: int, chunks: AsyncIterator[bytes], digest: Digest | None = None
+                    ) -> tuple[str, BlobInfo]:
+        """One-shot upload: stream, verify against ``digest`` if given, link. Returns (digest, info)."""
+        upload_id = await self.start_upload(package_id)
+        try:
+            await self.append(upload_id, package_id, chunks)
+            if digest is None:
+                state = self._hash_states[upload_id]
+                digest = Digest(STREAM_ALGORITHM, state.hasher.hexdigest())
+            return str(digest), await self.finish(upload_id, package_id, digest)
+        except BaseException:
+            await self.cancel(upload_id)
+            raise
+
+    async def _hash_state(self, upload_id: str, size: int) -> _HashState:
+        state = self._hash_states.get(upload_id)
+        if state is None or state.size != size:
+            state = _HashState(0, hashlib.new(STREAM_ALGORITHM))
+            async for chunk in self.blobs.read_upload(upload_id):
+                state.hasher.update(chunk)
+                state.size += len(chunk)
+            self._hash_states[upload_id] = state
+        return state
+
+    # --- blobs and their links ---
+
+    async def linked_blob(self, package_id: int, digest: str) -> int | None:
+        """The size of a blob linked to the package, or None."""
+        row = await self.db.fetchone(
+            "SELECT b.size FROM package_blobs l JOIN blobs b ON b.digest = l.digest "
+            "WHERE l.package_id = ? AND l.digest = ?",
+            (package_id, digest),
+        )
+        return int(row["size"]) if row else None
+
+    async def link(self, package_id: int, digest: str) -> bool:
+        """Link an existing blob to a package (cross-repository mount). False if there is no such blob."""
+        async with self.db.transaction() as tx:
+            if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:
+                return False
+            await self._link(tx, package_id, digest, time.time())
+        return True
+
+    async def unlink(self, package_id: int, digest: str) -> bool:
+        async with self.db.transaction() as tx:
+            return await tx.execute(
+                "DELETE FROM package_blobs WHERE package_id = ? AND digest = ?", (package_id, digest)
+            ) > 0
+
+    @staticmethod
+    async def _link(tx, package_id: int, digest: str, now: float) -> None:
+        await tx.execute(
+            "INSERT INTO package_blobs (package_id, digest, linked_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (package_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+            (package_id, digest, now),
+        )

@@ -1,0 +1,115 @@
+"""Manifests, tags and referrers of container packages in the metadata database."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from registry.oci.errors import OciError, manifest_unknown
+from registry.oci.manifests import ParsedManifest
+from registry.storage.database import Database, Row
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    content: bytes
+    subject: str | None = None
+
+
+class OciStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_manifest(self, package_id: int, reference: str, by_digest: bool) -> StoredManifest | None:
+        if by_digest:
+            row = await self.db.fetchone(
+                "SELECT digest, media_type, content, subject FROM manifests WHERE package_id = ? AND digest = ?",
+                (package_id, reference),
+            )
+        else:
+            row = await self.db.fetchone(
+                "SELECT m.digest, m.media_type, m.content, m.subject FROM tags t JOIN manifests m "
+                "ON m.package_id = t.package_id AND m.digest = t.digest WHERE t.package_id = ? AND t.name = ?",
+                (package_id, reference),
+            )
+        if row is None:
+            return None
+        return StoredManifest(row["digest"], row["media_type"], bytes(row["content"]), row["subject"])
+
+    async def put_manifest(self, package_id: int, digest: str, content: bytes, parsed: ParsedManifest,
+                           tag: str | None) -> None:
+        """Store a manifest (and move a tag to it) once everything it references is in the package."""
+        now = time.time()
+        async with self.db.transaction() as tx:
+            # Checked inside the write transaction, so garbage collection cannot remove a blob in between.
+            for blob in dict.fromkeys(parsed.blobs):
+                if await tx.fetchone("SELECT 1 AS x FROM package_blobs WHERE package_id = ? AND digest = ?",
+                                     (package_id, blob)) is None:
+                    raise OciError("MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the repository",
+                                   400, {"digest": blob})
+            for child in dict.fromkeys(parsed.manifests):
+                if await tx.fetchone("SELECT 1 AS x FROM manifests WHERE package_id = ? AND digest = ?",
+                                     (package_id, child)) is None:
+                    raise OciError("MANIFEST_BLOB_UNKNOWN",
+                                   "index references a manifest unknown to the repository", 400, {"digest": child})
+            await tx.execute(
+                "INSERT INTO manifests (package_id, digest, media_type, artifact_type, subject, size, content, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, digest) DO NOTHING",
+                (package_id, digest, parsed.media_type, parsed.artifact_type, parsed.subject, len(content), content,
+                 now),
+            )
+            for ref, kind in [(b, "blob") for b in parsed.blobs] + [(m, "manifest") for m in parsed.manifests]:
+                await tx.execute(
+                    "INSERT INTO manifest_refs (package_id, manifest_digest, ref_digest, kind) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (package_id, digest, ref, kind),
+                )
+            if tag is not None:
+                await tx.execute(
+                    "INSERT INTO tags (package_id, name, digest, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, "
+                    "updated_at = excluded.updated_at",
+                    (package_id, tag, digest, now),
+                )
+            await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (now, package_id))
+
+    async def delete_manifest(self, package_id: int, digest: str) -> None:
+        async with self.db.transaction() as tx:
+            if await tx.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest)) == 0:
+                raise manifest_unknown(digest)
+            await tx.execute("DELETE FROM tags WHERE package_id = ? AND digest = ?", (package_id, digest))
+            await tx.execute("DELETE FROM manifest_refs WHERE package_id = ? AND manifest_digest = ?",
+                             (package_id, digest))
+
+    async def delete_tag(self, package_id: int, tag: str) -> None:
+        async with self.db.transaction() as tx:
+            if await tx.execute("DELETE FROM tags WHERE package_id = ? AND name = ?", (package_id, tag)) == 0:
+                raise manifest_unknown(tag)
+
+    async def list_tags(self, package_id: int, after: str, limit: int) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT name FROM tags WHERE package_id = ? AND name > ? ORDER BY name LIMIT ?",
+            (package_id, after, limit),
+        )
+        return [row["name"] for row in rows]
+
+    async def referrers(self, package_id: int, subject: str, artifact_type: str | None) -> list[Row]:
+        sql = ("SELECT digest, media_type, artifact_type, size, content FROM manifests "
+               "WHERE package_id = ? AND subject = ?")
+        params: tuple = (package_id, subject)
+        if artifact_type is not None:
+            sql += " AND artifact_type = ?"
+            params += (artifact_type,)
+        return await self.db.fetchall(sql + " ORDER BY digest", params)
+
+    # --- what the UI shows ---
+
+    async def tags_with_manifests(self, package_id: int) -> list[Row]:
+        return await self.db.fetchall(
+            "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.content, m.created_at FROM tags t "
+            "JOIN manifests m ON m.package_id = t.package_id AND m.digest = t.digest "
+            "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name",
+            (package_id,),
+        )

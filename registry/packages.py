@@ -1,0 +1,26 @@
+"""Package names per type: what each protocol accepts as a package name."""
+
+from __future__ import annotations
+
+import re
+
+from vocab.names import is_valid_name
+
+_NPM_NAME_RE = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
+_MAVEN_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def validate_package_name(package_type: str, name: str) -> None:
+    """Raise ValueError unless ``name`` is a valid package name of that type."""
+    if package_type == "container":
+        if not is_valid_name(name):
+            raise ValueError(f"invalid image name {name!r}: lower-case letters, digits and . _ - / separators")
+    elif package_type == "npm":
+        if len(name) > 214 or not _NPM_NAME_RE.match(name):
+            raise ValueError(f"invalid npm package name {name!r}")
+    elif package_type == "maven":
+        group, sep, artifact = name.partition(":")
+        if not sep or not _MAVEN_PART_RE.match(group) or not _MAVEN_PART_RE.match(artifact) or ".." in name:
+            raise ValueError(f"invalid Maven package {name!r}: use groupId:artifactId")
+    else:
+        raise ValueError(f"unknown package type {package_type!r}")

@@ -1,0 +1,50 @@
+"""The metadata database interface.
+
+Queries are written once, in portable SQL with ``?`` placeholders, by the
+domain modules (access, oci, npm, maven). A backend only has to run them:
+SQLite (embedded default) or PostgreSQL translate placeholders and the few
+schema words that differ (see ``SCHEMA_WORDS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+Params = Sequence[Any]
+
+
+class IntegrityError(Exception):
+    """A uniqueness or foreign-key constraint refused a write."""
+
+
+class Transaction(Protocol):
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run a statement; return the number of rows it changed."""
+
+
+class Database(Transaction, Protocol):
+    """Reads outside a transaction see committed data; writes go through ``transaction()``."""
+
+    dialect: str
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction: serialised with every other writer, committed on exit."""
+
+    async def close(self) -> None: ...
+
+
+async def iterate(db: Transaction, sql: str, params: Params, key: str, page: int = 1000) -> AsyncIterator[Row]:
+    """Walk a large table in keyset pages ordered by ``key`` (``sql`` must filter ``key > ?`` last)."""
+    last: Any = ""
+    while True:
+        rows = await db.fetchall(f"{sql} ORDER BY {key} LIMIT {int(page)}", (*params, last))
+        for row in rows:
+            yield row
+        if len(rows) < page:
+            return
+        last = rows[-1][key]

@@ -1,0 +1,119 @@
+"""The metadata schema, portable across SQLite and PostgreSQL.
+
+``{word}`` placeholders stand for the few types that differ between dialects.
+Statements are idempotent (IF NOT EXISTS) so start-up can always apply them.
+"""
+
+SCHEMA_WORDS = {
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "bytes": "BLOB", "float": "REAL", "ctext": "TEXT"},
+    "postgres": {
+        "pk": "BIGSERIAL PRIMARY KEY",
+        "bytes": "BYTEA",
+        "float": "DOUBLE PRECISION",
+        "ctext": 'TEXT COLLATE "C"',  # lexical (byte) order for tags and names, as SQLite does
+    },
+}
+
+STATEMENTS = [
+    # --- access model ---
+    """CREATE TABLE IF NOT EXISTS workspaces (
+        slug {ctext} PRIMARY KEY,
+        created_at {float} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS projects (
+        workspace {ctext} NOT NULL,
+        key {ctext} NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (workspace, key))""",
+    """CREATE TABLE IF NOT EXISTS repositories (
+        id {pk},
+        workspace {ctext} NOT NULL,
+        slug {ctext} NOT NULL,
+        project_key TEXT,
+        created_at {float} NOT NULL,
+        UNIQUE (workspace, slug))""",
+    """CREATE TABLE IF NOT EXISTS users (
+        email {ctext} PRIMARY KEY,
+        created_at {float} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS roles (
+        email {ctext} NOT NULL,
+        repository_id BIGINT NOT NULL,
+        role TEXT NOT NULL,
+        PRIMARY KEY (email, repository_id))""",
+    "CREATE INDEX IF NOT EXISTS roles_by_repository ON roles (repository_id)",
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+        id TEXT PRIMARY KEY,
+        email {ctext} NOT NULL,
+        name TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        created_at {float} NOT NULL,
+        expires_at {float},
+        revoked_at {float},
+        last_used_at {float})""",
+    "CREATE INDEX IF NOT EXISTS api_tokens_by_email ON api_tokens (email)",
+    """CREATE TABLE IF NOT EXISTS pipeline_tokens (
+        id TEXT PRIMARY KEY,
+        repository_id BIGINT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        created_at {float} NOT NULL,
+        expires_at {float} NOT NULL,
+        revoked_at {float},
+        last_used_at {float})""",
+    """CREATE TABLE IF NOT EXISTS packages (
+        id {pk},
+        workspace {ctext} NOT NULL,
+        type TEXT NOT NULL,
+        name {ctext} NOT NULL,
+        repository_id BIGINT NOT NULL,
+        created_at {float} NOT NULL,
+        updated_at {float} NOT NULL,
+        UNIQUE (workspace, type, name))""",
+    "CREATE INDEX IF NOT EXISTS packages_by_repository ON packages (repository_id)",
+    # --- content (shared by every package type) ---
+    """CREATE TABLE IF NOT EXISTS blobs (
+        digest TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        created_at {float} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS package_blobs (
+        package_id BIGINT NOT NULL,
+        digest TEXT NOT NULL,
+        linked_at {float} NOT NULL,
+        PRIMARY KEY (package_id, digest))""",
+    "CREATE INDEX IF NOT EXISTS package_blobs_by_digest ON package_blobs (digest)",
+    """CREATE TABLE IF NOT EXISTS uploads (
+        id TEXT PRIMARY KEY,
+        package_id BIGINT NOT NULL,
+        created_at {float} NOT NULL,
+        updated_at {float} NOT NULL)""",
+    # --- OCI ---
+    """CREATE TABLE IF NOT EXISTS manifests (
+        package_id BIGINT NOT NULL,
+        digest TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        artifact_type TEXT,
+        subject TEXT,
+        size BIGINT NOT NULL,
+        content {bytes} NOT NULL,
+        created_at {float} NOT NULL,
+        PRIMARY KEY (package_id, digest))""",
+    "CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (package_id, subject)",
+    """CREATE TABLE IF NOT EXISTS manifest_refs (
+        package_id BIGINT NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        ref_digest TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (package_id, manifest_digest, ref_digest))""",
+    "CREATE INDEX IF NOT EXISTS manifest_refs_by_ref ON manifest_refs (package_id, ref_digest)",
+    """CREATE TABLE IF NOT EXISTS tags (
+        package_id BIGINT NOT NULL,
+        name {ctext} NOT NULL,
+        digest TEXT NOT NULL,
+        updated_at {float} NOT NULL,
+        PRIMARY KEY (package_id, name))""",
+    "CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (package_id, digest)",
+]
+
+
+def render(dialect: str) -> list[str]:
+    words = SCHEMA_WORDS[dialect]
+    return [statement.format(**words) for statement in STATEMENTS]
