@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install what the demo, the tests and the benchmarks need on a fresh machine (Debian, as root):
+# Debian packages, then a venv from pyproject.toml. Quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  docker.io        # dockerd for builds and the docker CLI tests
+  skopeo buildah umoci busybox-static  # OCI clients and a tiny base image
+  docker-registry  # CNCF distribution 2.8.2, the container benchmark anchor
+  wrk nginx        # benchmark load generator and the Maven GET anchor
+  chromium         # the UI tests' browser (driven by Playwright, never downloaded)
+  debootstrap      # a Debian base image for the pipe's own image
+  maven openjdk-17-jdk-headless nodejs npm
+)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+# node and npm may come from elsewhere than Debian (npm 11 is on this kind of machine already).
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+if command -v mvn >/dev/null && command -v java >/dev/null; then
+  missing=("${missing[@]/maven}"); missing=("${missing[@]/openjdk-17-jdk-headless}")
+fi
+read -ra missing <<<"${missing[*]}"
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "installing the Python environment (.venv)"
+  # pip's chatter goes to a log, shown only when it fails.
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[test,s3,postgres]'; } \
+      >.venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    exit 1
+  fi
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

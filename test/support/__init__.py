@@ -1,0 +1,1 @@
+"""Real parts for the tests: the registry server, a private dockerd, base images."""
