@@ -61,7 +61,10 @@ def start_dockerd(root: Path) -> Dockerd:
     log = open(root / "dockerd.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-         "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root / 'docker.sock'}"],
+         "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root / 'docker.sock'}",
+         # No bridge and no iptables rules: several engines (parallel test runs) can coexist, and
+         # containers that must reach a registry on loopback use --network host.
+         "--bridge=none", "--iptables=false"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     log.close()
