@@ -10,7 +10,7 @@ deps:
 	@scripts/install-deps.sh
 
 demo: deps
-	@scripts/demo.sh
+	$(PY) scripts/demo.py
 
 test: deps
 	$(PY) -m pytest $(PYTEST_ARGS)
