@@ -136,7 +136,7 @@ def _fsync_directory(path: Path) -> None:
 
 async def _read_file(path: Path, offset: int, length: int | None, key: str) -> AsyncIterator[bytes]:
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, across yields
+        handle = open(path, "rb")  # noqa: SIM115, ASYNC230 - closed below, across yields; page-cache reads are inline
     except FileNotFoundError:
         raise BlobNotFound(key) from None
     with handle:
