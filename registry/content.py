@@ -79,8 +79,9 @@ class ContentService:
             raise UploadNotFound(upload_id) from None
 
     async def append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
-                     start: int | None = None) -> int:
-        """Append a stream; ``start`` (from Content-Range) must equal the current size."""
+                     start: int | None = None, length: int | None = None) -> int:
+        """Append a stream; ``start`` (from Content-Range) must equal the current size, and a chunk
+        that does not bring the ``length`` it announced is dropped whole (RangeMismatch)."""
         size = await self.upload_size(upload_id, package_id)
         if start is not None and start != size:
             raise RangeMismatch(size)
@@ -94,7 +95,12 @@ class ContentService:
                 state.size += len(chunk)
 
         try:
-            return await self.blobs.append(upload_id, hashed())
+            new_size = await self.blobs.append(upload_id, hashed())
+            if length is not None and new_size - size != length:
+                await self.blobs.truncate_upload(upload_id, size)
+                self._hash_states.pop(upload_id, None)
+                raise RangeMismatch(size)
+            return new_size
         finally:
             async with self.db.transaction() as tx:
                 await tx.execute("UPDATE uploads SET updated_at = ? WHERE id = ?", (time.time(), upload_id))

@@ -211,15 +211,18 @@ class OciApi:
         return web.Response(status=204, headers=self._upload_headers(name, upload, size))
 
     async def _append(self, request: web.Request, upload: str, package_id: int) -> int:
-        start = None
+        start = length = None
         content_range = request.headers.get("Content-Range")
         if content_range:
             match = _CONTENT_RANGE_RE.match(content_range.strip())
             if match is None or int(match.group(2)) < int(match.group(1)):
                 raise OciError("BLOB_UPLOAD_INVALID", "malformed Content-Range", 416)
             start = int(match.group(1))
+            length = int(match.group(2)) - start + 1
+            if request.content_length is not None and request.content_length != length:
+                raise OciError("BLOB_UPLOAD_INVALID", "Content-Range and Content-Length disagree", 416)
         try:
-            return await self.svc.content.append(upload, package_id, body_chunks(request), start)
+            return await self.svc.content.append(upload, package_id, body_chunks(request), start, length)
         except UploadNotFound:
             raise errors.blob_upload_unknown() from None
         except RangeMismatch as exc:
