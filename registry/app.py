@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from registry.access import token_endpoint
 from registry.access.controller import AccessController
@@ -41,9 +42,12 @@ async def server_errors(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except web.HTTPException:
         raise
-    except (ConnectionResetError, OSError) as exc:
+    except (OSError, HttpProcessingError) as exc:
         if request.transport is None or request.transport.is_closing():
-            raise  # the client went away mid-request: nothing to answer
+            # The client went away mid-request (a dropped upload): not a server error. Nobody will read
+            # this answer; aiohttp drops it quietly, where a raised error would be logged with a traceback.
+            log.info("client went away during %s %s", request.method, request.path)
+            return web.Response(status=400, text="connection lost")
         log.exception("I/O error on %s %s", request.method, request.path)
         raise web.HTTPInternalServerError(text="internal server error") from exc
     except Exception:

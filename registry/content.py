@@ -8,11 +8,13 @@ it is complete, verified, durable and linked.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database
@@ -47,6 +49,31 @@ class _HashState:
     hasher: hashlib._Hash
 
 
+@dataclass(slots=True)
+class _SessionLocks:
+    """One lock per upload session, held while a request reads or changes it.
+
+    A client whose connection dropped mid-chunk asks where to resume at once; its old request may
+    still be writing what arrived before the cut. Waiting for that request makes the answer final.
+    """
+
+    locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def hold(self, upload_id: str) -> AsyncIterator[None]:
+        lock, users = self.locks.get(upload_id, (asyncio.Lock(), 0))
+        self.locks[upload_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self.locks[upload_id]
+            if users == 1:
+                del self.locks[upload_id]
+            else:
+                self.locks[upload_id] = (lock, users - 1)
+
+
 class ContentService:
     def __init__(self, db: Database, blobs: BlobStore) -> None:
         self.db = db
@@ -54,6 +81,7 @@ class ContentService:
         # Hash state of uploads in progress, by upload id. Lost on restart or when another
         # process takes the next chunk; it is then rebuilt from the bytes already stored.
         self._hash_states: dict[str, _HashState] = {}
+        self._sessions = _SessionLocks()
 
     # --- upload sessions ---
 
@@ -70,6 +98,10 @@ class ContentService:
         return upload_id
 
     async def upload_size(self, upload_id: str, package_id: int) -> int:
+        async with self._sessions.hold(upload_id):
+            return await self._size(upload_id, package_id)
+
+    async def _size(self, upload_id: str, package_id: int) -> int:
         row = await self.db.fetchone("SELECT package_id FROM uploads WHERE id = ?", (upload_id,))
         if row is None or row["package_id"] != package_id:
             raise UploadNotFound(upload_id)
@@ -82,7 +114,12 @@ class ContentService:
                      start: int | None = None, length: int | None = None) -> int:
         """Append a stream; ``start`` (from Content-Range) must equal the current size, and a chunk
         that does not bring the ``length`` it announced is dropped whole (RangeMismatch)."""
-        size = await self.upload_size(upload_id, package_id)
+        async with self._sessions.hold(upload_id):
+            return await self._append(upload_id, package_id, chunks, start, length)
+
+    async def _append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
+                      start: int | None, length: int | None) -> int:
+        size = await self._size(upload_id, package_id)
         if start is not None and start != size:
             raise RangeMismatch(size)
         state = await self._hash_state(upload_id, size)
@@ -107,7 +144,11 @@ class ContentService:
 
     async def finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         """Verify the upload against ``digest``, make it durable and link it to the package."""
-        size = await self.upload_size(upload_id, package_id)
+        async with self._sessions.hold(upload_id):
+            return await self._finish(upload_id, package_id, digest)
+
+    async def _finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
+        size = await self._size(upload_id, package_id)
         if digest.algorithm == STREAM_ALGORITHM:
             actual = f"{STREAM_ALGORITHM}:{(await self._hash_state(upload_id, size)).hasher.hexdigest()}"
         else:
@@ -116,7 +157,7 @@ class ContentService:
                 hasher.update(chunk)
             actual = f"{digest.algorithm}:{hasher.hexdigest()}"
         if actual != str(digest):
-            await self.cancel(upload_id)
+            await self._drop(upload_id)
             raise DigestMismatch(str(digest), actual)
         await self.blobs.seal(upload_id)
         now = time.time()
@@ -135,6 +176,10 @@ class ContentService:
         return info
 
     async def cancel(self, upload_id: str) -> None:
+        async with self._sessions.hold(upload_id):
+            await self._drop(upload_id)
+
+    async def _drop(self, upload_id: str) -> None:
         self._hash_states.pop(upload_id, None)
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
