@@ -260,6 +260,24 @@ class AccessStore:
         assert package is not None
         return package
 
+    async def ensure_package(self, workspace: str, name: str, package_type: str, repository_id: int) -> Package:
+        """The package, created and linked to the repository if it does not exist yet (a race with
+        another creator is no error: the package they made is returned)."""
+        existing = await self.get_package(workspace, package_type, name)
+        if existing is not None:
+            return existing
+        row = await self.db.fetchone("SELECT workspace || '/' || slug AS full_slug FROM repositories WHERE id = ?",
+                                     (repository_id,))
+        if row is None:
+            raise AccessError(f"repository {repository_id} does not exist")
+        try:
+            return await self.create_package(workspace, name, package_type, row["full_slug"])
+        except AccessError:
+            existing = await self.get_package(workspace, package_type, name)
+            if existing is None:
+                raise
+            return existing
+
     async def get_package(self, workspace: str, package_type: str, name: str) -> Package | None:
         row = await self.db.fetchone(
             f"{_PACKAGE_SELECT} WHERE p.workspace = ? AND p.type = ? AND p.name = ?", (workspace, package_type, name)

@@ -140,13 +140,11 @@ class OciApi:
         if package is None:
             # --auto-create: link the new package to the pushing pipeline token's repository.
             workspace, image = name.split("/", 1)
-            repository = await self.svc.db.fetchone(
-                "SELECT workspace || '/' || slug AS full_slug FROM repositories WHERE id = ?",
-                (caller.principal.repository_id,))
-            assert repository is not None
-            existing = await self.svc.access.get_package(workspace, CONTAINER, image)
-            package = existing or await self.svc.access.create_package(workspace, image, CONTAINER,
-                                                                       repository["full_slug"])
+            assert caller.principal.repository_id is not None
+            package = await self.svc.access.ensure_package(workspace, image, CONTAINER,
+                                                           caller.principal.repository_id)
+            if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
+                raise errors.name_unknown(name)  # someone else created it meanwhile, elsewhere
         return package.id
 
     def _upload_headers(self, name: str, upload_id: str, size: int) -> dict[str, str]:
