@@ -183,3 +183,24 @@ def test_delete_tag_manifest_and_blob(world: World) -> None:
     assert boss.delete(f"/v2/{world.package}/blobs/{layer}").status_code == 202
     assert boss.get(f"/v2/{world.package}/blobs/{layer}").status_code == 404
     assert error_codes(boss.delete(f"/v2/{world.package}/blobs/{layer}")) == ["BLOB_UNKNOWN"]
+
+
+def test_catalog_is_paginated_and_filtered(world: World) -> None:
+    hidden_repo = world.new_repository("hidden")
+    world.new_package("hidden-img", hidden_repo)
+    names = sorted([world.package] + [world.new_package(f"img-{i}") for i in range(4)])
+    reader = world.client("read")
+    seen, path = [], "/v2/_catalog?n=2"
+    while path:
+        page = reader.get(path)
+        assert page.status_code == 200
+        assert len(page.json()["repositories"]) <= 2
+        seen += page.json()["repositories"]
+        link = page.headers.get("Link")
+        path = link.split(";")[0].strip("<> ") if link else None
+    mine = [name for name in seen if name.startswith(f"{world.workspace}/")]
+    assert mine == names  # in lexical order, and nothing of the repository the reader has no role on
+    assert seen == sorted(seen)
+    after = reader.get("/v2/_catalog", params={"last": names[1], "n": 2}).json()["repositories"]
+    assert after == names[2:4]
+    assert world.client(None).get("/v2/_catalog").status_code == 401

@@ -186,3 +186,13 @@ def test_mount_from_unreadable_repository_falls_back_to_an_upload(world: World) 
     response = client.post(f"/v2/{world.package}/blobs/uploads/",
                            params={"mount": digest_of(b"nothing"), "from": world.package})
     assert response.status_code == 202
+
+
+def test_empty_blob(world: World) -> None:
+    client = world.client("write")
+    assert client.push_blob(world.package, b"").status_code == 201
+    _assert_blob(world, world.package, b"")
+    head = world.client("read").head(f"/v2/{world.package}/blobs/{digest_of(b'')}")
+    assert head.headers["Content-Length"] == "0"
+    location = client.start_upload(world.package)
+    assert client.put(location, params={"digest": digest_of(b"")}).status_code == 201
