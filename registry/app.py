@@ -20,9 +20,9 @@ from registry.storage.factory import open_blob_store, open_database
 log = logging.getLogger("packages_registry")
 
 
-def build_services(settings: Settings) -> Services:
-    db = open_database(settings)
+async def build_services(settings: Settings) -> Services:
     blobs = open_blob_store(settings)
+    db = await open_database(settings)
     access = AccessStore(db)
     return Services(
         settings=settings,
@@ -55,9 +55,9 @@ async def server_errors(request: web.Request, handler) -> web.StreamResponse:
         raise web.HTTPInternalServerError(text="internal server error") from None
 
 
-def create_app(settings: Settings, svc: Services | None = None) -> web.Application:
+async def create_app(settings: Settings, svc: Services | None = None) -> web.Application:
     app = web.Application(middlewares=[server_errors], client_max_size=1024**2)
-    svc = svc or build_services(settings)
+    svc = svc or await build_services(settings)
     app[SERVICES] = svc
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)

@@ -14,6 +14,7 @@ from pathlib import Path
 from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES
 from registry.access.store import DEFAULT_PIPELINE_TOKEN_TTL, AccessError
 from registry.settings import Settings, default_data_dir
+from registry.storage.probe import StorageProbeFailed
 from vocab.names import is_valid_workspace
 
 
@@ -23,7 +24,8 @@ class UsageError(Exception):
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
-    for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds"):
+    for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
+                  "database_url", "blob_url", "s3_endpoint"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -34,7 +36,7 @@ def _with_services(action: Callable[..., Awaitable[None]]) -> Callable[[argparse
         from registry.app import build_services
 
         async def main() -> None:
-            svc = build_services(_settings(args))
+            svc = await build_services(_settings(args))
             try:
                 await action(svc, args)
             finally:
@@ -153,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", default=argparse.SUPPRESS,
                         help="data directory (default: $PACKAGES_REGISTRY_DATA or a per-user data dir)")
+    common.add_argument("--database", dest="database_url", default=argparse.SUPPRESS, metavar="URL",
+                        help="postgresql://... to keep metadata in PostgreSQL (default: SQLite in the data dir; "
+                             "$PACKAGES_REGISTRY_DATABASE)")
+    common.add_argument("--blobs", dest="blob_url", default=argparse.SUPPRESS, metavar="URL",
+                        help="s3://BUCKET[/PREFIX] to keep blobs in S3-compatible storage (default: the data dir; "
+                             "$PACKAGES_REGISTRY_BLOBS)")
+    common.add_argument("--s3-endpoint", dest="s3_endpoint", default=argparse.SUPPRESS, metavar="URL",
+                        help="S3 endpoint for a non-AWS store such as Ceph or MinIO ($PACKAGES_REGISTRY_S3_ENDPOINT)")
     parser = argparse.ArgumentParser(prog="packages-registry", parents=[common],
                                      description="The bundled Bitbucket Packages-style registry.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,9 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(args, "data"):
         args.data = None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         args.handler(args)
-    except (UsageError, AccessError, ValueError) as exc:
+    except (UsageError, AccessError, ValueError, StorageProbeFailed) as exc:
         print(f"packages-registry: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -11,6 +11,8 @@ import sys
 from aiohttp import web
 
 from registry.settings import Settings
+from registry.storage.factory import describe
+from registry.storage.probe import probe_blob_store
 
 log = logging.getLogger("packages_registry")
 
@@ -18,7 +20,7 @@ log = logging.getLogger("packages_registry")
 async def _run(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     from registry.app import create_app
 
-    app = create_app(settings)
+    app = await create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)
@@ -37,10 +39,14 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     from registry.app import build_services
 
     async def prepare() -> None:
-        await build_services(settings).db.close()
+        svc = await build_services(settings)
+        try:
+            await probe_blob_store(svc.blobs)
+        finally:
+            await svc.db.close()
 
     asyncio.run(prepare())
-    print(f"packages-registry listening on http://{host}:{port} (data: {settings.data_dir}, "
+    print(f"packages-registry listening on http://{host}:{port} ({describe(settings)}; "
           f"{workers} worker{'s' if workers > 1 else ''})", flush=True)
     if workers <= 1:
         asyncio.run(_run(settings, host, port, reuse_port=False))

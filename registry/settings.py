@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -25,10 +25,9 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
-    # Storage backends: "local" (blobs on disk) / "s3"; "sqlite" / "postgres".
-    blob_backend: str = "local"
-    metadata_backend: str = "sqlite"
-    s3_endpoint: str | None = None
-    s3_bucket: str | None = None
-    s3_region: str = "us-east-1"
-    postgres_dsn: str | None = None
+    # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
+    # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
+    database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))
+    blob_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_BLOBS"))
+    s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_S3_ENDPOINT"))
+    s3_region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))

@@ -26,6 +26,12 @@ class Transaction(Protocol):
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return the number of rows it changed."""
 
+    async def lock(self, key: str) -> None:
+        """Hold a lock on ``key`` until the transaction ends, against every other writer taking it.
+
+        Backends whose transactions are already serialised (SQLite) need do nothing.
+        """
+
 
 class Database(Transaction, Protocol):
     """Reads outside a transaction see committed data; writes go through ``transaction()``."""

@@ -1,24 +1,52 @@
-"""The one place that picks storage backends by name (from settings)."""
+"""The one place that picks storage backends, by the settings' URLs.
+
+- database: a file path (SQLite, the default: ``DATA/metadata.db``) or ``postgresql://...``
+- blobs: a directory (local disk, the default: ``DATA``) or ``s3://bucket[/prefix]``
+  (endpoint from ``--s3-endpoint`` / ``PACKAGES_REGISTRY_S3_ENDPOINT``, credentials from the
+  usual AWS variables)
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from registry.settings import Settings
 from registry.storage.blobs import BlobStore
 from registry.storage.database import Database
 
 
-def open_database(settings: Settings) -> Database:
-    if settings.metadata_backend == "sqlite":
-        from registry.storage.sqlite import SqliteDatabase
+async def open_database(settings: Settings) -> Database:
+    url = settings.database_url
+    if url and url.startswith(("postgresql://", "postgres://")):
+        from registry.storage.postgres import PostgresDatabase
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(settings.data_dir / "metadata.db")
-    raise ValueError(f"unknown metadata backend {settings.metadata_backend!r}")
+        return await PostgresDatabase.connect(url)
+    from registry.storage.sqlite import SqliteDatabase
+
+    path = Path(url) if url else settings.data_dir / "metadata.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteDatabase(path)
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
-    if settings.blob_backend == "local":
-        from registry.storage.local import LocalBlobStore
+    url = settings.blob_url
+    if url and url.startswith("s3://"):
+        from registry.storage.s3 import S3BlobStore
 
-        return LocalBlobStore(settings.data_dir)
-    raise ValueError(f"unknown blob backend {settings.blob_backend!r}")
+        parts = urlsplit(url)
+        if not parts.netloc:
+            raise ValueError("an S3 blob store is s3://BUCKET[/PREFIX]")
+        return S3BlobStore.create(parts.netloc, settings.s3_endpoint, settings.s3_region, parts.path)
+    from registry.storage.local import LocalBlobStore
+
+    return LocalBlobStore(Path(url) if url else settings.data_dir)
+
+
+def describe(settings: Settings) -> str:
+    """Where metadata and blobs live, without credentials (for the start-up line)."""
+    database = settings.database_url or str(settings.data_dir / "metadata.db")
+    if "://" in database:
+        parts = urlsplit(database)
+        database = f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    return f"metadata: {database}, blobs: {settings.blob_url or settings.data_dir}"

@@ -47,6 +47,9 @@ class _Cursor:
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 
+    async def lock(self, key: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already serialises every writer."""
+
 
 class SqliteDatabase(_Cursor):
     dialect = "sqlite"

@@ -1,0 +1,38 @@
+"""A start-up check of a blob store: write, read, stat and delete a small object.
+
+A misconfigured backend (wrong bucket, no permission, read-only disk) then
+stops the server at start with a clear message instead of failing the first push.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from registry.storage.blobs import BlobStore
+
+
+class StorageProbeFailed(RuntimeError):
+    pass
+
+
+async def probe_blob_store(store: BlobStore) -> None:
+    payload = f"packages-registry probe {uuid.uuid4()}".encode()
+    digest = f"sha256:{hashlib.sha256(payload).hexdigest()}"
+    upload_id = str(uuid.uuid4())
+
+    async def one_chunk():
+        yield payload
+
+    try:
+        await store.start_upload(upload_id)
+        await store.append(upload_id, one_chunk())
+        await store.seal(upload_id)
+        await store.commit(upload_id, digest)
+        info = await store.stat(digest)
+        data = b"".join([chunk async for chunk in store.read(digest)])
+        await store.delete(digest)
+    except Exception as exc:
+        raise StorageProbeFailed(f"the blob store failed its start-up check: {type(exc).__name__}: {exc}") from exc
+    if info.size != len(payload) or data != payload:
+        raise StorageProbeFailed("the blob store returned different bytes than were written")

@@ -1,0 +1,264 @@
+"""Blobs in an S3-compatible object store (AWS S3, Ceph radosgw, MinIO...).
+
+Several registry replicas can share one bucket. Keys:
+``<prefix>blobs/<alg>/<hex>`` for committed content; an upload session is
+``<prefix>uploads/<id>/`` holding a ``.session`` marker and the received bytes
+as pieces named by their start offset (S3 has no append). Sealing
+concatenates the pieces into ``.sealed`` (the slow part, outside any lock);
+committing is a server-side copy to the blob's key, so a blob appears whole
+or not at all.
+
+boto3 is synchronous: every call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from registry.storage.blobs import BlobInfo, BlobNotFound
+
+PIECE_SIZE = 8 * 1024 * 1024  # memory held per upload in flight: at most one piece
+READ_CHUNK = 1024 * 1024
+MARKER = ".session"
+SEALED = ".sealed"
+
+
+def make_client(endpoint: str | None, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"},
+                    max_pool_connections=32)
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+
+
+def _missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
+
+
+class _PiecesReader(io.RawIOBase):
+    """The pieces of an upload as one readable stream (to hand to a multipart upload)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            self._buffer = next(self._chunks, b"")
+            if not self._buffer:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+class S3BlobStore:
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    @classmethod
+    def create(cls, bucket: str, endpoint: str | None = None, region: str = "us-east-1", prefix: str = ""
+               ) -> S3BlobStore:
+        client = make_client(endpoint, region)
+        try:
+            client.head_bucket(Bucket=bucket)
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+            client.create_bucket(Bucket=bucket)
+        return cls(client, bucket, prefix)
+
+    # --- keys ---
+
+    def _blob_key(self, digest: str) -> str:
+        algorithm, _, encoded = digest.partition(":")
+        if not algorithm.isalnum() or not encoded.isalnum():
+            raise BlobNotFound(digest)
+        return f"{self.prefix}blobs/{algorithm}/{encoded}"
+
+    def _upload_prefix(self, upload_id: str) -> str:
+        if not upload_id.replace("-", "").isalnum():
+            raise BlobNotFound(upload_id)
+        return f"{self.prefix}uploads/{upload_id}/"
+
+    # --- synchronous helpers (run in threads) ---
+
+    def _list(self, prefix: str, delimiter: str | None = None) -> Iterator[dict]:
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
+
+    def _pieces(self, upload_id: str) -> list[tuple[int, str, int]]:
+        """(offset, key, size) of an upload's pieces in order; BlobNotFound without a session."""
+        prefix = self._upload_prefix(upload_id)
+        pieces, has_marker = [], False
+        for page in self._list(prefix):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(prefix):]
+                if name == MARKER:
+                    has_marker = True
+                elif name.isdigit():
+                    pieces.append((int(name), item["Key"], int(item["Size"])))
+        if not has_marker:
+            raise BlobNotFound(upload_id)
+        return sorted(pieces)
+
+    def _read_key(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        kwargs = {"Bucket": self.bucket, "Key": key}
+        if offset or length is not None:
+            end = "" if length is None else str(offset + length - 1)
+            kwargs["Range"] = f"bytes={offset}-{end}"
+        try:
+            body = self.client.get_object(**kwargs)["Body"]
+        except Exception as exc:
+            if _missing(exc):
+                raise BlobNotFound(key) from None
+            raise
+        with body:
+            while chunk := body.read(READ_CHUNK):
+                yield chunk
+
+    def _delete_prefix(self, prefix: str) -> None:
+        for page in self._list(prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+
+    # --- committed blobs ---
+
+    async def stat(self, digest: str) -> BlobInfo:
+        try:
+            head = await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=self._blob_key(digest))
+        except Exception as exc:
+            if _missing(exc):
+                raise BlobNotFound(digest) from None
+            raise
+        return BlobInfo(size=int(head["ContentLength"]))
+
+    async def read(self, digest: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        async for chunk in _iterate_in_thread(self._read_key(self._blob_key(digest), offset, length)):
+            yield chunk
+
+    async def delete(self, digest: str) -> None:
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._blob_key(digest))
+
+    async def list_digests(self) -> AsyncIterator[str]:
+        prefix = f"{self.prefix}blobs/"
+        for page in await asyncio.to_thread(lambda: list(self._list(prefix))):
+            for item in page.get("Contents", []):
+                algorithm, _, encoded = item["Key"][len(prefix):].partition("/")
+                yield f"{algorithm}:{encoded}"
+
+    # --- upload sessions ---
+
+    async def start_upload(self, upload_id: str) -> None:
+        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket,
+                                Key=self._upload_prefix(upload_id) + MARKER, Body=b"")
+
+    async def upload_size(self, upload_id: str) -> int:
+        pieces = await asyncio.to_thread(self._pieces, upload_id)
+        return sum(size for _, _, size in pieces)
+
+    async def append(self, upload_id: str, chunks: AsyncIterator[bytes]) -> int:
+        size = await self.upload_size(upload_id)
+        prefix = self._upload_prefix(upload_id)
+        buffer = bytearray()
+
+        async def flush() -> None:
+            nonlocal size
+            if buffer:
+                await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=f"{prefix}{size:020d}",
+                                        Body=bytes(buffer))
+                size += len(buffer)
+                buffer.clear()
+
+        try:
+            async for chunk in chunks:
+                buffer.extend(chunk)
+                if len(buffer) >= PIECE_SIZE:
+                    await flush()
+        finally:
+            # Keep what arrived before a dropped connection, so the client can resume after it.
+            await flush()
+        return size
+
+    async def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
+        async for chunk in _iterate_in_thread(self._read_pieces(upload_id)):
+            yield chunk
+
+    def _read_pieces(self, upload_id: str) -> Iterator[bytes]:
+        for _, key, _ in self._pieces(upload_id):
+            yield from self._read_key(key)
+
+    async def truncate_upload(self, upload_id: str, size: int) -> None:
+        def cut() -> None:
+            for offset, key, piece_size in self._pieces(upload_id):
+                if offset >= size:
+                    self.client.delete_object(Bucket=self.bucket, Key=key)
+                elif offset + piece_size > size:
+                    kept = b"".join(self._read_key(key, 0, size - offset))
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=kept)
+
+        await asyncio.to_thread(cut)
+
+    async def seal(self, upload_id: str) -> int:
+        def concatenate() -> int:
+            pieces = self._pieces(upload_id)
+            sealed = self._upload_prefix(upload_id) + SEALED
+            if len(pieces) == 1:
+                self.client.copy({"Bucket": self.bucket, "Key": pieces[0][1]}, self.bucket, sealed)
+            else:
+                # Streamed through this process with bounded memory (multipart, 8 MiB parts).
+                from boto3.s3.transfer import TransferConfig
+
+                reader = io.BufferedReader(_PiecesReader(self._read_pieces(upload_id)), READ_CHUNK)
+                self.client.upload_fileobj(reader, self.bucket, sealed,
+                                           Config=TransferConfig(multipart_chunksize=PIECE_SIZE, max_concurrency=4))
+            return sum(size for _, _, size in pieces)
+
+        return await asyncio.to_thread(concatenate)
+
+    async def commit(self, upload_id: str, digest: str) -> BlobInfo:
+        sealed = self._upload_prefix(upload_id) + SEALED
+
+        def publish() -> int:
+            size = int(self.client.head_object(Bucket=self.bucket, Key=sealed)["ContentLength"])
+            self.client.copy({"Bucket": self.bucket, "Key": sealed}, self.bucket, self._blob_key(digest))
+            self._delete_prefix(self._upload_prefix(upload_id))
+            return size
+
+        return BlobInfo(size=await asyncio.to_thread(publish))
+
+    async def cancel(self, upload_id: str) -> None:
+        try:
+            await asyncio.to_thread(self._delete_prefix, self._upload_prefix(upload_id))
+        except BlobNotFound:
+            pass
+
+    async def list_uploads(self) -> AsyncIterator[str]:
+        prefix = f"{self.prefix}uploads/"
+        for page in await asyncio.to_thread(lambda: list(self._list(prefix, "/"))):
+            for common in page.get("CommonPrefixes", []):
+                yield common["Prefix"][len(prefix):].rstrip("/")
+
+
+async def _iterate_in_thread(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Drive a blocking iterator from a worker thread, one chunk at a time (flat memory)."""
+    done = object()
+    while True:
+        chunk = await asyncio.to_thread(next, iterator, done)
+        if chunk is done:
+            return
+        yield chunk  # type: ignore[misc]
