@@ -31,7 +31,7 @@ async def build_services(settings: Settings) -> Services:
         content=ContentService(db, blobs),
         access=access,
         controller=AccessController(access),
-        tokens=TokenService(load_or_create_key(settings.data_dir / "signing.key")),
+        tokens=TokenService(await load_or_create_key(db)),
     )
 
 

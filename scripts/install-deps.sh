@@ -11,6 +11,7 @@ APT_PACKAGES=(
   wrk nginx        # benchmark load generator and the Maven GET anchor
   chromium         # the UI tests' browser (driven by Playwright, never downloaded)
   debootstrap      # a Debian base image for the pipe's own image
+  postgresql ceph-mon ceph-osd radosgw ceph-common uuid-runtime  # PostgreSQL + S3 backends' tests
   maven openjdk-17-jdk-headless nodejs npm
 )
 

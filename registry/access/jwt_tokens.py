@@ -10,11 +10,11 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
 
 from registry.access.models import Principal
+from registry.storage.database import Database
 
 ACCESS_TOKEN_TTL = 300
 REFRESH_TOKEN_TTL = 7 * 24 * 3600
@@ -35,23 +35,17 @@ class Grant:
         return action in self.actions.get((resource_type, name), frozenset())
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """The signing key: made once per data dir, readable only by its owner."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
+async def load_or_create_key(db: Database) -> bytes:
+    """The signing key, made once and kept in the metadata database so that every replica and
+    worker process signs and verifies with the same key."""
+    async with db.transaction() as tx:
+        await tx.lock("signing-key")
+        row = await tx.fetchone("SELECT value FROM server_secrets WHERE name = ?", ("jwt-signing-key",))
+        if row is not None:
+            return bytes.fromhex(row["value"])
         key = secrets.token_bytes(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        tmp.touch(mode=0o600)
-        tmp.write_bytes(key)
-        try:
-            # A hard link fails if another process made the key first; then theirs is used.
-            path.hardlink_to(tmp)
-        except FileExistsError:
-            pass
-        tmp.unlink(missing_ok=True)
-        return path.read_bytes()
+        await tx.execute("INSERT INTO server_secrets (name, value) VALUES (?, ?)", ("jwt-signing-key", key.hex()))
+        return key
 
 
 class TokenService:

@@ -15,6 +15,10 @@ SCHEMA_WORDS = {
 }
 
 STATEMENTS = [
+    # --- the server's own secrets (the bearer token signing key), shared by all replicas ---
+    """CREATE TABLE IF NOT EXISTS server_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL)""",
     # --- access model ---
     """CREATE TABLE IF NOT EXISTS workspaces (
         slug {ctext} PRIMARY KEY,

@@ -21,6 +21,7 @@ class RegistryServer:
     data: Path
     port: int
     flags: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # e.g. PACKAGES_REGISTRY_DATABASE for other backends
     process: subprocess.Popen | None = None
 
     @property
@@ -40,7 +41,7 @@ class RegistryServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [*CLI, "--data", str(self.data), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.flags],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
 
@@ -65,7 +66,8 @@ class RegistryServer:
         self.start()
 
     def cli(self, *args: str, check: bool = True) -> str:
-        result = subprocess.run([*CLI, "--data", str(self.data), *args], capture_output=True, text=True)
+        result = subprocess.run([*CLI, "--data", str(self.data), *args], capture_output=True, text=True,
+                                env={**os.environ, **self.env}, check=False)
         if check and result.returncode != 0:
             raise RuntimeError(f"packages-registry {' '.join(args)} failed: {result.stderr}")
         return result.stdout.strip()

@@ -1,0 +1,114 @@
+"""The BlobStore contract, checked on every implementation: local disk and S3 (Ceph radosgw)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from registry.storage.blobs import BlobNotFound, BlobStore
+from registry.storage.local import LocalBlobStore
+from registry.storage.probe import probe_blob_store
+from registry.storage.s3 import PIECE_SIZE, S3BlobStore
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs")
+    services = request.getfixturevalue("s3_env")
+    return S3BlobStore.create("contract-tests", services["S3_ENDPOINT"], prefix=f"run-{uuid.uuid4().hex[:8]}")
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def dropped_after(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+    raise ConnectionResetError("the client went away")
+
+
+def digest(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+async def read_all(iterator: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in iterator])
+
+
+def test_upload_commit_read(store: BlobStore, run) -> None:
+    upload = str(uuid.uuid4())
+    run(store.start_upload(upload))
+    assert run(store.upload_size(upload)) == 0
+    assert run(store.append(upload, chunks(b"hello ", b"world"))) == 11
+    assert run(store.append(upload, chunks(b"!"))) == 12
+    assert run(read_all(store.read_upload(upload))) == b"hello world!"
+    assert run(store.seal(upload)) == 12
+    info = run(store.commit(upload, digest(b"hello world!")))
+    assert info.size == 12
+    assert run(store.stat(digest(b"hello world!"))).size == 12
+    assert run(read_all(store.read(digest(b"hello world!")))) == b"hello world!"
+    assert run(read_all(store.read(digest(b"hello world!"), 6, 5))) == b"world"
+    assert digest(b"hello world!") in run(_collect(store.list_digests()))
+    with pytest.raises(BlobNotFound):
+        run(store.upload_size(upload))  # a committed session is gone
+    run(store.delete(digest(b"hello world!")))
+    with pytest.raises(BlobNotFound):
+        run(store.stat(digest(b"hello world!")))
+    run(store.delete(digest(b"hello world!")))  # deleting what is absent is no error
+
+
+def test_large_upload_in_pieces(store: BlobStore, run) -> None:
+    data = bytes(range(256)) * (PIECE_SIZE // 256 * 2 + 1000)  # more than two S3 pieces
+    upload = str(uuid.uuid4())
+    run(store.start_upload(upload))
+    third = len(data) // 3
+    run(store.append(upload, chunks(data[:third])))
+    run(store.append(upload, chunks(data[third:2 * third], data[2 * third:])))
+    assert run(store.seal(upload)) == len(data)
+    run(store.commit(upload, digest(data)))
+    assert hashlib.sha256(run(read_all(store.read(digest(data))))).hexdigest() == digest(data).split(":")[1]
+
+
+def test_dropped_stream_keeps_what_arrived(store: BlobStore, run) -> None:
+    upload = str(uuid.uuid4())
+    run(store.start_upload(upload))
+    with pytest.raises(ConnectionResetError):
+        run(store.append(upload, dropped_after(b"abc", b"def")))
+    assert run(store.upload_size(upload)) == 6
+    run(store.truncate_upload(upload, 4))
+    assert run(read_all(store.read_upload(upload))) == b"abcd"
+    run(store.append(upload, chunks(b"ef")))
+    assert run(read_all(store.read_upload(upload))) == b"abcdef"
+    assert upload in run(_collect(store.list_uploads()))
+    run(store.cancel(upload))
+    with pytest.raises(BlobNotFound):
+        run(store.upload_size(upload))
+    assert upload not in run(_collect(store.list_uploads()))
+    run(store.cancel(upload))  # cancelling what is gone is no error
+
+
+def test_missing_things_are_blob_not_found(store: BlobStore, run) -> None:
+    absent = digest(b"never stored " + uuid.uuid4().bytes)
+    with pytest.raises(BlobNotFound):
+        run(store.stat(absent))
+    with pytest.raises(BlobNotFound):
+        run(read_all(store.read(absent)))
+    with pytest.raises(BlobNotFound):
+        run(store.upload_size(str(uuid.uuid4())))
+    with pytest.raises(BlobNotFound):
+        run(store.stat("sha256:../../etc/passwd"))  # keys are never paths
+
+
+def test_start_up_probe(store: BlobStore, run) -> None:
+    run(probe_blob_store(store))
+
+
+async def _collect(iterator: AsyncIterator[str]) -> list[str]:
+    return [item async for item in iterator]

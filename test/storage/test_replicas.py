@@ -1,0 +1,81 @@
+"""Several registry replicas sharing PostgreSQL and an S3 store: what one stores, every other serves."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from test.support.dockerd import Dockerd
+from test.support.oci_layout import layout_blob, write_multiarch_layout
+from test.support.processes import free_port
+from test.support.registry_server import RegistryServer
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]):
+    env = {
+        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
+        "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/{tmp_path.name}",
+        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
+        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
+    }
+    # Each replica has a data dir of its own: nothing may depend on local files.
+    servers = [RegistryServer(data=tmp_path / f"replica{i}", port=free_port(), flags=["--workers", "2"], env=env)
+               for i in range(2)]
+    for server in servers:
+        server.start()
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def skopeo(tmp_path: Path, *args: str) -> None:
+    env = {**os.environ, "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "XDG_RUNTIME_DIR": str(tmp_path)}
+    result = subprocess.run([shutil.which("skopeo") or "skopeo", "--insecure-policy", *args], capture_output=True,
+                            text=True, env=env, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_push_to_one_replica_pull_from_the_other(replicas: list[RegistryServer], tmp_path: Path,
+                                                 dockerd: Dockerd, busybox_image: str) -> None:
+    first, second = replicas
+    first.package("acme/web", "acme/web")
+    token = first.user("dev@example.com", {"acme/web": "write"})
+
+    # docker: login and push through one replica (bearer tokens signed there), pull through the other.
+    image = f"{first.host}/acme/web:v1"
+    dockerd.docker("login", "-u", "dev@example.com", "--password-stdin", first.host, input=token)
+    dockerd.docker("login", "-u", "dev@example.com", "--password-stdin", second.host, input=token)
+    dockerd.docker("tag", busybox_image, image)
+    dockerd.docker("push", image)
+    mirrored = f"{second.host}/acme/web:v1"
+    dockerd.docker("pull", mirrored)
+    assert dockerd.docker("run", "--rm", mirrored, "echo", "served by the other replica").stdout.strip() \
+        == "served by the other replica"
+
+    # A bearer token issued by one replica is honoured by the other (one signing key, in the database).
+    issued = requests.get(f"{first.url}/auth/token", params={"service": "packages-registry",
+                                                             "scope": "repository:acme/web:pull"},
+                          auth=("dev@example.com", token), timeout=10).json()["token"]
+    tags = requests.get(f"{second.url}/v2/acme/web/tags/list", headers={"Authorization": f"Bearer {issued}"},
+                        timeout=10)
+    assert tags.status_code == 200 and tags.json()["tags"] == ["v1"]
+
+    # A multi-arch index with skopeo --all, and a chunked upload of blobs big enough to span S3 pieces.
+    layout = tmp_path / "layout"
+    index_digest = write_multiarch_layout(layout, "multi", "replicas")
+    skopeo(tmp_path, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", f"dev@example.com:{token}",
+           f"oci:{layout}:multi", f"docker://{second.host}/acme/web:multi")
+    raw = requests.get(f"{first.url}/v2/acme/web/manifests/multi", auth=("dev@example.com", token), timeout=10,
+                       headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+    assert raw.content == layout_blob(layout, index_digest)
+
+    # Garbage collection over the shared stores keeps everything that is referenced.
+    first.cli("gc", "--grace-seconds", "0")
+    dockerd.docker("rmi", mirrored)
+    dockerd.docker("pull", mirrored)
