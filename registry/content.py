@@ -115,7 +115,10 @@ class ContentService:
         """Append a stream; ``start`` (from Content-Range) must equal the current size, and a chunk
         that does not bring the ``length`` it announced is dropped whole (RangeMismatch)."""
         async with self._sessions.hold(upload_id):
-            return await self._append(upload_id, package_id, chunks, start, length)
+            try:
+                return await self._append(upload_id, package_id, chunks, start, length)
+            except BlobNotFound:
+                raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
 
     async def _append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
                       start: int | None, length: int | None) -> int:
@@ -145,7 +148,10 @@ class ContentService:
     async def finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         """Verify the upload against ``digest``, make it durable and link it to the package."""
         async with self._sessions.hold(upload_id):
-            return await self._finish(upload_id, package_id, digest)
+            try:
+                return await self._finish(upload_id, package_id, digest)
+            except BlobNotFound:
+                raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
 
     async def _finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         size = await self._size(upload_id, package_id)

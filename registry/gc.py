@@ -9,6 +9,8 @@ Mark and sweep in small transactions:
    inside one too: a blob can never vanish between being re-uploaded and
    being recorded.
 3. Drop upload sessions untouched for longer than the grace period.
+4. Delete stored blobs the database does not know (a crash between an upload's rename and its
+   commit leaves one); re-checked inside a write transaction, as in step 2.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ class GcReport:
     blobs_deleted: int = 0
     bytes_freed: int = 0
     uploads_dropped: int = 0
+    strays_deleted: int = 0
     dry_run: bool = False
 
     def __str__(self) -> str:
         verb = "would free" if self.dry_run else "freed"
         return (f"{self.unlinked} unreferenced blob links, {self.blobs_deleted} blobs ({self.bytes_freed} bytes) "
-                f"{verb}, {self.uploads_dropped} stale uploads")
+                f"{verb}, {self.uploads_dropped} stale uploads, {self.strays_deleted} unrecorded blob files")
 
 
 # Blob links a package type keeps alive without a manifest (npm tarballs, Maven files) are
@@ -89,4 +92,16 @@ async def collect(db: Database, content: ContentService, grace_seconds: float, d
         report.uploads_dropped += 1
         if not dry_run:
             await content.cancel(row["id"])
+    async for digest in content.blobs.list_digests():
+        if await db.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is not None:
+            continue
+        if dry_run:
+            report.strays_deleted += 1
+            continue
+        async with db.transaction() as tx:
+            # An upload being committed renames its file inside a transaction like this one: once we
+            # hold the lock, a file with no row is one that no commit will ever record.
+            if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:
+                await content.blobs.delete(digest)
+                report.strays_deleted += 1
     return report

@@ -168,6 +168,8 @@ class OciApi:
                 await self.svc.content.store(package_id, body_chunks(request), digest)
             except DigestMismatch as exc:
                 raise errors.digest_invalid(str(exc)) from None
+            except UploadNotFound:
+                raise errors.blob_upload_unknown() from None  # gc with no grace dropped it mid-way
             return self._blob_created(name, str(digest))
         upload_id = await self.svc.content.start_upload(package_id)
         return web.Response(status=202, headers=self._upload_headers(name, upload_id, 0))

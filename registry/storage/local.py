@@ -98,8 +98,11 @@ class LocalBlobStore:
         source = self._upload_path(upload_id)
         target = self._blob_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        size = source.stat().st_size
-        os.replace(source, target)
+        try:
+            size = source.stat().st_size
+            os.replace(source, target)
+        except FileNotFoundError:
+            raise BlobNotFound(upload_id) from None  # the session was dropped (gc) meanwhile
         _fsync_directory(target.parent)  # the rename itself must survive a crash
         return BlobInfo(size=size, local_path=target)
 
