@@ -30,7 +30,8 @@ class Dockerd:
         return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": str(self.root / "config")}
 
     def docker(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run([DOCKER_CLI, *args], capture_output=True, text=True, env=self.env, input=input)
+        result = subprocess.run([DOCKER_CLI, *args], capture_output=True, text=True, env=self.env, input=input,
+                                check=False)
         if check and result.returncode != 0:
             raise RuntimeError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
         return result

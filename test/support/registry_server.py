@@ -37,7 +37,7 @@ class RegistryServer:
     def log_path(self) -> Path:
         return self.data.parent / f"{self.data.name}.log"
 
-    def start(self) -> "RegistryServer":
+    def start(self) -> RegistryServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [*CLI, "--data", str(self.data), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.flags],
