@@ -74,6 +74,11 @@ class _SessionLocks:
                 self.locks[upload_id] = (lock, users - 1)
 
 
+def blob_lock(digest: str) -> str:
+    """The lock key that serialises a blob's commit, its links and its garbage collection."""
+    return f"blob:{digest}"
+
+
 class ContentService:
     def __init__(self, db: Database, blobs: BlobStore) -> None:
         self.db = db
@@ -168,8 +173,9 @@ class ContentService:
         await self.blobs.seal(upload_id)
         now = time.time()
         async with self.db.transaction() as tx:
-            # Inside the transaction: garbage collection deletes blobs inside one too, so a blob
+            # Under the blob's lock: garbage collection deletes blobs under it too, so a blob
             # can never be deleted between becoming visible and being recorded.
+            await tx.lock(blob_lock(str(digest)))
             info = await self.blobs.commit(upload_id, str(digest))
             await tx.execute(
                 "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
@@ -229,6 +235,7 @@ class ContentService:
     async def link(self, package_id: int, digest: str) -> bool:
         """Link an existing blob to a package (cross-repository mount). False if there is no such blob."""
         async with self.db.transaction() as tx:
+            await tx.lock(blob_lock(digest))
             if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:
                 return False
             await self._link(tx, package_id, digest, time.time())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from registry.content import ContentService
+from registry.content import ContentService, blob_lock
 from registry.storage.database import Database
 
 
@@ -54,6 +54,7 @@ async def collect(db: Database, content: ContentService, grace_seconds: float, d
         report.unlinked += 1
         if not dry_run:
             async with db.transaction() as tx:
+                await tx.lock(blob_lock(row["digest"]))
                 await tx.execute(
                     "DELETE FROM package_blobs WHERE package_id = ? AND digest = ? AND linked_at < ? AND NOT EXISTS "
                     "(SELECT 1 FROM manifest_refs r WHERE r.package_id = ? AND r.ref_digest = ?)",
@@ -79,6 +80,7 @@ async def collect(db: Database, content: ContentService, grace_seconds: float, d
             report.bytes_freed += int(row["size"])
             continue
         async with db.transaction() as tx:
+            await tx.lock(blob_lock(row["digest"]))
             deleted = await tx.execute(
                 "DELETE FROM blobs WHERE digest = ? AND created_at < ? AND NOT EXISTS "
                 "(SELECT 1 FROM package_blobs l WHERE l.digest = ?)",
@@ -99,6 +101,7 @@ async def collect(db: Database, content: ContentService, grace_seconds: float, d
             report.strays_deleted += 1
             continue
         async with db.transaction() as tx:
+            await tx.lock(blob_lock(digest))
             # An upload being committed renames its file inside a transaction like this one: once we
             # hold the lock, a file with no row is one that no commit will ever record.
             if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:

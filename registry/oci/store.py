@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from registry.content import blob_lock
 from registry.oci.errors import OciError, manifest_unknown
 from registry.oci.manifests import ParsedManifest
 from registry.storage.database import Database, Row
@@ -43,7 +44,10 @@ class OciStore:
         """Store a manifest (and move a tag to it) once everything it references is in the package."""
         now = time.time()
         async with self.db.transaction() as tx:
-            # Checked inside the write transaction, so garbage collection cannot remove a blob in between.
+            # Checked under the blobs' locks, so garbage collection cannot remove one in between
+            # (sorted: two pushes sharing layers take the locks in the same order).
+            for blob in sorted(set(parsed.blobs)):
+                await tx.lock(blob_lock(blob))
             for blob in dict.fromkeys(parsed.blobs):
                 if await tx.fetchone("SELECT 1 AS x FROM package_blobs WHERE package_id = ? AND digest = ?",
                                      (package_id, blob)) is None:
