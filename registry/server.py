@@ -10,6 +10,7 @@ import sys
 
 from aiohttp import web
 
+from registry import logredact
 from registry.settings import Settings
 from registry.storage.factory import describe
 from registry.storage.probe import probe_blob_store
@@ -20,6 +21,7 @@ log = logging.getLogger("packages_registry")
 async def _run(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     from registry.app import create_app
 
+    logredact.install()
     app = await create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
