@@ -19,6 +19,10 @@ from registry.storage.database import Database
 ACCESS_TOKEN_TTL = 300
 REFRESH_TOKEN_TTL = 7 * 24 * 3600
 ALGORITHM = "HS256"
+# Verified tokens remembered, so a client pulling many layers with one token pays for the signature
+# check once. Only the signature check is skipped: expiry is checked on every use, and the caller
+# still asks whether the credential behind the token is live and what its roles allow.
+VERIFIED_CACHE_SIZE = 1024
 
 
 class InvalidToken(Exception):
@@ -52,6 +56,7 @@ class TokenService:
     def __init__(self, key: bytes, issuer: str = "packages-registry") -> None:
         self._key = key
         self.issuer = issuer
+        self._verified: dict[tuple[str, str], tuple[float, tuple[Principal, Grant]]] = {}
 
     def _claims(self, principal: Principal, audience: str, ttl: int, kind: str) -> dict:
         now = int(time.time())
@@ -83,6 +88,19 @@ class TokenService:
                           algorithm=ALGORITHM)
 
     def verify(self, token: str, kind: str = "access") -> tuple[Principal, Grant]:
+        cached = self._verified.get((token, kind))
+        if cached is not None:
+            expires_at, verified = cached
+            if time.time() < expires_at:
+                return verified
+            del self._verified[(token, kind)]
+        expires_at, verified = self._verify(token, kind)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[(token, kind)] = (expires_at, verified)
+        return verified
+
+    def _verify(self, token: str, kind: str) -> tuple[float, tuple[Principal, Grant]]:
         try:
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=self.issuer,
                                 options={"verify_aud": False, "require": ["exp", "sub", "typ"]})
@@ -103,4 +121,4 @@ class TokenService:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 key = (str(entry.get("type")), entry["name"])
                 actions[key] = actions.get(key, frozenset()) | frozenset(map(str, entry.get("actions") or ()))
-        return principal, Grant(actions)
+        return float(claims["exp"]), (principal, Grant(actions))
