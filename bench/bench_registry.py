@@ -339,24 +339,28 @@ class Ours(Server):
     def basic(self) -> str:
         return "Basic " + base64.b64encode(f"{EMAIL}:{self.secret}".encode()).decode()
 
+    def token(self, *scopes: str) -> str:
+        query = "&".join(f"scope={scope}" for scope in scopes)
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/auth/token?service=packages-registry&{query}",
+                                         headers={"Authorization": self.basic})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return "Bearer " + json.load(response)["token"]
+
     def bearer(self) -> str:
         """A docker-style bearer token for every bench image, renewed well before it expires."""
         with self._lock:
             if self._bearer is None or time.monotonic() - self._bearer[0] > 120:
-                scopes = "&".join(f"scope=repository:{WORKSPACE}/{image}:pull,push" for image in self.images)
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{self.port}/auth/token?service=packages-registry&{scopes}",
-                    headers={"Authorization": self.basic})
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    token = json.load(response)["token"]
-                self._bearer = (time.monotonic(), "Bearer " + token)
+                token = self.token(*(f"repository:{WORKSPACE}/{image}:pull,push" for image in self.images))
+                self._bearer = (time.monotonic(), token)
             return self._bearer[1]
 
     def auth(self) -> str | None:
         return self.bearer() if self.scheme == "bearer" else self.basic
 
     def wrk_headers(self, scheme: str) -> list[str]:
-        return ["-H", f"Authorization: {self.bearer() if scheme == 'bearer' else self.basic}"]
+        """What docker pull sends: a token for this one repository, pull only (or Basic credentials)."""
+        token = self.token(f"repository:{WORKSPACE}/manifest:pull") if scheme == "bearer" else self.basic
+        return ["-H", f"Authorization: {token}"]
 
 
 # --- measurements -------------------------------------------------------------------------------------
