@@ -63,6 +63,11 @@ class SqliteDatabase(_Cursor):
         super().__init__(_connect(path))
         self._write_lock = asyncio.Lock()
 
+    def data_version(self) -> int:
+        """A number that changes whenever a commit of any connection or process changed the database
+        (SQLite's data_version): lets callers keep an answer exactly as long as it is current."""
+        return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Cursor]:
         async with self._write_lock:
