@@ -13,6 +13,13 @@ from registry.storage.database import Database, IntegrityError, Row
 LAST_USED_RESOLUTION = 60.0
 
 DEFAULT_PIPELINE_TOKEN_TTL = 4 * 3600
+
+# The lookups every request makes (credential, package, role) are answered from memory while the
+# database reports no change since they were read (SQLite's data_version moves with every commit of
+# any process, so a revocation or a role change is seen by the very next request), and for at most
+# RECENT_TTL seconds regardless. Backends without such a change marker are always asked.
+RECENT_TTL = 1.0
+RECENT_SIZE = 4096
 PIPELINE_USER_PREFIX = "pipeline-"
 
 
@@ -35,6 +42,27 @@ class AccessStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._last_touched: dict[str, float] = {}
+        self._data_version = getattr(db, "data_version", None)
+        self._recent: dict[tuple[str, tuple], Row | None] = {}
+        self._recent_version: int | None = None
+        self._recent_since = 0.0
+
+    async def _fetchone_recent(self, sql: str, params: tuple) -> Row | None:
+        """``db.fetchone``, from the answers of the last moment while the database has not changed.
+        The row returned may be shared: read it, never change it."""
+        if self._data_version is None:
+            return await self.db.fetchone(sql, params)
+        version, now = self._data_version(), time.monotonic()
+        if version != self._recent_version or now - self._recent_since > RECENT_TTL:
+            self._recent.clear()
+            self._recent_version, self._recent_since = version, now
+        key = (sql, params)
+        if key in self._recent:
+            return self._recent[key]
+        row = await self.db.fetchone(sql, params)
+        if len(self._recent) < RECENT_SIZE:
+            self._recent[key] = row
+        return row
 
     # --- workspaces, projects, repositories, users, roles ---
 
@@ -123,7 +151,7 @@ class AccessStore:
             await tx.execute("DELETE FROM roles WHERE email = ? AND repository_id = ?", (email.lower(), repository["id"]))
 
     async def role_of(self, email: str, repository_id: int) -> str | None:
-        row = await self.db.fetchone(
+        row = await self._fetchone_recent(
             "SELECT role FROM roles WHERE email = ? AND repository_id = ?", (email, repository_id)
         )
         return row["role"] if row else None
@@ -197,7 +225,7 @@ class AccessStore:
         digest = secrets.hash_secret(secret)
         now = time.time()
         if secret.startswith(secrets.PIPELINE_TOKEN_PREFIX):
-            row = await self.db.fetchone(
+            row = await self._fetchone_recent(
                 "SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace FROM pipeline_tokens t "
                 "JOIN repositories r ON r.id = t.repository_id WHERE t.secret_hash = ?",
                 (digest,),
@@ -209,7 +237,7 @@ class AccessStore:
             await self._touch("pipeline_tokens", row["id"], now)
             return Principal(kind="pipeline", name=username, credential_id="p:" + row["id"],
                              repository_id=int(row["repository_id"]), workspace=row["workspace"])
-        row = await self.db.fetchone(
+        row = await self._fetchone_recent(
             "SELECT id, email, scopes, expires_at, revoked_at FROM api_tokens WHERE secret_hash = ?", (digest,)
         )
         if row is None or username.lower() != row["email"]:
@@ -226,7 +254,7 @@ class AccessStore:
         table = {"a": "api_tokens", "p": "pipeline_tokens"}.get(kind)
         if table is None:
             return False
-        row = await self.db.fetchone(f"SELECT expires_at, revoked_at FROM {table} WHERE id = ?", (token_id,))
+        row = await self._fetchone_recent(f"SELECT expires_at, revoked_at FROM {table} WHERE id = ?", (token_id,))
         if row is None or row["revoked_at"] is not None:
             return False
         return row["expires_at"] is None or row["expires_at"] > time.time()
@@ -279,7 +307,7 @@ class AccessStore:
             return existing
 
     async def get_package(self, workspace: str, package_type: str, name: str) -> Package | None:
-        row = await self.db.fetchone(
+        row = await self._fetchone_recent(
             f"{_PACKAGE_SELECT} WHERE p.workspace = ? AND p.type = ? AND p.name = ?", (workspace, package_type, name)
         )
         return _package(row) if row else None
