@@ -1,0 +1,338 @@
+"""Pushes one image to one repository under several tags.
+
+Three ways in: an image in the docker engine, a ``docker save`` archive, an OCI layout. For the
+engine and archives, layers are compressed (gzip) and pushed while the ``docker save`` stream is
+still being read. Before anything is compressed the pusher asks what it can avoid:
+- a tag that already points at this very image (same config digest): nothing to push;
+- an image this machine pushed before: its manifest's blobs are checked (HEAD) or mounted;
+- layers the registry has under the tags being pushed (their configs map diff IDs to compressed
+  digests), or that this machine pushed anywhere in the workspace: HEAD or mount, no compression.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipe.build.compress import gzip_file
+from pipe.build.docker_save import RawLayer, read_docker_save
+from pipe.build.engine import Engine
+from pipe.build.errors import ImageError
+from pipe.build.oci_layout import LayoutImage, extract_layout_tar, read_layout
+from pipe.oci.client import Manifest, RegistryClient
+from pipe.oci.errors import RegistryError
+from pipe.oci.transport import Transient
+from pipe.push.blobs import PRESENT, Blob, BlobPusher, PushStats
+from pipe.push.cache import BlobCache
+from vocab.digests import digest_bytes
+from vocab.mediatypes import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    IMAGE_MANIFESTS,
+    OCI_LAYER_GZIP,
+)
+
+log = logging.getLogger("pipe.push")
+
+GZIP_LAYERS = frozenset({DOCKER_LAYER_GZIP, OCI_LAYER_GZIP})
+
+
+@dataclass
+class PushResult:
+    name: str
+    digest: str
+    media_type: str
+    size: int  # manifest + every blob it references
+    tags: list[str]
+    stats: PushStats
+    already_pushed: bool = False
+
+
+def canonical_json(document: dict) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+@dataclass
+class _Known:
+    """diff ID -> compressed descriptor, learned from the registry and the cache."""
+
+    layers: dict[str, dict] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+
+
+class ImagePusher:
+    def __init__(self, client: RegistryClient, name: str, cache: BlobCache,
+                 progress: Callable[[int], None] | None = None, workers: int = 4,
+                 workdir: Path | None = None) -> None:
+        self.client = client
+        self.name = name
+        self.cache = cache
+        self.stats = PushStats()
+        self.workers = workers
+        self.workdir = workdir
+        self._known = _Known()
+        self.blobs = BlobPusher(client, name, self.stats, self._sources, progress)
+
+    # --- public ---
+
+    def push_engine_image(self, engine: Engine, image: str, tags: list[str]) -> PushResult:
+        info = engine.inspect(image)
+        remote = self._remote_manifests(tags)
+        done = self._already_there(info.id, remote, tags)
+        if done is not None:
+            return done
+        cached = self._from_cache(info.id, tags)
+        if cached is not None:
+            return cached
+        self._learn_layers(remote.values())
+        with self._tempdir() as tmp:
+            work = Path(tmp)
+            return self._push_saved(engine.save(image), work, tags)
+
+    def push_archive(self, path: Path, tags: list[str]) -> PushResult:
+        if path.is_dir():
+            return self.push_layout(read_layout(path), tags)
+        kind = archive_kind(path)
+        with self._tempdir() as tmp:
+            work = Path(tmp)
+            if kind == "oci-layout":
+                return self.push_layout(read_layout(extract_layout_tar(path, work / "layout")), tags)
+            self._learn_layers(self._remote_manifests(tags).values())
+            with open(path, "rb") as stream:
+                return self._push_saved(stream, work, tags)
+
+    def push_layout(self, image: LayoutImage, tags: list[str]) -> PushResult:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="blob") as pool:
+            futures = [pool.submit(self._push_blob, blob) for blob in image.blobs]
+            _wait_all(futures)
+        for child in image.manifests[:-1]:
+            self.client.put_manifest(self.name, child.digest, child.body, child.media_type)
+        top = image.top
+        digest = self._put_tags(top.body, top.media_type, tags)
+        size = len(top.body) + sum(blob.size for blob in image.blobs)
+        return PushResult(self.name, digest, top.media_type, size, tags, self.stats)
+
+    # --- the shortcuts ---
+
+    def _remote_manifests(self, tags: list[str]) -> dict[str, Manifest]:
+        found = {}
+        for tag in tags:
+            try:
+                manifest = self.client.get_manifest(self.name, tag)
+            except RegistryError as exc:
+                if exc.status in (401, 403, 404):
+                    raise
+                continue
+            if manifest is not None:
+                found[tag] = manifest
+        return found
+
+    def _already_there(self, image_id: str, remote: dict[str, Manifest], tags: list[str]) -> PushResult | None:
+        for manifest in remote.values():
+            document = _image_manifest(manifest.body, manifest.media_type)
+            if document is None or (document.get("config") or {}).get("digest") != image_id:
+                continue
+            for tag in tags:
+                if tag not in remote or remote[tag].digest != manifest.digest:
+                    self.client.put_manifest(self.name, tag, manifest.body, manifest.media_type)
+            blobs = [document["config"], *document.get("layers", [])]
+            for blob in blobs:
+                self.stats.count(PRESENT, int(blob.get("size", 0)))
+            self._remember(image_id, manifest.body, manifest.media_type, blobs, document)
+            size = len(manifest.body) + sum(int(b.get("size", 0)) for b in blobs)
+            return PushResult(self.name, manifest.digest, manifest.media_type, size, tags, self.stats,
+                              already_pushed=all(t in remote and remote[t].digest == manifest.digest for t in tags))
+        return None
+
+    def _from_cache(self, image_id: str, tags: list[str]) -> PushResult | None:
+        entry = self.cache.image(image_id)
+        if not entry:
+            return None
+        body = str(entry.get("manifest", "")).encode()
+        media_type = str(entry.get("mediaType", ""))
+        document = _image_manifest(body, media_type)
+        if document is None:
+            return None
+        blobs = [document.get("config") or {}, *(document.get("layers") or [])]
+        # Only HEAD and mount here: if any blob would need an upload, the slow path does it all.
+        for blob in blobs:
+            outcome, location = self.blobs.find(str(blob.get("digest")), int(blob.get("size", 0)))
+            if outcome is None:
+                if location:
+                    self._cancel(location)
+                log.debug("a cached image's blob is gone from the registry; pushing from docker save")
+                return None
+        digest = self._put_tags(body, media_type, tags)
+        self._remember(image_id, body, media_type, blobs, document)
+        return PushResult(self.name, digest, media_type, len(body) + sum(int(b.get("size", 0)) for b in blobs),
+                          tags, self.stats)
+
+    def _cancel(self, location: str) -> None:
+        try:
+            self.client.transport.send("DELETE", location, self.client.push_scopes(self.name))
+        except (Transient, RegistryError) as exc:
+            log.debug(f"an unused upload session was left to the registry to collect: {exc}")
+
+    def _learn_layers(self, manifests: object) -> None:
+        """Map diff IDs to compressed layers from manifests the registry already has."""
+        for manifest in manifests:  # type: ignore[attr-defined]
+            document = _image_manifest(manifest.body, manifest.media_type)
+            if document is None:
+                continue
+            try:
+                config = json.loads(self.client.get_blob(self.name, document["config"]["digest"]))
+                diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+            except (RegistryError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            layers = document.get("layers") or []
+            if len(diff_ids) != len(layers):
+                continue
+            for diff_id, layer in zip(diff_ids, layers, strict=True):
+                if layer.get("mediaType") in GZIP_LAYERS:
+                    self._known.layers.setdefault(diff_id, layer)
+                    self._known.sources.setdefault(layer["digest"], []).append(self.name)
+
+    def _sources(self, digest: str) -> list[str]:
+        return [*self._known.sources.get(digest, []), *self.cache.sources(digest)]
+
+    # --- docker save ---
+
+    def _push_saved(self, stream: object, work: Path, tags: list[str]) -> PushResult:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="layer")
+        futures: dict[str, Future[dict]] = {}
+        lock = threading.Lock()
+
+        def on_layer(layer: RawLayer) -> None:
+            with lock:
+                if layer.diff_id in futures:
+                    layer.file.unlink(missing_ok=True)
+                    return
+                futures[layer.diff_id] = pool.submit(self._push_layer, layer, work)
+
+        try:
+            saved = read_docker_save(stream, work / "save", on_layer)  # type: ignore[arg-type]
+            _wait_all(list(futures.values()))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            config = json.loads(saved.config)
+            diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+        except (ValueError, AttributeError):
+            raise ImageError("the image's config is not valid JSON") from None
+        if diff_ids != [layer.diff_id for layer in saved.layers]:
+            raise ImageError("the image's layers do not match its config (diff IDs differ)")
+        layers = [futures[layer.diff_id].result() for layer in saved.layers]
+        config_file = work / "config.json"
+        config_file.write_bytes(saved.config)
+        config_blob = Blob(digest_bytes(saved.config), len(saved.config), DOCKER_CONFIG,
+                           lambda: open(config_file, "rb"))  # noqa: SIM115 - the caller closes it
+        self._push_blob(config_blob)
+        manifest = canonical_json({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+                                   "config": config_blob.descriptor, "layers": layers})
+        digest = self._put_tags(manifest, DOCKER_MANIFEST, tags)
+        self._remember(config_blob.digest, manifest, DOCKER_MANIFEST, [], None)
+        size = len(manifest) + config_blob.size + sum(int(layer["size"]) for layer in layers)
+        return PushResult(self.name, digest, DOCKER_MANIFEST, size, tags, self.stats)
+
+    def _push_layer(self, layer: RawLayer, work: Path) -> dict:
+        try:
+            known = self._known.layers.get(layer.diff_id) or self.cache.layer(layer.diff_id)
+            location = None
+            if known and known.get("mediaType") in GZIP_LAYERS:
+                outcome, location = self.blobs.find(str(known["digest"]), int(known["size"]))
+                if outcome:
+                    self._remember_blob(layer.diff_id, known)
+                    return {k: known[k] for k in ("mediaType", "digest", "size")}
+            compressed = work / f"{layer.file.name}.gz"
+            digest, size = gzip_file(layer.file, compressed)
+            layer.file.unlink(missing_ok=True)
+            blob = Blob(digest, size, DOCKER_LAYER_GZIP, lambda: open(compressed, "rb"))  # noqa: SIM115
+            checked = False
+            if not known or known.get("digest") != digest:
+                if location:
+                    self._cancel(location)
+                outcome, location = self.blobs.find(digest, size)
+                if outcome:
+                    self._remember_blob(layer.diff_id, blob.descriptor)
+                    return blob.descriptor
+                checked = True
+            self.blobs.push(blob, location, checked=checked or location is not None)
+            compressed.unlink(missing_ok=True)
+            self._remember_blob(layer.diff_id, blob.descriptor)
+            return blob.descriptor
+        finally:
+            layer.file.unlink(missing_ok=True)
+
+    def _push_blob(self, blob: Blob) -> str:
+        outcome = self.blobs.push(blob)
+        self.cache.remember_blob(blob.digest, self.name)
+        return outcome
+
+    def _remember_blob(self, diff_id: str, descriptor: dict) -> None:
+        self.cache.remember_layer(diff_id, descriptor)
+        self.cache.remember_blob(str(descriptor["digest"]), self.name)
+
+    def _remember(self, image_id: str, body: bytes, media_type: str, blobs: list[dict],
+                  document: dict | None) -> None:
+        self.cache.remember_image(image_id, body, media_type)
+        for blob in blobs:
+            self.cache.remember_blob(str(blob.get("digest")), self.name)
+
+    def _put_tags(self, body: bytes, media_type: str, tags: list[str]) -> str:
+        digest = digest_bytes(body)
+        for tag in tags:
+            digest = self.client.put_manifest(self.name, tag, body, media_type)
+        return digest
+
+    def _tempdir(self) -> tempfile.TemporaryDirectory:
+        return tempfile.TemporaryDirectory(prefix="pipe-push-", dir=self.workdir)
+
+
+def _image_manifest(body: bytes, media_type: str) -> dict | None:
+    if media_type not in IMAGE_MANIFESTS:
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        return None
+    return document
+
+
+def _wait_all(futures: list[Future]) -> None:
+    """Wait for every future; raise the first failure (the others are cancelled or finish)."""
+    error: BaseException | None = None
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            if error is None:
+                error = exc
+                for other in futures:
+                    other.cancel()
+    if error is not None:
+        raise error
+
+
+def archive_kind(path: Path) -> str:
+    """'docker-save' or 'oci-layout', from the member names of a tar."""
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            names = {name.lstrip("./").rstrip("/") for name in tar.getnames()}
+    except (tarfile.TarError, OSError) as exc:
+        raise ImageError(f"IMAGE_ARCHIVE {path} is not a readable tar archive: {exc}") from None
+    if "manifest.json" in names:
+        return "docker-save"
+    if "oci-layout" in names and "index.json" in names:
+        return "oci-layout"
+    raise ImageError(f"IMAGE_ARCHIVE {path} is neither a `docker save` archive nor an OCI image layout")
+

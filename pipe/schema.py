@@ -1,0 +1,109 @@
+"""The pipe's variables: one cerberus schema, also the source of README's Variables table.
+
+Each entry's ``meta`` holds what README says: ``doc`` (usage), ``default`` (as README shows it,
+when the default is computed rather than fixed) and ``required`` (README's (*) mark).
+List variables come in the toolkit's ``NAME_COUNT`` / ``NAME_0..N`` form; their defaults are
+applied by the pipe (the toolkit never applies list defaults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableSequence
+from typing import Any
+
+from cerberus import Validator
+
+BUILD_ARG_RE = r"^[A-Za-z_][A-Za-z0-9_]*=.*$"
+LABEL_RE = r"^[^=\s][^=]*=.*$"
+
+SCHEMA: dict[str, dict] = {
+    "BITBUCKET_PACKAGES_USERNAME": {
+        "type": "string", "required": False, "empty": True, "dependencies": "BITBUCKET_PACKAGES_TOKEN",
+        "meta": {"required": True, "default": "set by Pipelines",
+                 "doc": "Username for the Packages registry. Pipelines sets it in every step, scoped to the "
+                        "repository whose pipeline runs; set it yourself elsewhere, or use "
+                        "`ATLASSIAN_ACCOUNT_EMAIL` and `ATLASSIAN_API_TOKEN` instead."}},
+    "BITBUCKET_PACKAGES_TOKEN": {
+        "type": "string", "required": False, "empty": True, "dependencies": "BITBUCKET_PACKAGES_USERNAME",
+        "meta": {"required": True, "default": "set by Pipelines",
+                 "doc": "Token for `BITBUCKET_PACKAGES_USERNAME`. Never printed."}},
+    "ATLASSIAN_ACCOUNT_EMAIL": {
+        "type": "string", "required": False, "dependencies": "ATLASSIAN_API_TOKEN",
+        "meta": {"doc": "Email of an Atlassian account, used when `BITBUCKET_PACKAGES_*` are not set."}},
+    "ATLASSIAN_API_TOKEN": {
+        "type": "string", "required": False, "dependencies": "ATLASSIAN_ACCOUNT_EMAIL",
+        "meta": {"doc": "API token of that account, with the scopes `read:package:bitbucket` and "
+                        "`write:package:bitbucket`. Never printed. Use a secured variable."}},
+    "REGISTRY": {
+        "type": "string", "required": False, "default": "crg.apkg.io", "empty": False,
+        "meta": {"doc": "The container registry: a host (`crg.apkg.io`), `https://host:port`, or "
+                        "`http://host:port` for a registry on loopback or with `INSECURE`."}},
+    "WORKSPACE": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`$BITBUCKET_WORKSPACE`", "doc": "Workspace that owns the package."}},
+    "IMAGE_NAME": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`$BITBUCKET_REPO_SLUG`",
+                 "doc": "Name of the container package: the image is pushed as `REGISTRY/WORKSPACE/IMAGE_NAME`."}},
+    "TAGS": {
+        "type": "list", "required": False, "schema": {"type": "string", "empty": False},
+        "meta": {"default": "`latest`, the short commit, and `$BITBUCKET_TAG` when set",
+                 "doc": "Tags to push, one per list item."}},
+    "DOCKERFILE": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`BUILD_CONTEXT/Dockerfile`", "doc": "Path of the Dockerfile to build."}},
+    "BUILD_CONTEXT": {
+        "type": "string", "required": False, "default": ".", "empty": False,
+        "meta": {"doc": "Directory sent to the docker engine as the build context."}},
+    "BUILD_ARGS": {
+        "type": "list", "required": False, "schema": {"type": "string", "regex": BUILD_ARG_RE},
+        "meta": {"doc": "Build arguments, one `NAME=value` per list item."}},
+    "TARGET": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"doc": "Stage of a multi-stage Dockerfile to build."}},
+    "LABELS": {
+        "type": "list", "required": False, "schema": {"type": "string", "regex": LABEL_RE},
+        "meta": {"doc": "Image labels, one `name=value` per list item. `org.opencontainers.image.revision`, "
+                        "`.source` and `.created` are added from the pipeline unless given here."}},
+    "CACHE_FROM": {
+        "type": "list", "required": False, "schema": {"type": "string", "empty": False},
+        "meta": {"doc": "Images to use as build cache (pulled first when missing; one that cannot be pulled "
+                        "is skipped with a warning)."}},
+    "PULL": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Always pull newer versions of the base images."}},
+    "NO_CACHE": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Build without the engine's layer cache."}},
+    "IMAGE": {
+        "type": "string", "required": False, "empty": False, "excludes": "IMAGE_ARCHIVE",
+        "meta": {"doc": "Push this image from the docker engine (built earlier in the step) instead of building."}},
+    "IMAGE_ARCHIVE": {
+        "type": "string", "required": False, "empty": False, "excludes": "IMAGE",
+        "meta": {"doc": "Push this file or directory instead of building: a `docker save` tar (optionally "
+                        "gzipped), an OCI image layout directory, or a tar of one."}},
+    "INSECURE": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Allow plain http to a registry that is not on loopback, and skip TLS verification."}},
+    "DEBUG": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Turn on extra debug information (never secrets)."}},
+}
+
+LIST_VARIABLES = tuple(name for name, rule in SCHEMA.items() if rule.get("type") == "list")
+
+
+def make_validator() -> Validator:
+    """The toolkit's validator, made to accept list items with their own rules.
+
+    Cerberus rebuilds a list value through its type's constructor when items have a schema, which the
+    toolkit's ArrayVariable does not support; plain lists go in instead.
+    """
+    return _Validator(SCHEMA, purge_unknown=True)
+
+
+class _Validator(Validator):
+    def validate(self, document: dict, *args: Any, **kwargs: Any) -> bool:
+        plain = {key: list(value) if isinstance(value, MutableSequence) else value
+                 for key, value in document.items()}
+        return super().validate(plain, *args, **kwargs)
