@@ -253,6 +253,36 @@ def peak_rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
+def pss_mib(pid: int) -> float:
+    """Proportional set size summed over the server's processes: pages shared between workers
+    (after fork) are split between them instead of counted once per process as VmHWM does."""
+    total_kib = 0
+    for each in process_tree(pid):
+        try:
+            rollup = Path(f"/proc/{each}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
+        total_kib += int(match.group(1)) if match else 0
+    return total_kib / 1024
+
+
+class PssSampler(threading.Thread):
+    """The highest PSS of each server, sampled every 0.1 s while the benchmark runs."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        super().__init__(daemon=True)
+        self.servers = servers
+        self.peak = {id(server): 0.0 for server in servers}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            for server in self.servers:
+                if server.process is not None:
+                    self.peak[id(server)] = max(self.peak[id(server)], pss_mib(server.process.pid))
+
+
 @dataclass
 class Server:
     label: str
@@ -466,6 +496,8 @@ QUICK = Plan(sizes=[("1 MiB", MiB, 8, 4), ("16 MiB", 16 * MiB, 1, 2)],
 def run(plan: Plan, servers: list[Server], work: Path) -> list[tuple[str, str, str, bool]]:
     """Returns rows (metric, unit, key, higher_is_better)."""
     rows: list[tuple[str, str, str, bool]] = []
+    sampler = PssSampler(servers)
+    sampler.start()
     data = work / "data"
     data.mkdir()
     counter = iter(range(1_000_000))
@@ -523,10 +555,14 @@ def run(plan: Plan, servers: list[Server], work: Path) -> list[tuple[str, str, s
                 server.record(key, measure_wrk(server, scheme, plan.wrk_seconds))
                 log(f"  {server.label:<22} {key}: {server.results[key][-1]:.0f} req/s")
 
+    sampler.done.set()
+    sampler.join()
     for server in servers:
         assert server.process is not None
         server.record("rss", peak_rss_mib(server.process.pid))
-    rows.append(("peak RSS (VmHWM, all processes)", "MiB", "rss", False))
+        server.record("pss", sampler.peak[id(server)])
+    rows.append(("peak RSS (VmHWM summed over all processes)", "MiB", "rss", False))
+    rows.append(("peak PSS (sampled every 0.1 s; shared pages split between processes)", "MiB", "pss", False))
     return rows
 
 
