@@ -13,6 +13,7 @@ from registry.storage.database import Database, IntegrityError, Row
 LAST_USED_RESOLUTION = 60.0
 
 DEFAULT_PIPELINE_TOKEN_TTL = 4 * 3600
+PIPELINE_USER_PREFIX = "pipeline-"
 
 # The lookups every request makes (credential, package, role) are answered from memory while the
 # database reports no change since they were read (SQLite's data_version moves with every commit of
@@ -20,7 +21,6 @@ DEFAULT_PIPELINE_TOKEN_TTL = 4 * 3600
 # RECENT_TTL seconds regardless. Backends without such a change marker are always asked.
 RECENT_TTL = 1.0
 RECENT_SIZE = 4096
-PIPELINE_USER_PREFIX = "pipeline-"
 
 
 class AccessError(ValueError):
