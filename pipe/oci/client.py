@@ -27,6 +27,7 @@ from vocab.mediatypes import ACCEPT_MANIFESTS
 log = logging.getLogger("pipe.oci")
 
 CHUNK_SIZE = 32 * 1024 * 1024
+MIN_CHUNK_SIZE = 1024 * 1024
 MONOLITHIC_LIMIT = 4 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
 _RANGE_RE = re.compile(r"^(?:bytes=)?0-(\d+)$")
@@ -55,6 +56,10 @@ class _Slice(io.RawIOBase):
 
     def __len__(self) -> int:
         return self._length
+
+    def tell(self) -> int:
+        # requests sizes a body as len() - tell(); without this it would fall back to chunked encoding.
+        return self._length - self._left
 
     def readable(self) -> bool:
         return True
@@ -179,13 +184,14 @@ class RegistryClient:
         scopes = self.push_scopes(name)
         location = location or self.start_upload(name)
         offset = 0
-        failures = 0
+        failures = 0  # in a row, without progress
+        chunk_size = self.chunk_size
         while True:
             counted = _Counter(progress)
             chunk_start = offset
             try:
                 if offset < size:
-                    end = min(offset + self.chunk_size, size)
+                    end = min(offset + chunk_size, size)
                     response = self.transport.send(
                         "PATCH", location, scopes,
                         body=lambda o=offset, e=end, c=counted: _Slice(opener, o, e - o, c),
@@ -195,6 +201,7 @@ class RegistryClient:
                         raise self._upload_error(response, digest)
                     location = self.transport.absolute(response.headers.get("Location", location))
                     offset = end
+                    failures = 0
                     continue
                 response = self.transport.send("PUT", with_query(location, digest=digest), scopes,
                                                headers={"Content-Length": "0"})
@@ -203,6 +210,9 @@ class RegistryClient:
                 raise self._upload_error(response, digest)
             except Transient as exc:
                 failures += 1
+                # A registry drops a chunk that did not arrive whole: on a link that keeps dropping,
+                # smaller chunks still get through.
+                chunk_size = max(MIN_CHUNK_SIZE, chunk_size // 4)
                 if failures > self.max_resumes:
                     raise RegistryUnavailable(f"upload of {short(digest)} failed {failures} times: {exc}") from None
                 time.sleep(self._backoff(failures - 1))
@@ -213,6 +223,8 @@ class RegistryClient:
                     log.warning(f"upload of {short(digest)} interrupted ({exc}); the session is gone, starting again")
                     location, offset = self.start_upload(name), 0
                 else:
+                    if resumed[1] > offset:
+                        failures = 0
                     location, offset = resumed
                     log.warning(f"upload of {short(digest)} interrupted ({exc}); resuming at byte {offset} of {size}")
                 if progress and counted.total:

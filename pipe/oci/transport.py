@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,6 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from pipe.oci.auth import Challenge, Credentials, TokenCache, parse_challenge, scope_key
@@ -64,7 +64,8 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, Transient) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
-        return wait_exponential_jitter(initial=self.initial, max=self.maximum)(state)
+        backoff = self.initial * (2 ** max(state.attempt_number - 1, 0))
+        return min(backoff + random.uniform(0, self.initial), self.maximum)
 
     def retrying(self) -> Retrying:
         return Retrying(stop=stop_after_attempt(self.attempts), wait=self.wait,
