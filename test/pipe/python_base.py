@@ -24,7 +24,7 @@ BUSYBOX = Path("/bin/busybox")
 SKIP_DIRS = {"test", "tests", "idlelib", "tkinter", "turtledemo", "__pycache__", "lib2to3", "ensurepip",
              "config-3.11-x86_64-linux-gnu", "pydoc_data"}
 APPLETS = ("sh", "ls", "cat", "echo", "env", "mkdir", "rm", "cp", "mv", "true", "test", "id", "chmod", "ln")
-VERSION = "1"  # bump when the recipe changes
+VERSION = "2"  # bump when the recipe changes
 
 
 def _shared_libraries(binaries: list[Path]) -> set[str]:
@@ -87,7 +87,8 @@ def rootfs_tar() -> Path:
             dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith("config-")]
             for file in files:
                 path = Path(root) / file
-                if path.name == "sitecustomize.py" or path.is_symlink() and not path.exists():
+                # EXTERNALLY-MANAGED: Debian's PEP 668 marker; python:3.11-slim has none, pip installs there.
+                if path.name in ("sitecustomize.py", "EXTERNALLY-MANAGED") or path.is_symlink() and not path.exists():
                     continue
                 tar.add(str(path), "usr/lib/python3.11/" + str(path.relative_to(STDLIB)), recursive=False)
                 if file.endswith(".so"):
