@@ -46,20 +46,24 @@ class IterReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
+        self._offset = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer:
+        # An offset into the current chunk, not a slice of it: slicing copies the rest of the chunk
+        # on every small read, which made reading a large image quadratic.
+        while self._offset >= len(self._buffer):
             try:
-                self._buffer = next(self._chunks)
+                self._buffer = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
+            self._offset = 0
+        n = min(len(target), len(self._buffer) - self._offset)
+        target[:n] = self._buffer[self._offset:self._offset + n]
+        self._offset += n
         return n
 
 
@@ -78,7 +82,7 @@ def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLay
     layers: dict[str, RawLayer] = {}
     aliases: dict[str, str] = {}
     try:
-        archive = tarfile.open(fileobj=stream, mode="r|*")  # noqa: SIM115 - closed by the with below
+        archive = tarfile.open(fileobj=stream, mode="r|*", bufsize=BLOCK)  # noqa: SIM115 - closed by the with below
     except tarfile.TarError as exc:
         raise ImageError(f"not a tar archive: {exc}") from None
     with archive:

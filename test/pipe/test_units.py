@@ -114,3 +114,23 @@ def test_secret_mask() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "echo %s", ("hunter2-token",), None)
     mask.filter(record)
     assert record.getMessage() == "echo ***"
+
+
+@pytest.mark.parametrize("content", [b"", b"hello\n" * 100_000, None])
+def test_gzip_layers_are_ordinary_gzip(tmp_path, content: bytes | None) -> None:
+    import gzip
+    import hashlib
+    import os
+
+    from pipe.build.compress import gzip_file
+
+    data = content if content is not None else os.urandom(3 * 1024 * 1024 + 17) + b"text " * 300_000
+    source = tmp_path / "layer.tar"
+    source.write_bytes(data)
+    digest, size = gzip_file(source, tmp_path / "layer.tar.gz")
+    packed = (tmp_path / "layer.tar.gz").read_bytes()
+    assert gzip.decompress(packed) == data
+    assert (digest, size) == (f"sha256:{hashlib.sha256(packed).hexdigest()}", len(packed))
+    assert gzip_file(source, tmp_path / "again.gz") == (digest, size)  # deterministic
+    if content:
+        assert size < len(data) / 10

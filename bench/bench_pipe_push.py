@@ -1,0 +1,165 @@
+"""Pipe push benchmark: the pipe against `docker push` and `skopeo copy`, same image, same run.
+
+A 5-layer image of about 300 MB (random, so incompressible: what costs is moving bytes, not
+compressing well) is built once in a private docker engine. Each tool pushes it to a fresh bundled
+registry (its own data directory and port, so no tool finds blobs another pushed, and no client-side
+memory of an earlier registry applies): once cold (the registry has nothing), then again warm (the
+registry has everything: the same image pushed again). Times are wall-clock of the whole command,
+process start included. Ratios: the anchor's time / the pipe's time (higher is better for the pipe).
+
+    .venv/bin/python bench/bench_pipe_push.py [--layers 5] [--layer-mb 60] [--rounds 1] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from test.support.dockerd import Dockerd, start_dockerd, stop_dockerd
+from test.support.registry_server import RegistryServer, start_registry
+
+RESULTS = ROOT / "bench" / "RESULTS_pipe.md"
+WORKSPACE = "bench"
+REPOSITORY = "bench/code"
+IMAGE = "bench/app"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_image(dockerd: Dockerd, work: Path, layers: int, layer_mb: int) -> str:
+    base = dockerd.import_busybox()
+    context = work / "context"
+    context.mkdir(parents=True, exist_ok=True)
+    steps = "".join(f"RUN head -c {layer_mb * 1000 * 1000} /dev/urandom > /layer{i}.bin\n" for i in range(layers))
+    (context / "Dockerfile").write_text(f"FROM {base}\n{steps}CMD [\"ls\", \"-l\", \"/\"]\n")
+    tag = f"bench/pushed:{layers}x{layer_mb}"
+    dockerd.docker("build", "-t", tag, str(context))
+    return tag
+
+
+def fresh_registry(work: Path, name: str) -> tuple[RegistryServer, str, str]:
+    server = start_registry(work / name)
+    server.package(IMAGE, REPOSITORY)
+    email = f"{name}@example.com"
+    token = server.user(email, {REPOSITORY: "write"})
+    return server, email, token
+
+
+def timed(action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} failed: {result.stdout[-1500:]}{result.stderr[-1500:]}")
+
+
+def pipe_push(dockerd: Dockerd, work: Path, image: str) -> tuple[float, float]:
+    server, email, token = fresh_registry(work, "reg-pipe")
+    storage = work / "pipe-storage"
+    shutil.rmtree(storage, ignore_errors=True)
+    storage.mkdir()
+    env = {"PATH": os.environ["PATH"], "DOCKER_HOST": dockerd.host, "REGISTRY": server.url,
+           "WORKSPACE": WORKSPACE, "IMAGE_NAME": "app", "IMAGE": image, "ATLASSIAN_ACCOUNT_EMAIL": email,
+           "ATLASSIAN_API_TOKEN": token, "BITBUCKET_PIPE_STORAGE_DIR": str(storage),
+           "TAGS_COUNT": "1", "TAGS_0": "bench"}
+    command = [sys.executable, str(ROOT / "pipe" / "pipe.py")]
+    try:
+        cold = timed(lambda: run(command, env))
+        warm = timed(lambda: run(command, env))
+    finally:
+        server.stop()
+    return cold, warm
+
+
+def docker_push(dockerd: Dockerd, work: Path, image: str) -> tuple[float, float]:
+    server, email, token = fresh_registry(work, "reg-docker")
+    target = f"{server.host}/{IMAGE}:bench"
+    try:
+        dockerd.docker("login", "-u", email, "--password-stdin", server.host, input=token)
+        dockerd.docker("tag", image, target)
+        cold = timed(lambda: dockerd.docker("push", target))
+        warm = timed(lambda: dockerd.docker("push", target))
+        dockerd.docker("rmi", target, check=False)
+        dockerd.docker("logout", server.host, check=False)
+    finally:
+        server.stop()
+    return cold, warm
+
+
+def skopeo_copy(dockerd: Dockerd, work: Path, image: str) -> tuple[float, float]:
+    server, email, token = fresh_registry(work, "reg-skopeo")
+    command = ["skopeo", "copy", "--quiet", "--src-daemon-host", dockerd.host, "--dest-tls-verify=false",
+               "--dest-creds", f"{email}:{token}", f"docker-daemon:{image}", f"docker://{server.host}/{IMAGE}:bench"]
+    try:
+        cold = timed(lambda: run(command))
+        warm = timed(lambda: run(command))
+    finally:
+        server.stop()
+    return cold, warm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--layer-mb", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=1, help="best of N per tool")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    options = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="pipe-bench-"))
+    dockerd = start_dockerd(work / "docker")
+    try:
+        log(f"building a {options.layers}-layer image of {options.layers * options.layer_mb} MB")
+        image = build_image(dockerd, work, options.layers, options.layer_mb)
+        tools = {"pipe": pipe_push, "docker push": docker_push, "skopeo copy": skopeo_copy}
+        best: dict[str, tuple[float, float]] = {}
+        for round_no in range(options.rounds):
+            for name, push in tools.items():
+                cold, warm = push(dockerd, work, image)
+                log(f"round {round_no + 1}: {name}: cold {cold:.2f} s, warm {warm:.2f} s")
+                previous = best.get(name, (float("inf"), float("inf")))
+                best[name] = (min(previous[0], cold), min(previous[1], warm))
+    finally:
+        stop_dockerd(dockerd)
+        shutil.rmtree(work, ignore_errors=True)
+
+    size_mb = options.layers * options.layer_mb
+    pipe_cold, pipe_warm = best["pipe"]
+    lines = [
+        (f"Push of a {options.layers}-layer image of {size_mb} MB (random data) from a docker engine to a fresh "
+        f"bundled registry on loopback; wall-clock of the whole command, best of {options.rounds}; "
+        f"{os.cpu_count()} cores."),
+        "",
+        "| tool | cold (s) | warm (s) | cold MB/s | pipe's speed-up cold | pipe's speed-up warm |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, (cold, warm) in best.items():
+        lines.append(f"| {name} | {cold:.2f} | {warm:.2f} | {size_mb / cold:.0f} | "
+                     f"{cold / pipe_cold:.2f}x | {warm / pipe_warm:.2f}x |")
+    lines += ["", (f"Aims: cold faster than both anchors ({'met' if all(c > pipe_cold for n, (c, _) in best.items() if n != 'pipe') else 'not met'}); "
+              f"warm re-push under 0.5 s ({'met' if pipe_warm < 0.5 else 'not met'}: {pipe_warm:.2f} s).")]
+    text = "\n".join(lines)
+    print(text)
+    if not options.no_write:
+        RESULTS.write_text("## Pipe push (issue 4)\n\n<!-- bench_pipe_push.py -->\n" + text + "\n")
+        log(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
