@@ -488,7 +488,7 @@ class Plan:
 
 
 FULL = Plan(sizes=[("1 MiB", MiB, 32, 8), ("100 MiB", 100 * MiB, 2, 3), ("1 GiB", 1024 * MiB, 1, 2)],
-            rounds=3, big_rounds=2, concurrent_size=10 * MiB, wrk_seconds=8)
+            rounds=4, big_rounds=3, concurrent_size=10 * MiB, wrk_seconds=6)
 QUICK = Plan(sizes=[("1 MiB", MiB, 8, 4), ("16 MiB", 16 * MiB, 1, 2)],
              rounds=1, big_rounds=1, concurrent_size=MiB, wrk_seconds=2)
 
