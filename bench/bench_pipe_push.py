@@ -50,6 +50,7 @@ def build_image(dockerd: Dockerd, work: Path, layers: int, layer_mb: int) -> str
 
 
 def fresh_registry(work: Path, name: str) -> tuple[RegistryServer, str, str]:
+    shutil.rmtree(work / name, ignore_errors=True)  # nothing left from an earlier round
     server = start_registry(work / name)
     server.package(IMAGE, REPOSITORY)
     email = f"{name}@example.com"
