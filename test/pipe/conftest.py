@@ -44,10 +44,10 @@ class PipeRun:
         last = [line for line in self.stdout.splitlines() if line.strip()][-1]
         assert "✔" in last, self.stdout[-2000:]
 
-    def assert_failed(self, *fragments: str) -> None:
+    def assert_failed(self, *fragments: str, debug: bool = False) -> None:
         self.assert_no_secrets()
         assert self.returncode == 1, self.output[-4000:]
-        assert "Traceback" not in self.output, self.output[-4000:]
+        assert debug or "Traceback" not in self.output, self.output[-4000:]  # tracebacks only with DEBUG
         assert "✖" in self.stdout
         for fragment in fragments:
             assert fragment in self.output, f"{fragment!r} not in:\n{self.output[-4000:]}"

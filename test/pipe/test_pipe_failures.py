@@ -54,10 +54,13 @@ def test_registry_down_retries_then_fails(pipe_world: PipeWorld, archive: Path, 
     assert run.output.count("retrying in") >= 2
 
 
-def test_wrong_token(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
-    run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(archive),
+@pytest.mark.parametrize("debug", ["false", "true"])
+def test_wrong_token(pipe_world: PipeWorld, archive: Path, run_pipe, debug: str) -> None:
+    run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(archive), "DEBUG": debug,
                     "BITBUCKET_PACKAGES_TOKEN": "bbpipe_thisisnotavalidtoken0123456789"})
-    run.assert_failed("refused the credentials", "pipeline token")
+    run.assert_failed("refused the credentials", "pipeline token", debug=debug == "true")  # no token, even in DEBUG
+    if debug == "true":
+        assert "DEBUG:" in run.output
 
 
 def test_another_repositorys_pipeline_token(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
