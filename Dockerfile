@@ -8,9 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp
 
-# Wheels in ./wheels (optional, e.g. from `pip wheel -r pipe/requirements.txt -w wheels`) are used
+# Wheels in ./wheels (optional, e.g. from `pip wheel -r requirements.txt -w wheels`) are used
 # instead of the index: builds without network access need them.
-COPY pipe/requirements.txt wheel[s] /tmp/pipe-install/
+COPY requirements.txt wheel[s] /tmp/pipe-install/
 RUN if ls /tmp/pipe-install/*.whl >/dev/null 2>&1; then \
         set -- --no-index --find-links /tmp/pipe-install; \
     fi; \

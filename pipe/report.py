@@ -16,7 +16,7 @@ from pipe.push.images import PushResult
 
 MB = 1000 * 1000
 PROGRESS_INTERVAL = 5.0
-RESULT_DIR = "bitbucket-packages-pipe"
+RESULT_DIR = "packages-pipe"
 
 
 class SecretMask(logging.Filter):
@@ -102,7 +102,7 @@ def references(registry_netloc: str, result: PushResult) -> list[str]:
 
 
 def write_result(directory: Path, registry_netloc: str, result: PushResult, seconds: float) -> Path:
-    """``DIR/bitbucket-packages-pipe/result.json`` for later steps of the pipeline."""
+    """``DIR/packages-pipe/result.json`` for later steps of the pipeline."""
     target = directory / RESULT_DIR / "result.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     document = {

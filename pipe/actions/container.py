@@ -76,8 +76,7 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
     if engine is not None:
         engine.close()
 
-    lines = [f"Pushed {reference} digest: {result.digest}" for reference in references(settings.registry.netloc,
-                                                                                        result)]
+    lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
     if settings.shared_storage is not None:
         path = write_result(settings.shared_storage, settings.registry.netloc, result, seconds)
@@ -140,8 +139,8 @@ def explain(exc: RegistryError, settings: Settings) -> str:
                 + (f" A pipeline token sees only packages linked to {settings.pipeline_repository}."
                    if settings.credentials_kind == "pipeline" and settings.pipeline_repository else ""))
     if isinstance(exc, RegistryUnavailable):
-        return (f"The registry {settings.registry.base_url} could not be reached or kept failing: {exc.message}. "
-                "Check REGISTRY, and try again later.")
+        return (f"The registry {settings.registry.base_url} is unreachable: it could not be reached or kept failing "
+                f"after retries ({exc.message}). Check REGISTRY, and try again later.")
     return f"The push to {target} failed: {exc.message}"
 
 

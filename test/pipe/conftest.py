@@ -82,7 +82,7 @@ class PipeWorld:
         }
 
     def result(self) -> dict:
-        return json.loads((self.shared / "bitbucket-packages-pipe" / "result.json").read_text())
+        return json.loads((self.shared / "packages-pipe" / "result.json").read_text())
 
 
 @pytest.fixture

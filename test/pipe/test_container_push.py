@@ -34,7 +34,7 @@ def test_build_with_args_push_and_run(pipe_world: PipeWorld, dockerd: Dockerd, b
     short = pipe_world.env["BITBUCKET_COMMIT"][:7]
     result = pipe_world.result()
     for tag in ("latest", short):  # the default tags
-        assert f"Pushed {pipe_world.registry.host}/{pipe_world.package}:{tag} digest: {result['digest']}" in run.output
+        assert f"Pushed {pipe_world.registry.host}/{pipe_world.package}:{tag} {result['digest']}" in run.output
     assert "Step 3/" in run.output  # the build's own output streams into the log
     assert result["references"] == [f"{pipe_world.registry.host}/{pipe_world.package}:{t}" for t in ("latest", short)]
     assert result["blobs"]["uploaded"] >= 3

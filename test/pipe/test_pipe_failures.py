@@ -50,7 +50,7 @@ def test_invalid_tag_and_plain_http_elsewhere(pipe_world: PipeWorld, archive: Pa
 def test_registry_down_retries_then_fails(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
     port = free_port()
     run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(archive), "REGISTRY": f"http://127.0.0.1:{port}"})
-    run.assert_failed(f"http://127.0.0.1:{port} could not be reached", "Check REGISTRY")
+    run.assert_failed(f"registry http://127.0.0.1:{port} is unreachable", "Check REGISTRY")
     assert run.output.count("retrying in") >= 2
 
 
