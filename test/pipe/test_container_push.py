@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -61,6 +62,8 @@ def test_prebuilt_image_then_second_push_uploads_nothing(pipe_world: PipeWorld, 
     again = pipe_world.result()
     assert again["blobs"]["uploaded"] == 0 and again["bytesUploaded"] == 0
     assert "Already up to date" in second.output
+    assert re.search(r"blobs: 0 uploaded, [1-9][0-9]* already there, 0 mounted; 0\.0 MB uploaded", second.output), \
+        second.output[-2000:]
 
     # A new tag for the same image: only the manifest is written.
     third = run_pipe({**env, **lists("TAGS", ["v1", "v1.0.0"])}, dockerd=dockerd)
