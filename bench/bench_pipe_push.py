@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import RESULTS, write_section
 from test.support.dockerd import Dockerd, start_dockerd, stop_dockerd
 from test.support.registry_server import RegistryServer, start_registry
 
-RESULTS = ROOT / "bench" / "RESULTS_pipe.md"
 WORKSPACE = "bench"
 REPOSITORY = "bench/code"
 IMAGE = "bench/app"
@@ -158,7 +158,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not options.no_write:
-        RESULTS.write_text("## Pipe push (issue 4)\n\n<!-- bench_pipe_push.py -->\n" + text + "\n")
+        write_section("## Pipe push (issue 4)", "bench_pipe_push.py", ".venv/bin/python bench/bench_pipe_push.py", text)
         log(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -36,11 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.results import RESULTS, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Container registry (issue 2)"
-MARK_START = "<!-- bench_registry.py: start -->"
-MARK_END = "<!-- bench_registry.py: end -->"
 
 MiB = 1024 * 1024
 CHUNK = 8 * MiB
@@ -590,26 +591,6 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.0f}"
 
 
-def write_results(table: str, command: str, plan_name: str) -> None:
-    block = (f"{MARK_START}\nLatest run ({plan_name}, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-             f"best of the rounds):\n\n    {command}\n\n{table}\n{MARK_END}")
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}\n"
-    else:
-        head, _, rest = text.partition(SECTION)
-        next_heading = re.search(r"^## ", rest, re.MULTILINE)
-        body, tail = (rest[:next_heading.start()], rest[next_heading.start():]) if next_heading else (rest, "")
-        if MARK_START in body and MARK_END in body:
-            before, _, after = body.partition(MARK_START)
-            _, _, after = after.partition(MARK_END)
-            body = before + block + after
-        else:
-            body = body.rstrip("\n") + f"\n\n{block}\n\n"
-        text = head + SECTION + body + tail
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run")
@@ -638,7 +619,7 @@ def main() -> None:
     print(table)
     command = ".venv/bin/python bench/bench_registry.py" + (" --quick" if args.quick else "")
     if not args.no_write:
-        write_results(table, command, "quick" if args.quick else "full")
+        write_section(SECTION, "bench_registry.py", command, f"Plan: {'quick' if args.quick else 'full'}, best of the rounds.\n\n{table}")
         log(f"results written to {RESULTS.relative_to(ROOT)}")
 
 

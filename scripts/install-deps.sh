@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
+  python3          # Debian's interpreter: the pipe image test makes a Python base image from it
   docker.io        # dockerd for builds and the docker CLI tests
   skopeo buildah umoci busybox-static  # OCI clients and a tiny base image
   docker-registry  # CNCF distribution 2.8.2, the container benchmark anchor
