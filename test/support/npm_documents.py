@@ -38,7 +38,7 @@ def tarball(entries: list[tuple[str, bytes]], links: list[tuple[str, str, bytes]
             info.type = kind
             info.linkname = target
             tar.addfile(info)
-    return gzip.compress(raw.getvalue())
+    return gzip.compress(raw.getvalue(), mtime=0)  # reproducible: the same entries, the same bytes
 
 
 def package_tarball(name: str, version: str, code: bytes = b"module.exports = 42;\n") -> bytes:
