@@ -113,23 +113,24 @@ class NpmStore:
         await tx.execute("UPDATE npm_packuments SET rev = rev + 1, modified_at = ? WHERE package_id = ?",
                          (max(now, row["modified_at"]), package_id))
 
-    async def add_version(self, package_id: int, version: str, manifest: dict, readme: str | None, digest: str,
-                          integrity: str, shasum: str, size: int, tags: dict[str, str]) -> None:
+    async def add_version(self, tx: Transaction, package_id: int, version: str, manifest: dict, readme: str | None,
+                          digest: str, integrity: str, shasum: str, size: int, tags: dict[str, str]) -> None:
+        """Record a published version (inside the transaction that links its tarball)."""
         now = time.time()
-        async with self.db.transaction() as tx:
-            await tx.lock(_lock(package_id))
-            if await tx.fetchone("SELECT 1 AS x FROM npm_versions WHERE package_id = ? AND version = ?",
-                                 (package_id, version)) is not None:
-                raise VersionExists(version)
-            await self._bump(tx, package_id, None, now)
-            await tx.execute(
-                "INSERT INTO npm_versions (package_id, version, manifest, readme, digest, integrity, shasum, size, "
-                "deprecated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                (package_id, version, json.dumps(manifest, separators=(",", ":")), readme, digest, integrity,
-                 shasum, size, now),
-            )
-            for tag, target in tags.items():
-                await self._set_tag(tx, package_id, tag, target)
+        await tx.lock(_lock(package_id))
+        if await tx.fetchone("SELECT 1 AS x FROM npm_versions WHERE package_id = ? AND version = ?",
+                             (package_id, version)) is not None:
+            raise VersionExists(version)
+        await self._bump(tx, package_id, None, now)
+        await tx.execute(
+            "INSERT INTO npm_versions (package_id, version, manifest, readme, digest, integrity, shasum, size, "
+            "deprecated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            (package_id, version, json.dumps(manifest, separators=(",", ":")), readme, digest, integrity,
+             shasum, size, now),
+        )
+        for tag, target in tags.items():
+            await self._set_tag(tx, package_id, tag, target)
+        await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (now, package_id))
 
     @staticmethod
     async def _set_tag(tx: Transaction, package_id: int, tag: str, version: str) -> None:
