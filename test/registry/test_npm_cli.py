@@ -188,11 +188,25 @@ def test_legacy_login_with_email_and_api_token(world: NpmWorld) -> None:
     assert world.tokens["write"] not in output
     assert f":_authToken={world.tokens['write']}" in client.userconfig.read_text()
     assert client.run("whoami").stdout.strip() == world.email("write")
+    client.run("logout")
+    assert "_authToken" not in client.userconfig.read_text()
     refused = NpmClient(world.root / "login-refused", world.registry)
     code, output = run_in_terminal(refused, ["login", "--auth-type=legacy"],
                                    [("Username:", user), ("Password:", "bbpkg_wrong")])
     assert code != 0 and "401" in output, output
     assert "_authToken" not in refused.userconfig.read_text()
+
+
+def test_couch_login_takes_the_email_too(world: NpmWorld) -> None:
+    """What npm's legacy login PUTs, sent with the full email (other clients allow the @)."""
+    url = f"{world.registry}-/user/org.couchdb.user:{world.email('read')}"
+    body = {"_id": f"org.couchdb.user:{world.email('read')}", "name": world.email("read"), "type": "user",
+            "roles": [], "date": "2026-01-01T00:00:00Z"}
+    ok = requests.put(url, json={**body, "password": world.tokens["read"]}, timeout=30)
+    assert ok.status_code == 201 and ok.json()["token"] == world.tokens["read"]
+    wrong = requests.put(url, json={**body, "password": world.tokens["write"]}, timeout=30)  # someone else's
+    assert wrong.status_code == 401 and world.tokens["write"] not in wrong.text
+    assert requests.put(url, data=b"{", timeout=30).status_code == 400
 
 
 def test_web_login(world: NpmWorld) -> None:
