@@ -49,7 +49,7 @@ def seal(session_id: str, token: str) -> str:
 
 def unseal(session_id: str, sealed: str) -> str:
     data = base64.b64decode(sealed)
-    return bytes(a ^ b for a, b in zip(data, _keystream(session_id, len(data)), strict=True)).decode()
+    return bytes(a ^ b for a, b in zip(data, _keystream(session_id, len(data)), strict=True)).decode(errors="replace")
 
 
 async def check_credentials(svc: Services, username: object, password: object) -> str:

@@ -208,3 +208,19 @@ def test_auto_create_links_to_the_pipeline_tokens_repository(tmp_path) -> None:
         assert user.publish("made-by-hand", publish_document("made-by-hand", "1.0.0")).status_code == 404
     finally:
         server.stop()
+
+
+def test_no_delete_server_refuses_unpublish(tmp_path) -> None:
+    from test.support.registry_server import start_registry
+
+    server = start_registry(tmp_path / "nodelete", "--no-delete")
+    try:
+        server.package("keep/forever", "keep/code", "npm")
+        boss = NpmHttp(server.url, "keep", NpmHttp.bearer(server.user("boss@keep.example.com", {"keep/code": "admin"})))
+        assert boss.publish("forever", publish_document("forever", "1.0.0")).status_code == 201
+        rev = boss.request("GET", "forever?write=true").json()["_rev"]
+        refused = boss.request("DELETE", f"forever/-rev/{rev}")
+        assert refused.status_code == 403 and "disabled" in refused.json()["error"]
+        assert boss.tarball("forever", "1.0.0").status_code == 200
+    finally:
+        server.stop()
