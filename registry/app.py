@@ -16,6 +16,7 @@ from registry.context import SERVICES, Services
 from registry.oci import routes as oci_routes
 from registry.settings import Settings
 from registry.storage.factory import open_blob_store, open_database
+from registry.ui import routes as ui_routes
 
 log = logging.getLogger("packages_registry")
 
@@ -61,6 +62,7 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     app[SERVICES] = svc
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
+    ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
 
     async def close(_app: web.Application) -> None:
         await svc.db.close()

@@ -115,6 +115,15 @@ STATEMENTS = [
         updated_at {float} NOT NULL,
         PRIMARY KEY (package_id, name))""",
     "CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (package_id, digest)",
+    # --- web UI sessions (the id is stored only as a hash; scopes are those of the token signed in with) ---
+    """CREATE TABLE IF NOT EXISTS ui_sessions (
+        id_hash TEXT PRIMARY KEY,
+        email {ctext} NOT NULL,
+        credential_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at {float} NOT NULL,
+        expires_at {float} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS ui_sessions_by_expiry ON ui_sessions (expires_at)",
 ]
 
 
