@@ -16,15 +16,18 @@ from xml.sax.saxutils import escape
 
 SERVER_ID = "bitbucket-packages"
 LOCAL_REPOSITORY = Path.home() / ".m2" / "repository"
-# Versions present in ~/.m2 (Maven 3.8.7's default deploy plugin is 2.7; 3.x sends Expect: 100-continue).
+# Versions whose whole dependency tree is in ~/.m2 (Maven 3.8.7's default deploy plugin is 2.7;
+# 3.x, as the issue asks, sends Expect: 100-continue).
+DEPLOY_PLUGIN = "org.apache.maven.plugins:maven-deploy-plugin:3.1.1"
 PLUGINS = {
     "maven-deploy-plugin": "3.1.1",
-    "maven-jar-plugin": "3.3.0",
+    "maven-jar-plugin": "3.4.2",
     "maven-compiler-plugin": "3.11.0",
     "maven-resources-plugin": "3.3.1",
     "maven-install-plugin": "3.1.1",
-    "maven-surefire-plugin": "3.2.5",
 }
+# Surefire's tree is not complete in ~/.m2, and these projects have no tests: it is unbound.
+UNBOUND_PLUGINS = {"maven-surefire-plugin": ("3.2.5", "default-test")}
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,18 @@ def write_settings(directory: Path, username: str, password: str) -> Path:
 
 
 def _plugins() -> str:
-    return "".join(
+    pinned = "".join(
         f"<plugin><groupId>org.apache.maven.plugins</groupId><artifactId>{name}</artifactId>"
         f"<version>{version}</version></plugin>"
         for name, version in PLUGINS.items()
     )
+    unbound = "".join(
+        f"<plugin><groupId>org.apache.maven.plugins</groupId><artifactId>{name}</artifactId>"
+        f"<version>{version}</version><executions><execution><id>{execution}</id><phase>none</phase>"
+        f"</execution></executions></plugin>"
+        for name, (version, execution) in UNBOUND_PLUGINS.items()
+    )
+    return pinned + unbound
 
 
 def write_project(directory: Path, group_id: str, artifact_id: str, version: str, url: str,
@@ -108,13 +118,23 @@ def write_project(directory: Path, group_id: str, artifact_id: str, version: str
     return directory
 
 
-def mvn(project: Path, settings: Path, *goals: str, timeout: float = 300) -> MavenRun:
+def mvn(directory: Path, settings: Path, *goals: str, timeout: float = 300) -> MavenRun:
+    """Run mvn in ``directory`` (on its pom.xml, if it has one)."""
     # -U: look at the server's metadata again (SNAPSHOT updates) instead of the daily cache.
     result = subprocess.run(
-        ["mvn", "-B", "-U", "-s", str(settings), "-f", str(project / "pom.xml"), *goals],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        ["mvn", "-B", "-U", "-s", str(settings), *goals],
+        cwd=directory, capture_output=True, text=True, timeout=timeout, check=False,
     )
     return MavenRun(result.returncode, result.stdout + result.stderr)
+
+
+def deploy_file(directory: Path, settings: Path, url: str, file: Path, group_id: str, artifact_id: str,
+                version: str, *extra: str) -> MavenRun:
+    """``mvn deploy:deploy-file`` of one jar, outside any project."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return mvn(directory, settings, f"{DEPLOY_PLUGIN}:deploy-file", f"-Dfile={file}", f"-DgroupId={group_id}",
+               f"-DartifactId={artifact_id}", f"-Dversion={version}", "-Dpackaging=jar", f"-Durl={url}",
+               f"-DrepositoryId={SERVER_ID}", *extra)
 
 
 def forget_group(group_id: str) -> None:
