@@ -86,3 +86,14 @@ class MavenStore:
             (package_id,),
         )
         return [(row["version"], float(row["first_at"]), float(row["last_at"])) for row in rows]
+
+    async def version_counts(self, package_ids: list[int]) -> dict[int, int]:
+        """How many versions each package has (for the web UI's lists)."""
+        if not package_ids:
+            return {}
+        marks = ", ".join("?" * len(package_ids))
+        rows = await self.db.fetchall(
+            f"SELECT package_id, COUNT(DISTINCT version) AS n FROM maven_files WHERE package_id IN ({marks}) "
+            "GROUP BY package_id",
+            tuple(package_ids))
+        return {int(row["package_id"]): int(row["n"]) for row in rows}

@@ -18,10 +18,14 @@ from registry.access.models import PACKAGE_TYPES, SCOPE_READ, SCOPE_WRITE, SCOPE
 from registry.access.store import AccessError
 from registry.context import Services
 from registry.httputil import external_base
+from registry.maven.store import MavenStore
+from registry.npm.store import NpmStore
 from registry.oci.store import OciStore
 from registry.packages import validate_package_name
 from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
+from registry.ui.maven_pages import MavenPages, settings_xml
+from registry.ui.npm_pages import NpmPages, npmrc
 from registry.ui.render import (
     STATIC,
     STATIC_PREFIX,
@@ -73,9 +77,12 @@ class UiPages:
         self.env = make_environment()
         self.oci = OciStore(svc.db)
         self.container = ContainerPages(self.oci, svc.blobs)
-        self.counters: dict[str, Counter] = {"container": self.oci.tag_counts}
-        # Package pages per type beyond containers (npm, Maven) register here.
-        self.type_pages: dict[str, Callable[..., Awaitable[web.StreamResponse]]] = {}
+        npm_store, maven_store = NpmStore(svc.db), MavenStore(svc.db)
+        self.npm, self.maven = NpmPages(npm_store), MavenPages(maven_store)
+        self.counters: dict[str, Counter] = {"container": self.oci.tag_counts, "npm": npm_store.version_counts,
+                                             "maven": maven_store.version_counts}
+        self.type_pages: dict[str, Callable[..., Awaitable[web.StreamResponse]]] = {
+            "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page}
 
     def add_routes(self, app: web.Application) -> None:
         route = app.router
@@ -332,13 +339,7 @@ class UiPages:
             raise PageError(301, "moved", {"Location": package_url(package, *([tail] if tail else []))})
         crumbs = [(workspace, workspace_url(workspace)), (slug, repository_url(package.repository)),
                   (package.name, "" if not tail else package_url(package))]
-        if package_type == "container":
-            return await self.container_page(request, viewer, package, right, tail, crumbs)
-        type_page = self.type_pages.get(package_type)
-        if type_page is None:
-            return await self.render(request, viewer, "package_generic.html", crumbs=crumbs, package=package,
-                                     title=package.name)
-        return await type_page(request, viewer, package, right, tail, crumbs)
+        return await self.type_pages[package_type](request, viewer, package, right, tail, crumbs)
 
     async def container_page(self, request: web.Request, viewer: Viewer, package: Package, right: Right, tail: str,
                              crumbs: list) -> web.StreamResponse:
@@ -364,6 +365,41 @@ class UiPages:
                                  package=package, view=view, referrers=referrers, tags=tags, pull=pull, host=host,
                                  reference=reference, sep=":" if kind == "tags" else "@",
                                  title=f"{package.name} {reference}")
+
+
+    @staticmethod
+    def _version_of(tail: str) -> str | None:
+        """The version a package page's tail names (``versions/<version>``), None for none; 404 otherwise."""
+        if not tail:
+            return None
+        kind, _, version = tail.partition("/")
+        if kind != "versions" or not version or len(version) > 256:
+            raise not_found()
+        return version
+
+    async def npm_page(self, request: web.Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                       crumbs: list) -> web.StreamResponse:
+        version = self._version_of(tail)
+        view = await self.npm.view(package, version)
+        if view is None:
+            raise not_found()
+        registry_url = f"{external_base(request, self.svc.settings.public_url)}/npm/{package.workspace}/"
+        return await self.render(request, viewer, "npm.html", crumbs=crumbs + ([(version, "")] if version else []),
+                                 package=package, view=view, registry_url=registry_url,
+                                 npmrc=npmrc(package.name, registry_url), right=right.name.lower(),
+                                 title=package.name)
+
+    async def maven_page(self, request: web.Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                         crumbs: list) -> web.StreamResponse:
+        version = self._version_of(tail)
+        view = await self.maven.view(package, version)
+        if view is None:
+            raise not_found()
+        repository_url = f"{external_base(request, self.svc.settings.public_url)}/maven/{package.workspace}/"
+        return await self.render(request, viewer, "maven.html", crumbs=crumbs + ([(version, "")] if version else []),
+                                 package=package, view=view, maven_url=repository_url,
+                                 settings_xml=settings_xml(repository_url, viewer.email), right=right.name.lower(),
+                                 title=package.name)
 
 
 def setup(app: web.Application, svc: Services) -> UiPages:
