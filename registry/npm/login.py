@@ -20,7 +20,7 @@ import html
 import secrets
 import time
 
-from registry.access.authn import AuthenticationFailed, basic_principal
+from registry.access.authn import AuthenticationFailed
 from registry.context import Services
 from registry.storage.database import Database
 
@@ -53,11 +53,21 @@ def unseal(session_id: str, sealed: str) -> str:
 
 
 async def check_credentials(svc: Services, username: object, password: object) -> str:
-    """The user name for a valid (name, token) pair; AuthenticationFailed otherwise."""
+    """The user name for a valid (name, token) pair; AuthenticationFailed otherwise.
+
+    The token proves who is logging in; the name must be its owner's email, or the part of the email
+    before the ``@``, because npm's legacy login refuses an ``@`` in user names.
+    """
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         raise AuthenticationFailed("log in with your email (or pipeline username) and an API token as password")
-    principal = await basic_principal(svc.access, username, password)
-    return principal.name
+    principal = await svc.access.authenticate_secret(password)
+    if principal is not None:
+        accepted = {principal.name.lower()}
+        if principal.kind == "user":
+            accepted.add(principal.name.split("@", 1)[0].lower())
+        if username.lower() in accepted:
+            return principal.name
+    raise AuthenticationFailed("invalid user name or token (or the token expired or was revoked)")
 
 
 class WebLogins:
