@@ -222,6 +222,7 @@ class NpmStore:
             return {}
         marks = ", ".join("?" * len(package_ids))
         rows = await self.db.fetchall(
-            f"SELECT package_id, COUNT(*) AS n FROM npm_versions WHERE package_id IN ({marks}) GROUP BY package_id",
+            f"SELECT package_id, COUNT(*) AS n FROM npm_versions WHERE package_id IN ({marks}) "
+            "GROUP BY package_id",
             tuple(package_ids))
         return {int(row["package_id"]): int(row["n"]) for row in rows}

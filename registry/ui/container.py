@@ -87,7 +87,7 @@ def _str_map(value: object) -> dict[str, str]:
 def _platform(value: object) -> str:
     if not isinstance(value, dict):
         return ""
-    parts = [str(value.get(key)) for key in ("os", "architecture", "variant") if isinstance(value.get(key), str)]
+    parts = [value[key] for key in ("os", "architecture", "variant") if isinstance(value.get(key), str)]
     return "/".join(parts)
 
 
@@ -116,8 +116,8 @@ class ContainerPages:
             return None
         return b"".join(parts)
 
-    async def manifest(self, package: Package, digest: str, content: bytes, media_type: str, created_at: float,
-                       depth: int = 0) -> ManifestView:
+    async def manifest(self, package: Package, digest: str, content: bytes, media_type: str,
+                       created_at: float, depth: int = 0) -> ManifestView:
         """A manifest as shown: for an image its config (labels, created, platform); for an index its
         images (one level down, for their sizes)."""
         document = _json(content)

@@ -74,7 +74,8 @@ async def list_packages(access: AccessStore, content: ContentService, counters: 
         typed = [package.id for package in packages if package.type == package_type]
         if typed:
             counts.update(await counter(typed))
-    rows = [PackageRow(p, sizes.get(p.id, 0), counts.get(p.id, 0 if p.type in counters else None)) for p in packages]
+    rows = [PackageRow(p, sizes.get(p.id, 0), counts.get(p.id, 0 if p.type in counters else None))
+            for p in packages]
     next_link = query.link(after=packages[-1].full_name) if more else None
     first_link = query.link(after="") if query.after else None
     return PackagePage(rows, query, next_link, first_link)

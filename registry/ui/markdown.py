@@ -32,7 +32,8 @@ _SAFE_HREF = re.compile(r"^(https?://|/|#|\./|[\w.-]+(/|$))", re.IGNORECASE)
 
 def render_markdown(text: str) -> Markup:
     """HTML for ``text`` (Markdown), safe to put in a page as is."""
-    lines = escape(text[:MAX_README].replace("\x00", ""), quote=True).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text[:MAX_README].replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    lines = escape(text, quote=True).split("\n")
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -53,7 +54,7 @@ def render_markdown(text: str) -> Markup:
             continue
         if line.startswith(("    ", "\t")):
             body = []
-            while i < len(lines) and (lines[i].startswith("    ") or lines[i].startswith("\t") or not lines[i].strip()):
+            while i < len(lines) and (lines[i].startswith(("    ", "\t")) or not lines[i].strip()):
                 body.append(lines[i][4:] if lines[i].startswith("    ") else lines[i][1:])
                 i += 1
             out.append("<pre><code>" + "\n".join(body).rstrip("\n") + "</code></pre>")
@@ -137,6 +138,7 @@ def _link(bang: str, label: str, href: str) -> str:
 
 def _anchor(href: str, label: str) -> str:
     # href is escaped text already (quotes included), so it cannot leave the attribute.
-    if not _SAFE_HREF.match(href) or ":" in href.split("/", 1)[0] and not href.lower().startswith(("http:", "https:")):
+    scheme_like = ":" in href.split("/", 1)[0]
+    if not _SAFE_HREF.match(href) or scheme_like and not href.lower().startswith(("http:", "https:")):
         return label
     return f'<a href="{href}" rel="nofollow noopener noreferrer">{label}</a>'

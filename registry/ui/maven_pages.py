@@ -45,8 +45,8 @@ class MavenView:
 
     def dependency(self) -> str:
         version = self.current.version if self.current else "VERSION"
-        lines = ["<dependency>", f"  <groupId>{self.group_id}</groupId>", f"  <artifactId>{self.artifact_id}</artifactId>",
-                 f"  <version>{version}</version>"]
+        lines = ["<dependency>", f"  <groupId>{self.group_id}</groupId>",
+                 f"  <artifactId>{self.artifact_id}</artifactId>", f"  <version>{version}</version>"]
         if self.packaging != "jar":
             lines.append(f"  <type>{self.packaging}</type>")
         return "\n".join(lines + ["</dependency>"])

@@ -54,13 +54,15 @@ from vocab.digests import is_digest
 from vocab.names import is_valid_tag
 
 Form = MultiDictProxy[str]
-Page = Callable[[web.Request, Any, Form], Awaitable[web.StreamResponse]]
+Request = web.Request
+Response = web.StreamResponse
+Page = Callable[[Request, Any, Form], Awaitable[Response]]
 
 # No script runs on these pages, and nothing is loaded from elsewhere: a last line of defence should
 # escaping ever miss something.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -79,9 +81,12 @@ class UiPages:
         self.container = ContainerPages(self.oci, svc.blobs)
         npm_store, maven_store = NpmStore(svc.db), MavenStore(svc.db)
         self.npm, self.maven = NpmPages(npm_store), MavenPages(maven_store)
-        self.counters: dict[str, Counter] = {"container": self.oci.tag_counts, "npm": npm_store.version_counts,
-                                             "maven": maven_store.version_counts}
-        self.type_pages: dict[str, Callable[..., Awaitable[web.StreamResponse]]] = {
+        self.counters: dict[str, Counter] = {
+            "container": self.oci.tag_counts,
+            "npm": npm_store.version_counts,
+            "maven": maven_store.version_counts,
+        }
+        self.type_pages: dict[str, Callable[..., Awaitable[Response]]] = {
             "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page}
 
     def add_routes(self, app: web.Application) -> None:
@@ -103,8 +108,8 @@ class UiPages:
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
 
-    def _page(self, handler: Page, anonymous: bool = False) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def page(request: web.Request) -> web.StreamResponse:
+    def _page(self, handler: Page, anonymous: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        async def page(request: Request) -> Response:
             viewer: Viewer | None = None
             try:
                 viewer = await viewer_of(request, self.svc, self.sessions)
@@ -114,7 +119,8 @@ class UiPages:
                 if request.method == "POST":
                     form = await request.post()  # type: ignore[assignment]
                     binding = viewer.csrf_binding if viewer else signin_binding(request)[0]
-                    await check_csrf(request, self.svc, self.sessions, binding, form)  # type: ignore[arg-type]
+                    await check_csrf(request, self.svc, self.sessions, binding,
+                                     form)  # type: ignore[arg-type]
                 response = await handler(request, viewer, form)
             except PageError as exc:
                 response = await self._error(request, viewer, exc)
@@ -123,7 +129,7 @@ class UiPages:
 
         return page
 
-    async def render(self, request: web.Request, viewer: Viewer | None, template: str, status: int = 200,
+    async def render(self, request: Request, viewer: Viewer | None, template: str, status: int = 200,
                      crumbs: list[tuple[str, str]] | None = None, **context: Any) -> web.Response:
         csrf = await self.sessions.csrf_token(viewer.csrf_binding) if viewer else ""
         context.setdefault("title", "Packages")
@@ -132,16 +138,16 @@ class UiPages:
         )
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
-    async def _error(self, request: web.Request, viewer: Viewer | None, error: PageError) -> web.Response:
+    async def _error(self, request: Request, viewer: Viewer | None, error: PageError) -> web.Response:
         if 300 <= error.status < 400:
             return web.Response(status=error.status, headers=error.headers)
-        response = await self.render(request, viewer, "error.html", status=error.status, message=error.message,
-                                     title={401: "Sign in", 403: "Not allowed", 404: "Not found"}.get(
-                                         error.status, "Cannot do that"))
+        title = {401: "Sign in", 403: "Not allowed", 404: "Not found"}.get(error.status, "Cannot do that")
+        response = await self.render(request, viewer, "error.html", status=error.status,
+                                     message=error.message, title=title)
         response.headers.update(error.headers)
         return response
 
-    def _registry_host(self, request: web.Request) -> str:
+    def _registry_host(self, request: Request) -> str:
         return external_base(request, self.svc.settings.public_url).split("://", 1)[1]
 
     async def _repositories(self, viewer: Viewer, workspace: str | None = None) -> list[dict]:
@@ -154,7 +160,8 @@ class UiPages:
             rows = await self.svc.access.repositories_of(principal.name)
         return [row for row in rows if workspace is None or row["workspace"] == workspace]
 
-    async def _readable(self, viewer: Viewer, workspace: str, package_type: str, name: str) -> tuple[Package, Right]:
+    async def _readable(self, viewer: Viewer, workspace: str, package_type: str,
+                        name: str) -> tuple[Package, Right]:
         package = await self.svc.access.get_package(workspace, package_type, name)
         right = await self.svc.controller.right(viewer.principal, package)
         if package is None or right < Right.READ:
@@ -163,8 +170,8 @@ class UiPages:
 
     # --- sign-in, sign-out ---
 
-    async def signin_form(self, request: web.Request, viewer: Viewer | None, form: Form,
-                          error: str = "", status: int = 200) -> web.StreamResponse:
+    async def signin_form(self, request: Request, viewer: Viewer | None, form: Form,
+                          error: str = "", status: int = 200) -> Response:
         target = safe_next(form.get("next") or request.query.get("next"))
         if viewer is not None:
             raise PageError(303, "signed in", {"Location": target})
@@ -177,20 +184,20 @@ class UiPages:
             set_cookie(response, request, self.svc, SIGNIN_COOKIE, fresh, max_age=3600)
         return response
 
-    async def signin(self, request: web.Request, viewer: Viewer | None, form: Form) -> web.StreamResponse:
+    async def signin(self, request: Request, viewer: Viewer | None, form: Form) -> Response:
         email, token = form.get("email", "").strip()[:320], form.get("token", "").strip()[:400]
         principal = await self.svc.access.authenticate(email, token) if email and token else None
         if principal is None or principal.kind != "user":
-            return await self.signin_form(request, None, form, "That email and API token do not match a live "
-                                                               "token. Create one with `packages-registry token "
-                                                               "create` or ask an admin.", status=401)
+            message = ("That email and API token do not match a live token. Create one with "
+                       "`packages-registry token create` or ask an admin.")
+            return await self.signin_form(request, None, form, message, status=401)
         session_id = await self.sessions.create(principal)
         response = web.Response(status=303, headers={"Location": safe_next(form.get("next"))})
         set_cookie(response, request, self.svc, SESSION_COOKIE, session_id, max_age=SESSION_TTL)
         response.del_cookie(SIGNIN_COOKIE, path="/")
         return response
 
-    async def signout(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def signout(self, request: Request, viewer: Viewer, form: Form) -> Response:
         if viewer.session is not None:
             await self.sessions.delete(viewer.session.id_hash)
         response = web.Response(status=303, headers={"Location": "/signin"})
@@ -199,7 +206,7 @@ class UiPages:
 
     # --- home and lists ---
 
-    async def home(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def home(self, request: Request, viewer: Viewer, form: Form) -> Response:
         repositories = await self._repositories(viewer)
         workspaces: dict[str, list[dict]] = {}
         for row in repositories:
@@ -209,7 +216,7 @@ class UiPages:
         return await self.render(request, viewer, "home.html", workspaces=workspaces, page=page,
                                  title="Your packages", types=PACKAGE_TYPES)
 
-    async def workspace_packages(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def workspace_packages(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace = request.match_info["workspace"]
         repositories = await self._repositories(viewer, workspace)
         if not repositories:
@@ -223,26 +230,32 @@ class UiPages:
                                  repositories=repositories, projects=projects, may_create=bool(may_create),
                                  types=PACKAGE_TYPES, scope="workspace")
 
-    async def project_packages(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def project_packages(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace, key = request.match_info["workspace"], request.match_info["project"]
-        repositories = [row for row in await self._repositories(viewer, workspace) if row["project_key"] == key]
+        repositories = [row for row in await self._repositories(viewer, workspace)
+                        if row["project_key"] == key]
         if not repositories:
             raise not_found()
         page = await list_packages(self.svc.access, self.svc.content, self.counters, viewer.principal,
                                    ListQuery.from_request(request), workspace=workspace, project_key=key)
-        return await self.render(request, viewer, "packages.html", crumbs=[(workspace, workspace_url(workspace)), (key, "")], page=page,
-                                 title=f"Packages of project {key}", workspace=workspace, repositories=repositories,
-                                 projects=[], may_create=False, types=PACKAGE_TYPES, scope="project")
+        crumbs = [(workspace, workspace_url(workspace)), (key, "")]
+        return await self.render(request, viewer, "packages.html", crumbs=crumbs, page=page,
+                                 title=f"Packages of project {key}", workspace=workspace,
+                                 repositories=repositories, projects=[], may_create=False,
+                                 types=PACKAGE_TYPES, scope="project")
 
-    async def repository_packages(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def repository_packages(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace, slug = request.match_info["workspace"], request.match_info["repository"]
-        repository = next((row for row in await self._repositories(viewer, workspace) if row["slug"] == slug), None)
+        repositories = await self._repositories(viewer, workspace)
+        repository = next((row for row in repositories if row["slug"] == slug), None)
         if repository is None:
             raise not_found()
         page = await list_packages(self.svc.access, self.svc.content, self.counters, viewer.principal,
                                    ListQuery.from_request(request), repository_id=repository["id"])
         key = repository["project_key"]
-        crumbs = [(workspace, workspace_url(workspace))] + ([(key, project_url(workspace, key))] if key else [])
+        crumbs = [(workspace, workspace_url(workspace))]
+        if key:
+            crumbs.append((key, project_url(workspace, key)))
         return await self.render(request, viewer, "packages.html", crumbs=crumbs + [(slug, "")], page=page,
                                  title=f"Packages of repository {workspace}/{slug}", workspace=workspace,
                                  repositories=[], projects=[], may_create=False, types=PACKAGE_TYPES,
@@ -251,10 +264,11 @@ class UiPages:
     # --- creating packages ---
 
     async def _creatable(self, viewer: Viewer, repositories: list[dict]) -> list[dict]:
-        return [row for row in repositories if await self.svc.controller.may_create_in(viewer.principal, row["id"])]
+        may_create = self.svc.controller.may_create_in
+        return [row for row in repositories if await may_create(viewer.principal, row["id"])]
 
-    async def new_package_form(self, request: web.Request, viewer: Viewer, form: Form, error: str = "",
-                               status: int = 200) -> web.StreamResponse:
+    async def new_package_form(self, request: Request, viewer: Viewer, form: Form, error: str = "",
+                               status: int = 200) -> Response:
         workspace = request.match_info["workspace"]
         repositories = await self._repositories(viewer, workspace)
         if not repositories:
@@ -264,10 +278,11 @@ class UiPages:
             raise PageError(403, "Creating a package takes the admin role on a repository of this workspace "
                                  "(and a token with the write scope).")
         return await self.render(request, viewer, "package_new.html", status=status, title="Create a package",
-                                 crumbs=[(workspace, workspace_url(workspace)), ("Create package", "")], workspace=workspace,
-                                 repositories=creatable, types=PACKAGE_TYPES, error=error, form=form)
+                                 crumbs=[(workspace, workspace_url(workspace)), ("Create package", "")],
+                                 workspace=workspace, repositories=creatable, types=PACKAGE_TYPES,
+                                 error=error, form=form)
 
-    async def create_package(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def create_package(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace = request.match_info["workspace"]
         name, package_type = form.get("name", "").strip(), form.get("type", "")
         slug = form.get("repository", "")
@@ -279,7 +294,8 @@ class UiPages:
             if package_type not in PACKAGE_TYPES:
                 raise ValueError("Choose a package type.")
             validate_package_name(package_type, name)
-            package = await self.svc.access.create_package(workspace, name, package_type, f"{workspace}/{slug}")
+            package = await self.svc.access.create_package(workspace, name, package_type,
+                                                           f"{workspace}/{slug}")
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
         raise PageError(303, "created", {"Location": package_url(package)})
@@ -291,8 +307,8 @@ class UiPages:
             raise PageError(403, "Pipeline tokens have no API tokens to manage.")
         return viewer.principal.name
 
-    async def tokens(self, request: web.Request, viewer: Viewer, form: Form, created: dict | None = None,
-                     error: str = "", status: int = 200) -> web.StreamResponse:
+    async def tokens(self, request: Request, viewer: Viewer, form: Form, created: dict | None = None,
+                     error: str = "", status: int = 200) -> Response:
         email = self._token_owner(viewer)
         rows = await self.svc.access.list_api_tokens(email)
         return await self.render(request, viewer, "tokens.html", status=status, title="API tokens",
@@ -300,7 +316,7 @@ class UiPages:
                                  scopes=SCOPES, own_scopes=viewer.principal.scopes, now=time.time(),
                                  current=viewer.principal.credential_id)
 
-    async def create_token(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def create_token(self, request: Request, viewer: Viewer, form: Form) -> Response:
         email = self._token_owner(viewer)
         name = form.get("name", "").strip()
         scopes = sorted(set(form.getall("scope", [])))
@@ -318,9 +334,10 @@ class UiPages:
             token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at)
         except (ValueError, AccessError) as exc:
             return await self.tokens(request, viewer, form, error=str(exc), status=400)
-        return await self.tokens(request, viewer, form, created={"id": token_id, "name": name, "secret": secret})
+        created = {"id": token_id, "name": name, "secret": secret}
+        return await self.tokens(request, viewer, form, created=created)
 
-    async def revoke_token(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def revoke_token(self, request: Request, viewer: Viewer, form: Form) -> Response:
         email = self._token_owner(viewer)
         if not await self.svc.access.revoke_api_token(request.match_info["token_id"][:64], email):
             raise not_found()
@@ -328,7 +345,7 @@ class UiPages:
 
     # --- package pages ---
 
-    async def package_page(self, request: web.Request, viewer: Viewer, form: Form) -> web.StreamResponse:
+    async def package_page(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace, slug = request.match_info["workspace"], request.match_info["repository"]
         package_type, rest = request.match_info["type"], request.match_info["rest"]
         if package_type not in PACKAGE_TYPES:
@@ -341,13 +358,13 @@ class UiPages:
                   (package.name, "" if not tail else package_url(package))]
         return await self.type_pages[package_type](request, viewer, package, right, tail, crumbs)
 
-    async def container_page(self, request: web.Request, viewer: Viewer, package: Package, right: Right, tail: str,
-                             crumbs: list) -> web.StreamResponse:
+    async def container_page(self, request: Request, viewer: Viewer, package: Package, right: Right,
+                             tail: str, crumbs: list) -> Response:
         host = self._registry_host(request)
         if not tail:
             tags = await self.container.tags(package)
-            return await self.render(request, viewer, "container.html", crumbs=crumbs, package=package, tags=tags,
-                                     host=host, title=package.name, right=right.name.lower())
+            return await self.render(request, viewer, "container.html", crumbs=crumbs, package=package,
+                                     tags=tags, host=host, title=package.name, right=right.name.lower())
         kind, _, reference = tail.partition("/")
         if kind == "tags" and is_valid_tag(reference):
             view = await self.container.reference(package, reference, None)
@@ -362,8 +379,8 @@ class UiPages:
         referrers = await self.container.referrers(package, view.digest)
         tags = await self.oci.tags_of(package.id, view.digest)
         return await self.render(request, viewer, "container_ref.html", crumbs=crumbs + [(reference, "")],
-                                 package=package, view=view, referrers=referrers, tags=tags, pull=pull, host=host,
-                                 reference=reference, sep=":" if kind == "tags" else "@",
+                                 package=package, view=view, referrers=referrers, tags=tags, pull=pull,
+                                 host=host, reference=reference, sep=":" if kind == "tags" else "@",
                                  title=f"{package.name} {reference}")
 
 
@@ -377,29 +394,29 @@ class UiPages:
             raise not_found()
         return version
 
-    async def npm_page(self, request: web.Request, viewer: Viewer, package: Package, right: Right, tail: str,
-                       crumbs: list) -> web.StreamResponse:
+    async def npm_page(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                       crumbs: list) -> Response:
         version = self._version_of(tail)
         view = await self.npm.view(package, version)
         if view is None:
             raise not_found()
         registry_url = f"{external_base(request, self.svc.settings.public_url)}/npm/{package.workspace}/"
-        return await self.render(request, viewer, "npm.html", crumbs=crumbs + ([(version, "")] if version else []),
-                                 package=package, view=view, registry_url=registry_url,
-                                 npmrc=npmrc(package.name, registry_url), right=right.name.lower(),
-                                 title=package.name)
+        crumbs = crumbs + ([(version, "")] if version else [])
+        return await self.render(request, viewer, "npm.html", crumbs=crumbs, package=package, view=view,
+                                 registry_url=registry_url, npmrc=npmrc(package.name, registry_url),
+                                 right=right.name.lower(), title=package.name)
 
-    async def maven_page(self, request: web.Request, viewer: Viewer, package: Package, right: Right, tail: str,
-                         crumbs: list) -> web.StreamResponse:
+    async def maven_page(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                         crumbs: list) -> Response:
         version = self._version_of(tail)
         view = await self.maven.view(package, version)
         if view is None:
             raise not_found()
         repository_url = f"{external_base(request, self.svc.settings.public_url)}/maven/{package.workspace}/"
-        return await self.render(request, viewer, "maven.html", crumbs=crumbs + ([(version, "")] if version else []),
-                                 package=package, view=view, maven_url=repository_url,
-                                 settings_xml=settings_xml(repository_url, viewer.email), right=right.name.lower(),
-                                 title=package.name)
+        crumbs = crumbs + ([(version, "")] if version else [])
+        return await self.render(request, viewer, "maven.html", crumbs=crumbs, package=package, view=view,
+                                 maven_url=repository_url, right=right.name.lower(), title=package.name,
+                                 settings_xml=settings_xml(repository_url, viewer.email))
 
 
 def setup(app: web.Application, svc: Services) -> UiPages:

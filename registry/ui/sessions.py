@@ -60,8 +60,8 @@ class SessionStore:
             await tx.execute(
                 "INSERT INTO ui_sessions (id_hash, email, credential_id, scopes, created_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (hash_secret(session_id), principal.name, principal.credential_id, " ".join(sorted(principal.scopes)),
-                 now, now + ttl),
+                (hash_secret(session_id), principal.name, principal.credential_id,
+                 " ".join(sorted(principal.scopes)), now, now + ttl),
             )
         return session_id
 

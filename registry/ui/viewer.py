@@ -60,7 +60,8 @@ async def viewer_of(request: web.Request, svc: Services, sessions: SessionStore)
                 raise AuthenticationFailed("pages accept HTTP Basic credentials (email and API token) only")
             principal = await basic_principal(svc.access, *basic)
         except AuthenticationFailed as exc:
-            raise PageError(401, str(exc), {"WWW-Authenticate": 'Basic realm="Packages", charset="UTF-8"'}) from None
+            challenge = {"WWW-Authenticate": 'Basic realm="Packages", charset="UTF-8"'}
+            raise PageError(401, str(exc), challenge) from None
         return Viewer(principal, "basic", "c:" + (principal.credential_id or principal.name))
     session = await sessions.get(request.cookies.get(SESSION_COOKIE, ""))
     if session is None or not await svc.access.credential_is_live(session.principal.credential_id or ""):

@@ -49,12 +49,17 @@ class UiWorld:
         session.auth = self.credentials[user]
         return session
 
+    def get(self, user: str, path: str, **kwargs: object) -> requests.Response:
+        """GET a page as a script of ``user`` (HTTP Basic)."""
+        return self.basic(user).get(self.url(path), timeout=30, **kwargs)  # type: ignore[arg-type]
+
     def signed_in(self, user: str) -> requests.Session:
         """A browser-like session: signed in through the form, holding the session cookie."""
         session = requests.Session()
         form = session.get(self.url("/signin"), timeout=30)
         response = session.post(self.url("/signin"), timeout=30, allow_redirects=False, data={
-            "email": self.credentials[user][0], "token": self.credentials[user][1], "csrf_token": csrf_of(form.text),
+            "email": self.credentials[user][0], "token": self.credentials[user][1],
+            "csrf_token": csrf_of(form.text),
         })
         assert response.status_code == 303, response.text
         return session
@@ -84,7 +89,8 @@ def _push_world(world: UiWorld) -> None:
     tool = image("cli tool")
     lines = admin(world.server, "pipeline-token", world.repo("api")).splitlines()
     pipeline = dict(line.split("=", 1) for line in lines)
-    client = OciClient(world.server.url, (pipeline["BITBUCKET_PACKAGES_USERNAME"], pipeline["BITBUCKET_PACKAGES_TOKEN"]))
+    client = OciClient(world.server.url,
+                       (pipeline["BITBUCKET_PACKAGES_USERNAME"], pipeline["BITBUCKET_PACKAGES_TOKEN"]))
     assert client.push_image(f"{world.workspace}/tools/cli", "2.0", tool).status_code == 201
 
 
@@ -96,18 +102,21 @@ def ui_world(registry: RegistryServer) -> Iterator[UiWorld]:
     admin(registry, "repository", "create", world.repo("web"), "--project", "WEB")
     admin(registry, "repository", "create", world.repo("api"), "--project", "WEB")
     admin(registry, "repository", "create", world.repo("secret"), "--project", "SEC")
-    users = {"admin": {"web": "admin", "api": "read"}, "reader": {"web": "read"}, "outsider": {"secret": "read"}}
+    users = {"admin": {"web": "admin", "api": "read"}, "reader": {"web": "read"},
+             "outsider": {"secret": "read"}}
     for user, roles in users.items():
         admin(registry, "user", "create", world.email(user))
         for slug, role in roles.items():
             admin(registry, "grant", world.email(user), world.repo(slug), role)
         world.credentials[user] = (world.email(user), admin(
-            registry, "token", "create", world.email(user), "--scope", READ, "--scope", WRITE, "--name", f"{user} cli"))
+            registry, "token", "create", world.email(user), "--scope", READ, "--scope", WRITE,
+            "--name", f"{user} cli"))
     # The admin again, with a read-only token: rights are scopes ∩ roles.
     world.credentials["admin-readonly"] = (world.email("admin"), admin(
         registry, "token", "create", world.email("admin"), "--scope", READ, "--name", "read only"))
     for package, slug in (("app", "web"), ("tools/cli", "api"), ("hidden-secret", "secret")):
-        admin(registry, "package", "create", f"{ws}/{package}", "--type", "container", "--repository", world.repo(slug))
+        admin(registry, "package", "create", f"{ws}/{package}", "--type", "container", "--repository",
+              world.repo(slug))
     for i in range(BULK):
         admin(registry, "package", "create", f"{ws}/bulk-{i:02d}", "--type", "container", "--repository",
               world.repo("web"))

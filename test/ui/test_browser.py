@@ -106,7 +106,8 @@ def test_browse_every_page(page: Page, ui_world: UiWorld, shots: Path) -> None:
     page.screenshot(path=shots / "container-tag-index.png", full_page=True)
 
     page.click("h2:has-text('Platforms') + table tr:has-text('linux/amd64') a")
-    expect(page).to_have_url(ui_world.url(f"/{ws}/web/packages/container/app/-/manifests/{ui_world.amd64_digest}"))
+    manifest_path = f"/{ws}/web/packages/container/app/-/manifests/{ui_world.amd64_digest}"
+    expect(page).to_have_url(ui_world.url(manifest_path))
     expect(page.locator("h2:has-text('Layers') + table tbody tr")).to_have_count(2)
     expect(page.locator("table.kv", has_text="note")).to_contain_text('<script>alert("label")</script>')
     expect(page.locator("h2:has-text('Config') + pre")).to_contain_text('"architecture": "amd64"')

@@ -51,8 +51,8 @@ def test_posts_without_the_csrf_token_are_refused(ui_world: UiWorld) -> None:
                         timeout=30).status_code == 403
     # The right token, from another site's page: refused by Origin.
     own = csrf_of(session.get(ui_world.url("/tokens"), timeout=30).text)
-    assert session.post(new_package, data={**data, "csrf_token": own}, headers={"Origin": "http://evil.example"},
-                        allow_redirects=False, timeout=30).status_code == 403
+    assert session.post(new_package, data={**data, "csrf_token": own}, allow_redirects=False, timeout=30,
+                        headers={"Origin": "http://evil.example"}).status_code == 403
     for path in ("/tokens", "/signout", "/tokens/0123456789abcdef/revoke"):
         assert session.post(ui_world.url(path), data={"name": "x", "scope": "read:package:bitbucket"},
                             allow_redirects=False, timeout=30).status_code == 403
@@ -77,7 +77,8 @@ def test_sign_in_form_needs_its_csrf_token(ui_world: UiWorld) -> None:
 def test_basic_auth_posts_need_the_csrf_token_too(ui_world: UiWorld) -> None:
     script = ui_world.basic("admin")
     path = ui_world.url("/tokens")
-    assert script.post(path, data={"name": "x", "scope": "read:package:bitbucket"}, timeout=30).status_code == 403
+    refused = script.post(path, data={"name": "x", "scope": "read:package:bitbucket"}, timeout=30)
+    assert refused.status_code == 403
     token = csrf_of(script.get(path, timeout=30).text)
     response = script.post(path, data={"name": "script made", "scope": "read:package:bitbucket",
                                        "csrf_token": token}, timeout=30)
@@ -90,7 +91,8 @@ def test_sign_out_ends_the_session(ui_world: UiWorld) -> None:
     cookie = session.cookies.get("packages_session")
     assert session.post(ui_world.url("/signout"), data={"csrf_token": token}, allow_redirects=False,
                         timeout=30).status_code == 303
-    replay = requests.get(ui_world.url("/"), cookies={"packages_session": cookie}, allow_redirects=False, timeout=30)
+    replay = requests.get(ui_world.url("/"), cookies={"packages_session": cookie}, allow_redirects=False,
+                          timeout=30)
     assert replay.status_code == 303 and replay.headers["Location"] == "/signin"
 
 
@@ -104,13 +106,13 @@ def test_revoking_the_sign_in_token_ends_its_sessions(ui_world: UiWorld) -> None
     token_id = next(line.split("\t")[0] for line in listing.splitlines() if "\tshort-lived\t" in line)
     other = ui_world.signed_in("reader")
     tokens_page = other.get(ui_world.url("/tokens"), timeout=30).text
-    response = other.post(ui_world.url(f"/tokens/{token_id}/revoke"), data={"csrf_token": csrf_of(tokens_page)},
-                          allow_redirects=False, timeout=30)
+    response = other.post(ui_world.url(f"/tokens/{token_id}/revoke"), allow_redirects=False, timeout=30,
+                          data={"csrf_token": csrf_of(tokens_page)})
     assert response.status_code == 303
     assert session.get(ui_world.url("/"), allow_redirects=False, timeout=30).status_code == 303
     # Someone else's token cannot be revoked (it is not found among yours).
     admin_listing = admin(ui_world.server, "token", "list", ui_world.email("admin"))
     admins_token = admin_listing.splitlines()[0].split("\t")[0]
     tokens_page = other.get(ui_world.url("/tokens"), timeout=30).text
-    assert other.post(ui_world.url(f"/tokens/{admins_token}/revoke"), data={"csrf_token": csrf_of(tokens_page)},
-                      allow_redirects=False, timeout=30).status_code == 404
+    assert other.post(ui_world.url(f"/tokens/{admins_token}/revoke"), allow_redirects=False, timeout=30,
+                      data={"csrf_token": csrf_of(tokens_page)}).status_code == 404

@@ -7,13 +7,14 @@ import re
 
 import requests
 
+from test.registry.conftest import admin
 from test.ui.conftest import BULK, UiWorld
 
 
-def names_in(html: str) -> set[str]:
-    """Package names in a list page's table (the link text of each row's name cell), less the ones other
-    tests create with the form (named *-made)."""
-    names = set(re.findall(r'<td><a href="/[^"]+/packages/[a-z]+/[^"]+">([^<]+)</a></td>', html))
+def names_in(html: str, package_type: str = "container") -> set[str]:
+    """Names of the packages of one type in a list page's table (each row's name link), less the ones
+    other tests create with the form (named *-made)."""
+    names = set(re.findall(rf'<td><a href="/[^"]+/packages/{package_type}/[^"]+">([^<]+)</a></td>', html))
     return {name for name in names if not name.endswith("-made")}
 
 
@@ -51,7 +52,8 @@ def test_search_and_filter_never_reveal_hidden_packages(ui_world: UiWorld) -> No
         assert names_in(response.text) == set()
         assert "No packages match this filter" in response.text
     assert names_in(reader.get(ui_world.url(f"/{ws}/workspace/packages?q=APP"), timeout=30).text) == {"app"}
-    assert names_in(reader.get(ui_world.url(f"/{ws}/workspace/packages?type=npm"), timeout=30).text) == set()
+    npm_only = reader.get(ui_world.url(f"/{ws}/workspace/packages?type=npm"), timeout=30).text
+    assert names_in(npm_only) == set() and names_in(npm_only, "maven") == set()
 
 
 def test_hidden_package_by_url_is_the_same_404_as_a_missing_one(ui_world: UiWorld) -> None:
@@ -63,21 +65,22 @@ def test_hidden_package_by_url_is_the_same_404_as_a_missing_one(ui_world: UiWorl
     assert hidden.text == missing.text
     for path in (f"/{ws}/secret/packages/container/hidden-secret/-/tags/latest",
                  f"/{ws}/secret/packages", f"/{ws}/workspace/projects/SEC/packages",
-                 f"/{ws}/api/packages/container/tools/cli", f"/{ws}/api/packages/container/tools/cli/-/tags/2.0",
+                 f"/{ws}/api/packages/container/tools/cli",
+                 f"/{ws}/api/packages/container/tools/cli/-/tags/2.0",
                  "/no-such-workspace/workspace/packages"):
         response = reader.get(ui_world.url(path), timeout=30)
         assert response.status_code == 404, path
         assert "hidden-secret" not in response.text and "tools/cli" not in response.text
     # The outsider reads it, and nothing of repository web.
     outsider = ui_world.basic("outsider")
-    assert outsider.get(ui_world.url(f"/{ws}/secret/packages/container/hidden-secret"), timeout=30).status_code == 200
+    assert ui_world.get("outsider", f"/{ws}/secret/packages/container/hidden-secret").status_code == 200
     assert outsider.get(ui_world.url(f"/{ws}/web/packages/container/app"), timeout=30).status_code == 404
     assert outsider.get(ui_world.url(f"/{ws}/web/packages"), timeout=30).status_code == 404
 
 
 def test_project_list_shows_only_repositories_with_a_role(ui_world: UiWorld) -> None:
     ws = ui_world.workspace
-    reader_project = ui_world.basic("reader").get(ui_world.url(f"/{ws}/workspace/projects/WEB/packages"), timeout=30)
+    reader_project = ui_world.get("reader", f"/{ws}/workspace/projects/WEB/packages")
     assert reader_project.status_code == 200
     assert "tools/cli" not in names_in(reader_project.text) and "app" in names_in(reader_project.text)
     admin_project = ui_world.basic("admin").get(ui_world.url(f"/{ws}/workspace/projects/WEB/packages?q=cli"),
@@ -114,4 +117,18 @@ def test_session_scopes_cap_the_roles(ui_world: UiWorld) -> None:
     readonly = ui_world.signed_in("admin-readonly")
     page = readonly.get(ui_world.url(f"/{ui_world.workspace}/web/packages/container/app"), timeout=30)
     assert page.status_code == 200 and "your access: read" in page.text
-    assert readonly.get(ui_world.url(f"/{ui_world.workspace}/workspace/packages/new"), timeout=30).status_code == 403
+    new_package = readonly.get(ui_world.url(f"/{ui_world.workspace}/workspace/packages/new"), timeout=30)
+    assert new_package.status_code == 403
+
+
+def test_pipeline_token_sees_its_repository_only(ui_world: UiWorld) -> None:
+    lines = admin(ui_world.server, "pipeline-token", ui_world.repo("api")).splitlines()
+    pipeline = dict(line.split("=", 1) for line in lines)
+    session = requests.Session()
+    session.auth = (pipeline["BITBUCKET_PACKAGES_USERNAME"], pipeline["BITBUCKET_PACKAGES_TOKEN"])
+    ws = ui_world.workspace
+    listing = session.get(ui_world.url(f"/{ws}/workspace/packages"), timeout=30)
+    assert listing.status_code == 200 and names_in(listing.text) == {"tools/cli"}
+    assert session.get(ui_world.url(f"/{ws}/web/packages/container/app"), timeout=30).status_code == 404
+    assert session.get(ui_world.url("/tokens"), timeout=30).status_code == 403
+    assert session.get(ui_world.url(f"/{ws}/workspace/packages/new"), timeout=30).status_code == 403
