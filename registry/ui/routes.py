@@ -117,10 +117,9 @@ class UiPages:
                     raise signin_redirect(request)
                 form: Form = MultiDictProxy(MultiDict())
                 if request.method == "POST":
-                    form = await request.post()  # type: ignore[assignment]
+                    form = await self._form(request)
                     binding = viewer.csrf_binding if viewer else signin_binding(request)[0]
-                    await check_csrf(request, self.svc, self.sessions, binding,
-                                     form)  # type: ignore[arg-type]
+                    await check_csrf(request, self.svc, self.sessions, binding, form)
                 response = await handler(request, viewer, form)
             except PageError as exc:
                 response = await self._error(request, viewer, exc)
@@ -128,6 +127,16 @@ class UiPages:
             return response
 
         return page
+
+    @staticmethod
+    async def _form(request: Request) -> Form:
+        """The posted fields that are text (a file part or an undecodable body is no form of ours)."""
+        try:
+            posted = await request.post()
+        except ValueError:
+            raise PageError(400, "The form could not be read.") from None
+        return MultiDictProxy(MultiDict((key, value) for key, value in posted.items()
+                                        if isinstance(value, str)))
 
     async def render(self, request: Request, viewer: Viewer | None, template: str, status: int = 200,
                      crumbs: list[tuple[str, str]] | None = None, **context: Any) -> web.Response:

@@ -7,6 +7,7 @@ sign in; bad credentials are a 401.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -115,7 +116,7 @@ def check_origin(request: web.Request, svc: Services) -> None:
 
 
 async def check_csrf(request: web.Request, svc: Services, sessions: SessionStore, binding: str,
-                     form: dict[str, str]) -> None:
+                     form: Mapping[str, str]) -> None:
     check_origin(request, svc)
     if not await sessions.csrf_valid(binding, form.get(CSRF_FIELD, "")):
         raise PageError(403, "This form has expired or did not come from this site (CSRF check failed). "
