@@ -13,10 +13,12 @@ from registry.access.jwt_tokens import TokenService, load_or_create_key
 from registry.access.store import AccessStore
 from registry.content import ContentService
 from registry.context import SERVICES, Services
+from registry.maven import routes as maven_routes
 from registry.npm import routes as npm_routes
 from registry.oci import routes as oci_routes
 from registry.settings import Settings
 from registry.storage.factory import open_blob_store, open_database
+from registry.ui import routes as ui_routes
 
 log = logging.getLogger("packages_registry")
 
@@ -63,6 +65,8 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
     npm_routes.setup(app, svc)
+    maven_routes.setup(app, svc)
+    ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
 
     async def close(_app: web.Application) -> None:
         await svc.db.close()

@@ -269,6 +269,18 @@ class ContentService:
         )
         return int(row["size"]) if row else None
 
+    async def stored_sizes(self, package_ids: list[int]) -> dict[int, int]:
+        """Bytes of content linked to each package (what the web UI lists as a package's size)."""
+        if not package_ids:
+            return {}
+        marks = ", ".join("?" * len(package_ids))
+        rows = await self.db.fetchall(
+            "SELECT l.package_id, SUM(b.size) AS size FROM package_blobs l JOIN blobs b ON b.digest = l.digest "
+            f"WHERE l.package_id IN ({marks}) GROUP BY l.package_id",
+            tuple(package_ids),
+        )
+        return {int(row["package_id"]): int(row["size"] or 0) for row in rows}
+
     async def link(self, package_id: int, digest: str) -> bool:
         """Link an existing blob to a package (cross-repository mount). False if there is no such blob."""
         async with self.db.transaction() as tx:

@@ -216,3 +216,14 @@ class NpmStore:
             if row is not None:
                 found[package_id] = _version(row)
         return found
+
+    async def version_counts(self, package_ids: list[int]) -> dict[int, int]:
+        """How many versions each package has (for the web UI's lists)."""
+        if not package_ids:
+            return {}
+        marks = ", ".join("?" * len(package_ids))
+        rows = await self.db.fetchall(
+            f"SELECT package_id, COUNT(*) AS n FROM npm_versions WHERE package_id IN ({marks}) "
+            "GROUP BY package_id",
+            tuple(package_ids))
+        return {int(row["package_id"]): int(row["n"]) for row in rows}

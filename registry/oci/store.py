@@ -117,3 +117,26 @@ class OciStore:
             "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name",
             (package_id,),
         )
+
+    async def manifest_info(self, package_id: int, digest: str) -> Row | None:
+        return await self.db.fetchone(
+            "SELECT digest, media_type, artifact_type, subject, size, content, created_at FROM manifests "
+            "WHERE package_id = ? AND digest = ?",
+            (package_id, digest),
+        )
+
+    async def tags_of(self, package_id: int, digest: str) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT name FROM tags WHERE package_id = ? AND digest = ? ORDER BY name", (package_id, digest)
+        )
+        return [row["name"] for row in rows]
+
+    async def tag_counts(self, package_ids: list[int]) -> dict[int, int]:
+        if not package_ids:
+            return {}
+        marks = ", ".join("?" * len(package_ids))
+        rows = await self.db.fetchall(
+            f"SELECT package_id, COUNT(*) AS n FROM tags WHERE package_id IN ({marks}) GROUP BY package_id",
+            tuple(package_ids),
+        )
+        return {int(row["package_id"]): int(row["n"]) for row in rows}

@@ -1,0 +1,1 @@
+"""The web UI: Packages pages served from /."""
