@@ -13,6 +13,7 @@ from registry.access.jwt_tokens import TokenService, load_or_create_key
 from registry.access.store import AccessStore
 from registry.content import ContentService
 from registry.context import SERVICES, Services
+from registry.npm import routes as npm_routes
 from registry.oci import routes as oci_routes
 from registry.settings import Settings
 from registry.storage.factory import open_blob_store, open_database
@@ -61,6 +62,7 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     app[SERVICES] = svc
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
+    npm_routes.setup(app, svc)
 
     async def close(_app: web.Application) -> None:
         await svc.db.close()

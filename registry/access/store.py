@@ -248,6 +248,17 @@ class AccessStore:
         return Principal(kind="user", name=row["email"], credential_id="a:" + row["id"],
                          scopes=frozenset(row["scopes"].split()))
 
+    async def authenticate_secret(self, secret: str) -> Principal | None:
+        """The principal for a bare token (npm sends ``Bearer <token>`` with no username)."""
+        digest = secrets.hash_secret(secret)
+        if secret.startswith(secrets.PIPELINE_TOKEN_PREFIX):
+            row = await self._fetchone_recent("SELECT id FROM pipeline_tokens WHERE secret_hash = ?", (digest,))
+            username = PIPELINE_USER_PREFIX + row["id"] if row else None
+        else:
+            row = await self._fetchone_recent("SELECT email FROM api_tokens WHERE secret_hash = ?", (digest,))
+            username = row["email"] if row else None
+        return None if username is None else await self.authenticate(username, secret)
+
     async def credential_is_live(self, credential_id: str) -> bool:
         """Whether the token behind a credential id is still unexpired and unrevoked."""
         kind, _, token_id = credential_id.partition(":")

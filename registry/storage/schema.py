@@ -115,6 +115,34 @@ STATEMENTS = [
         updated_at {float} NOT NULL,
         PRIMARY KEY (package_id, name))""",
     "CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (package_id, digest)",
+    # --- npm ---
+    """CREATE TABLE IF NOT EXISTS npm_packuments (
+        package_id BIGINT PRIMARY KEY,
+        rev BIGINT NOT NULL,
+        created_at {float} NOT NULL,
+        modified_at {float} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS npm_versions (
+        package_id BIGINT NOT NULL,
+        version {ctext} NOT NULL,
+        manifest TEXT NOT NULL,
+        readme TEXT,
+        digest TEXT NOT NULL,
+        integrity TEXT NOT NULL,
+        shasum TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        deprecated TEXT,
+        created_at {float} NOT NULL,
+        PRIMARY KEY (package_id, version))""",
+    """CREATE TABLE IF NOT EXISTS npm_dist_tags (
+        package_id BIGINT NOT NULL,
+        tag {ctext} NOT NULL,
+        version TEXT NOT NULL,
+        PRIMARY KEY (package_id, tag))""",
+    """CREATE TABLE IF NOT EXISTS npm_login_sessions (
+        id_hash TEXT PRIMARY KEY,
+        workspace TEXT NOT NULL,
+        created_at {float} NOT NULL,
+        sealed_token TEXT)""",
 ]
 
 

@@ -1,0 +1,1 @@
+"""The npm registry of a workspace, mounted at /npm/<workspace>/."""

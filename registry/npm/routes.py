@@ -1,0 +1,454 @@
+"""The npm registry API of a workspace, mounted at /npm/<workspace>/.
+
+Scoped names arrive as ``@scope%2fname`` and aiohttp hands us the decoded path, so one catch-all
+route dispatches on the path's shape: ``-/...`` endpoints first, then ``<name>`` forms. Every name,
+version, tag and document is validated before it reaches storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import quote
+
+from aiohttp import web
+
+from registry.access.authn import AuthenticationFailed
+from registry.access.models import Package, Right
+from registry.content import DigestMismatch, UploadNotFound
+from registry.context import Services
+from registry.httputil import external_base, read_limited, serve_blob
+from registry.npm import errors, login, names, packument, publish
+from registry.npm.errors import NpmError
+from registry.npm.guard import NPM, authenticated, authorize
+from registry.npm.store import NpmStore, StaleRevision, VersionExists
+from registry.storage.blobs import BlobNotFound
+from vocab.names import is_valid_workspace
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+_NAME = r"(?P<name>(?:@[^/]+/)?[^/@][^/]*)"
+MAX_METADATA_BYTES = 64 * 1024 * 1024
+MAX_DEPRECATION_CHARS = 1024
+PACKUMENT_CACHE_SIZE = 2048
+SEARCH_MAX_SIZE = 250
+SEARCH_SCAN_LIMIT = 5000
+
+
+def _json(document: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(document).encode(), content_type="application/json",
+                        headers=headers)
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class NpmApi:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.store = NpmStore(svc.db)
+        self.logins = login.WebLogins(svc.db)
+        # Rendered packuments by (package id, form, registry URL): (revision, body, etag). A request
+        # asks the database for the current revision only, and renders again when it moved.
+        self._rendered: dict[tuple[int, str, str], tuple[int, bytes, str]] = {}
+        self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+            (re.compile(r"^-/whoami$"), {"GET": self.whoami}),
+            (re.compile(r"^-/ping$"), {"GET": self.ping}),
+            (re.compile(r"^-/v1/search$"), {"GET": self.search}),
+            (re.compile(r"^-/v1/login$"), {"POST": self.web_login_start}),
+            (re.compile(r"^-/v1/login/session/(?P<session>[A-Za-z0-9_-]{20,100})$"),
+             {"GET": self.web_login_page, "POST": self.web_login_submit}),
+            (re.compile(r"^-/v1/login/done/(?P<session>[A-Za-z0-9_-]{20,100})$"), {"GET": self.web_login_done}),
+            (re.compile(r"^-/user/org\.couchdb\.user:(?P<user>[^/]+)(?:/-rev/[^/]+)?$"), {"PUT": self.couch_login}),
+            (re.compile(r"^-/user/token/[^/]+$"), {"DELETE": self.logout}),
+            (re.compile(rf"^-/package/{_NAME}/dist-tags$"), {"GET": self.list_tags}),
+            (re.compile(rf"^-/package/{_NAME}/dist-tags/(?P<tag>[^/]+)$"),
+             {"PUT": self.set_tag, "POST": self.set_tag, "DELETE": self.remove_tag}),
+            (re.compile(r"^-/npm/v1/security/(?:advisories/bulk|audits/quick)$"), {"POST": self.audit}),
+            (re.compile(rf"^{_NAME}/-/(?P<filename>[^/]+)/-rev/(?P<rev>[^/]+)$"), {"DELETE": self.delete_tarball}),
+            (re.compile(rf"^{_NAME}/-/(?P<filename>[^/]+)$"), {"GET": self.get_tarball, "HEAD": self.get_tarball}),
+            (re.compile(rf"^{_NAME}/-rev/(?P<rev>[^/]+)$"), {"PUT": self.put_package, "DELETE": self.unpublish}),
+            (re.compile(rf"^{_NAME}$"), {"GET": self.get_packument, "HEAD": self.get_packument,
+                                         "PUT": self.put_package}),
+            (re.compile(rf"^{_NAME}/(?P<ref>[^/]+)$"), {"GET": self.get_version}),
+        ]
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/npm/{workspace}/{tail:.*}", self.dispatch)
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        try:
+            workspace = request.match_info["workspace"]
+            if not is_valid_workspace(workspace):
+                raise errors.not_found("no such workspace")
+            tail = request.match_info["tail"]
+            if tail == "":
+                return await self.root(request, workspace)
+            for pattern, methods in self._routes:
+                match = pattern.match(tail)
+                if match is None:
+                    continue
+                handler = methods.get(request.method)
+                if handler is None:
+                    raise NpmError(405, f"{request.method} is not supported here")
+                params = match.groupdict()
+                if "name" in params and not names.is_valid_name(params["name"]):
+                    raise errors.bad_request(f"invalid package name {params['name'][:220]!r}")
+                return await handler(request, workspace, **params)
+            raise errors.not_found("no such npm registry endpoint")
+        except NpmError as exc:
+            return exc.response(request.method == "HEAD")
+
+    def registry_url(self, request: web.Request, workspace: str) -> str:
+        return f"{external_base(request, self.svc.settings.public_url)}/npm/{workspace}"
+
+    async def root(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        await authenticated(request, self.svc)
+        return _json({"db_name": f"npm/{workspace}"})
+
+    async def ping(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        return _json({})
+
+    async def audit(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        # No advisory database here: an empty report, so `npm install` and `npm audit` do not fail.
+        await authenticated(request, self.svc)
+        return _json({})
+
+    async def whoami(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        caller = await authenticated(request, self.svc)
+        return _json({"username": caller.principal.name})
+
+    # --- reading ---
+
+    async def get_packument(self, request: web.Request, workspace: str, name: str) -> web.StreamResponse:
+        package, _ = await authorize(request, self.svc, workspace, name, Right.READ)
+        assert package is not None
+        wants_abbreviated = (packument.ABBREVIATED in request.headers.get("Accept", "")
+                             and "write" not in request.query)
+        form = "abbreviated" if wants_abbreviated else "full"
+        body, etag = await self._render(request, workspace, package, form)
+        headers = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate",
+                   "Vary": "Accept, Authorization"}
+        if etag in request.headers.get("If-None-Match", "").replace(" ", "").split(","):
+            return web.Response(status=304, headers=headers)
+        content_type = packument.ABBREVIATED if wants_abbreviated else "application/json"
+        if request.method == "HEAD":
+            return web.Response(headers={**headers, "Content-Type": content_type, "Content-Length": str(len(body))})
+        return web.Response(body=body, headers={**headers, "Content-Type": content_type})
+
+    async def _render(self, request: web.Request, workspace: str, package: Package, form: str) -> tuple[bytes, str]:
+        revision = await self.store.revision(package.id)
+        if revision is None:
+            raise errors.package_not_found(workspace, package.name)
+        registry_url = self.registry_url(request, workspace)
+        key = (package.id, form, registry_url)
+        cached = self._rendered.get(key)
+        if cached is not None and cached[0] == revision.rev:
+            return cached[1], cached[2]
+        versions = await self.store.versions(package.id)
+        if not versions:
+            raise errors.package_not_found(workspace, package.name)
+        tags = await self.store.dist_tags(package.id)
+        if form == "abbreviated":
+            document = packument.abbreviated(registry_url, package.name, revision, versions, tags)
+        else:
+            newest = packument.latest(versions, tags)
+            readme = await self.store.readme(package.id, newest.version) if newest else None
+            document = packument.full(registry_url, package.id, package.name, revision, versions, tags, readme)
+        body = packument.encode(document)
+        etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
+        if len(self._rendered) >= PACKUMENT_CACHE_SIZE:
+            del self._rendered[next(iter(self._rendered))]
+        self._rendered[key] = (revision.rev, body, etag)
+        return body, etag
+
+    async def get_version(self, request: web.Request, workspace: str, name: str, ref: str) -> web.StreamResponse:
+        package, _ = await authorize(request, self.svc, workspace, name, Right.READ)
+        assert package is not None
+        version = ref
+        if not names.is_valid_version(ref):
+            version = (await self.store.dist_tags(package.id)).get(ref, "")
+        stored = await self.store.version(package.id, version) if version else None
+        if stored is None:
+            raise errors.not_found(f"version or tag {ref[:100]!r} of {name} not found")
+        return _json(packument.version_document(self.registry_url(request, workspace), name, stored))
+
+    async def get_tarball(self, request: web.Request, workspace: str, name: str,
+                          filename: str) -> web.StreamResponse:
+        package, _ = await authorize(request, self.svc, workspace, name, Right.READ)
+        assert package is not None
+        version = names.version_of_tarball(name, filename)
+        digest = await self.store.tarball(package.id, version) if version else None
+        if digest is None:
+            raise errors.not_found(f"tarball {filename[:200]} of {name} not found")
+        try:
+            return await serve_blob(request, self.svc.blobs, digest, {"ETag": f'"{digest}"',
+                                                                      "Cache-Control": "private, max-age=0"})
+        except BlobNotFound:
+            raise errors.not_found(f"tarball {filename[:200]} of {name} not found") from None
+
+    async def list_tags(self, request: web.Request, workspace: str, name: str) -> web.StreamResponse:
+        package, _ = await authorize(request, self.svc, workspace, name, Right.READ)
+        assert package is not None
+        return _json(await self.store.dist_tags(package.id))
+
+    # --- publishing and changing ---
+
+    async def _read_json(self, request: web.Request, limit: int) -> object:
+        body = await read_limited(request, limit)
+        if body is None:
+            raise errors.too_large(f"the request is larger than {limit // (1024 * 1024)} MiB")
+        try:
+            return await asyncio.to_thread(json.loads, body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise errors.bad_request("the request body is not valid JSON") from None
+
+    async def put_package(self, request: web.Request, workspace: str, name: str,
+                          rev: str | None = None) -> web.StreamResponse:
+        package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE)
+        document = await self._read_json(request, publish.MAX_PUBLISH_BYTES)
+        if isinstance(document, dict) and document.get("_attachments") and rev is None:
+            return await self._publish(workspace, name, package, caller, document)
+        if package is None:
+            raise errors.package_not_found(workspace, name)
+        return await self._update(package, caller, document, rev)
+
+    async def _publish(self, workspace: str, name: str, package: Package | None, caller, document: dict
+                       ) -> web.StreamResponse:
+        new = await asyncio.to_thread(publish.parse, document, name)
+        if package is None:  # --auto-create: link it to the publishing pipeline token's repository
+            assert caller.principal.repository_id is not None
+            package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
+            if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
+                raise errors.package_not_found(workspace, name)
+        if await self.store.tarball(package.id, new.version) is not None:
+            raise self._version_exists(name, new.version)
+        try:
+            digest, info = await self.svc.content.store(package.id, _one_chunk(new.tarball))
+        except (DigestMismatch, UploadNotFound):
+            raise NpmError(503, "the tarball could not be stored; try again") from None
+        manifest = {**new.manifest, "_npmUser": {"name": caller.principal.name}}
+        try:
+            await self.store.add_version(package.id, new.version, manifest, new.readme, digest, new.integrity,
+                                         new.shasum, info.size, new.tags)
+        except VersionExists:
+            await self._release(package.id, [digest])
+            raise self._version_exists(name, new.version) from None
+        await self.svc.access.touch_package(package.id)
+        return _json({"ok": True, "id": name}, status=201)
+
+    @staticmethod
+    def _version_exists(name: str, version: str) -> NpmError:
+        return errors.forbidden(f"You cannot publish over the previously published versions: {version}. "
+                                f"({name}@{version} already exists; publish a new version)")
+
+    async def _release(self, package_id: int, digests: list[str]) -> None:
+        """Unlink tarballs no version of the package uses any more (garbage collection frees them)."""
+        for digest in digests:
+            if not await self.store.digest_in_use(package_id, digest):
+                await self.svc.content.unlink(package_id, digest)
+
+    async def _update(self, package: Package, caller, document: object, rev: str | None) -> web.StreamResponse:
+        """A metadata PUT: npm deprecate, and npm unpublish of one version (the packument minus it)."""
+        if not isinstance(document, dict) or not isinstance(document.get("versions"), dict):
+            raise errors.bad_request("expected a packument with versions")
+        if document.get("name", package.name) != package.name:
+            raise errors.bad_request(f"the document names another package than {package.name}")
+        incoming: dict = document["versions"]
+        existing = {v.version: v for v in await self.store.versions(package.id)}
+        added = [v for v in incoming if v not in existing]
+        if added:
+            raise errors.bad_request(f"version {str(added[0])[:100]} has no tarball here: publish it with npm publish")
+        removed = [v for v in existing if v not in incoming]
+        if removed:
+            self._require_delete_enabled()
+            if not await self.svc.controller.may(caller.principal, Right.ADMIN, package):
+                raise errors.forbidden(f"unpublishing needs the admin role on repository {package.repository}")
+        deprecations: dict[str, str | None] = {}
+        for version, doc in incoming.items():
+            if not isinstance(doc, dict):
+                raise errors.bad_request(f"version {str(version)[:100]} is not a JSON object")
+            message = doc.get("deprecated")
+            if message is not None and not isinstance(message, str):
+                raise errors.bad_request("deprecated must be a string")
+            message = message[:MAX_DEPRECATION_CHARS] if message else None
+            if message != existing[version].deprecated:
+                deprecations[version] = message
+        tags = document.get("dist-tags")
+        if tags is not None and (not isinstance(tags, dict) or not all(
+                names.is_valid_tag(t) and isinstance(v, str) for t, v in tags.items())):
+            raise errors.bad_request("dist-tags must map valid tag names to versions")
+        expected = rev or document.get("_rev")
+        if expected is not None and not isinstance(expected, str):
+            raise errors.bad_request("_rev must be a string")
+        try:
+            digests = await self.store.update(package.id, expected, deprecations, removed, tags)
+        except StaleRevision:
+            raise errors.conflict("Document update conflict: the package changed since it was read; "
+                                  "try again") from None
+        await self._release(package.id, digests)
+        return _json({"ok": True, "id": package.name})
+
+    def _require_delete_enabled(self) -> None:
+        if not self.svc.settings.delete_enabled:
+            raise errors.forbidden("unpublishing is disabled on this registry")
+
+    async def unpublish(self, request: web.Request, workspace: str, name: str, rev: str) -> web.StreamResponse:
+        """``npm unpublish NAME --force``: every version goes; the package stays linked to its repository."""
+        package, _ = await authorize(request, self.svc, workspace, name, Right.ADMIN)
+        assert package is not None
+        self._require_delete_enabled()
+        try:
+            digests = await self.store.remove_all(package.id, rev)
+        except StaleRevision:
+            raise errors.conflict("Document update conflict: the package changed since it was read") from None
+        await self._release(package.id, digests)
+        return _json({"ok": True, "id": name})
+
+    async def delete_tarball(self, request: web.Request, workspace: str, name: str, filename: str,
+                             rev: str) -> web.StreamResponse:
+        """The second step of unpublishing one version: its tarball went with the version already."""
+        package, _ = await authorize(request, self.svc, workspace, name, Right.ADMIN)
+        assert package is not None
+        self._require_delete_enabled()
+        version = names.version_of_tarball(name, filename)
+        if version is None:
+            raise errors.not_found(f"tarball {filename[:200]} of {name} not found")
+        if await self.store.tarball(package.id, version) is not None:
+            raise errors.conflict(f"{name}@{version} is still published: unpublish the version first")
+        return _json({"ok": True})
+
+    async def set_tag(self, request: web.Request, workspace: str, name: str, tag: str) -> web.StreamResponse:
+        package, _ = await authorize(request, self.svc, workspace, name, Right.WRITE)
+        assert package is not None
+        if not names.is_valid_tag(tag):
+            raise errors.bad_request(f"invalid tag {tag[:100]!r}: a tag is a word that is not a version")
+        version = await self._read_json(request, 4096)
+        if not names.is_valid_version(version):
+            raise errors.bad_request("the body must be a JSON string naming a version")
+        assert isinstance(version, str)
+        if not await self.store.set_tag(package.id, tag, version):
+            raise errors.not_found(f"version {version} of {name} not found")
+        return _json({"ok": True, "id": name}, status=201)
+
+    async def remove_tag(self, request: web.Request, workspace: str, name: str, tag: str) -> web.StreamResponse:
+        package, _ = await authorize(request, self.svc, workspace, name, Right.WRITE)
+        assert package is not None
+        if tag == "latest":
+            raise errors.bad_request("the latest tag cannot be removed; point it at another version instead")
+        if not await self.store.remove_tag(package.id, tag):
+            raise errors.not_found(f"tag {tag[:100]} of {name} not found")
+        return _json({"ok": True, "id": name})
+
+    # --- search ---
+
+    async def search(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        caller = await authenticated(request, self.svc)
+        terms = request.query.get("text", "").lower().split()
+        try:
+            size = min(max(int(request.query.get("size", "20")), 0), SEARCH_MAX_SIZE)
+            start = max(int(request.query.get("from", "0")), 0)
+        except ValueError:
+            raise errors.bad_request("size and from must be integers") from None
+        visible, after = [], ""
+        while len(visible) < SEARCH_SCAN_LIMIT:
+            page = await self.svc.access.visible_packages(caller.principal, workspace=workspace, package_type=NPM,
+                                                          after=after, limit=1000)
+            visible += page
+            if len(page) < 1000:
+                break
+            after = page[-1].full_name
+        latest = await self.store.latest_versions([p.id for p in visible])
+        registry_url = self.registry_url(request, workspace)
+        matches = []
+        for package in visible:
+            stored = latest.get(package.id)
+            if stored is None:
+                continue
+            manifest = stored.manifest
+            keywords = manifest.get("keywords") if isinstance(manifest.get("keywords"), list) else []
+            haystack = " ".join([package.name, str(manifest.get("description", "")), *map(str, keywords)]).lower()
+            if all(term in haystack for term in terms):
+                matches.append(self._search_object(registry_url, package, stored, keywords))
+        return _json({"objects": matches[start:start + size], "total": len(matches),
+                      "time": packument.iso(time.time())})
+
+    @staticmethod
+    def _search_object(registry_url: str, package: Package, stored, keywords: list) -> dict:
+        manifest = stored.manifest
+        scope = package.name[1:].split("/", 1)[0] if package.name.startswith("@") else "unscoped"
+        publisher = manifest.get("_npmUser", {}).get("name", "") if isinstance(manifest.get("_npmUser"), dict) else ""
+        return {
+            "package": {
+                "name": package.name, "scope": scope, "version": stored.version,
+                "description": manifest.get("description", ""), "keywords": keywords,
+                "date": packument.iso(stored.created_at),
+                "links": {"npm": f"{registry_url}/{quote(package.name, safe='@/')}"},
+                "publisher": {"username": publisher}, "maintainers": [{"username": publisher}],
+            },
+            "score": {"final": 1.0, "detail": {"quality": 1.0, "popularity": 1.0, "maintenance": 1.0}},
+            "searchScore": 1.0,
+            "flags": {},
+        }
+
+    # --- login ---
+
+    async def couch_login(self, request: web.Request, workspace: str, user: str) -> web.StreamResponse:
+        document = await self._read_json(request, 64 * 1024)
+        if not isinstance(document, dict):
+            raise errors.bad_request("expected a user document")
+        try:
+            username = await login.check_credentials(self.svc, document.get("name"), document.get("password"))
+        except AuthenticationFailed as exc:
+            raise errors.unauthorized(str(exc)) from None
+        return _json({"ok": True, "id": f"org.couchdb.user:{username}", "token": document["password"]}, status=201)
+
+    async def logout(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        # npm logout forgets the token locally; API tokens are revoked by their owner, not by a logout.
+        await authenticated(request, self.svc)
+        return _json({"ok": True})
+
+    async def web_login_start(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        session = await self.logins.open(workspace)
+        base = self.registry_url(request, workspace)
+        return _json({"loginUrl": f"{base}/-/v1/login/session/{session}",
+                      "doneUrl": f"{base}/-/v1/login/done/{session}"})
+
+    async def web_login_page(self, request: web.Request, workspace: str, session: str) -> web.StreamResponse:
+        if not await self.logins.exists(workspace, session):
+            return self._page(request, workspace, session, "This login link expired: run npm login again.", 404)
+        return self._page(request, workspace, session)
+
+    async def web_login_submit(self, request: web.Request, workspace: str, session: str) -> web.StreamResponse:
+        form = await request.post()
+        try:
+            await login.check_credentials(self.svc, form.get("username"), form.get("token"))
+        except AuthenticationFailed as exc:
+            return self._page(request, workspace, session, str(exc), 401)
+        if not await self.logins.complete(workspace, session, str(form["token"])):
+            return self._page(request, workspace, session, "This login link expired: run npm login again.", 404)
+        return self._page(request, workspace, session, done=True)
+
+    def _page(self, request: web.Request, workspace: str, session: str, message: str = "", status: int = 200,
+              done: bool = False) -> web.Response:
+        text = login.login_page(f"/npm/{workspace}/-/v1/login/session/{session}",
+                                self.registry_url(request, workspace), message, done)
+        return web.Response(status=status, text=text, content_type="text/html",
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                                     "X-Frame-Options": "DENY"})
+
+    async def web_login_done(self, request: web.Request, workspace: str, session: str) -> web.StreamResponse:
+        token = await self.logins.collect(workspace, session)
+        if token is False:
+            raise errors.not_found("no such login session (it expired or was used): run npm login again")
+        if token is None:
+            return _json({}, status=202, headers={"Retry-After": str(login.POLL_SECONDS)})
+        return _json({"token": token}, headers={"Cache-Control": "no-store"})
+
+
+def setup(app: web.Application, svc: Services) -> None:
+    NpmApi(svc).add_routes(app)
