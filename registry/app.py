@@ -14,6 +14,7 @@ from registry.access.store import AccessStore
 from registry.content import ContentService
 from registry.context import SERVICES, Services
 from registry.npm import routes as npm_routes
+from registry.maven import routes as maven_routes
 from registry.oci import routes as oci_routes
 from registry.settings import Settings
 from registry.storage.factory import open_blob_store, open_database
@@ -63,6 +64,7 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
     npm_routes.setup(app, svc)
+    maven_routes.setup(app, svc)
 
     async def close(_app: web.Application) -> None:
         await svc.db.close()

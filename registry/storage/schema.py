@@ -143,6 +143,20 @@ STATEMENTS = [
         workspace TEXT NOT NULL,
         created_at {float} NOT NULL,
         sealed_token TEXT)""",
+    # --- Maven: the files of each version (their bytes are content blobs); checksum files and
+    # maven-metadata.xml are derived from these rows, never stored ---
+    """CREATE TABLE IF NOT EXISTS maven_files (
+        package_id BIGINT NOT NULL,
+        version {ctext} NOT NULL,
+        filename {ctext} NOT NULL,
+        digest TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        md5 TEXT NOT NULL,
+        sha1 TEXT NOT NULL,
+        sha512 TEXT NOT NULL,
+        created_at {float} NOT NULL,
+        PRIMARY KEY (package_id, version, filename))""",
+    "CREATE INDEX IF NOT EXISTS maven_files_by_digest ON maven_files (package_id, digest)",
 ]
 
 

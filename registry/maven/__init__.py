@@ -1,0 +1,1 @@
+"""The Maven repository of a workspace, mounted at /maven/<workspace>/."""

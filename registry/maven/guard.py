@@ -1,0 +1,56 @@
+"""Who may do what on a Maven package, answered the way Maven clients expect.
+
+Maven sends credentials only after a challenge (preemptive auth is off by default), so anonymous
+requests get 401 with a Basic challenge. A caller who may not read the package gets exactly the
+answer for a package that does not exist; one who may read but not write gets 403.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from registry.access.authn import AuthenticationFailed, Caller, authenticate
+from registry.access.models import Package, Right
+from registry.context import Services
+from registry.maven import errors
+
+MAVEN = "maven"
+
+
+async def caller_of(request: web.Request, svc: Services) -> Caller:
+    realm = svc.settings.service
+    try:
+        caller = await authenticate(request, svc.access, svc.tokens)
+    except AuthenticationFailed as exc:
+        raise errors.unauthorized(realm, str(exc)) from None
+    if caller.principal.is_anonymous:
+        raise errors.unauthorized(realm)
+    if caller.grant is not None:
+        # Bearer tokens are issued by the container token endpoint for container scopes only.
+        raise errors.unauthorized(realm, "the Maven repository takes Basic credentials: username and token")
+    return caller
+
+
+async def authorize(request: web.Request, svc: Services, workspace: str, package_name: str,
+                    need: Right) -> Package:
+    """The package if the caller may do ``need`` on it (creating it for an auto-create pipeline deploy)."""
+    caller = await caller_of(request, svc)
+    package = await svc.access.get_package(workspace, MAVEN, package_name)
+    right = await svc.controller.right(caller.principal, package)
+    if package is None and need >= Right.WRITE and _may_auto_create(svc, caller, workspace):
+        assert caller.principal.repository_id is not None
+        package = await svc.access.ensure_package(workspace, package_name, MAVEN, caller.principal.repository_id)
+        right = await svc.controller.right(caller.principal, package)
+    if package is None or right < Right.READ:
+        raise errors.package_unknown(workspace, package_name)
+    if right < need:
+        raise errors.denied(
+            f"Maven package {workspace}/{package_name} is linked to repository {package.repository}, "
+            f"and your credentials allow {right.name.lower()} there"
+        )
+    return package
+
+
+def _may_auto_create(svc: Services, caller: Caller, workspace: str) -> bool:
+    principal = caller.principal
+    return svc.settings.auto_create and principal.kind == "pipeline" and principal.workspace == workspace

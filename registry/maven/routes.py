@@ -1,0 +1,245 @@
+"""The Maven repository handlers, mounted at /maven/<workspace>/.
+
+GET and HEAD serve files, their checksums and the derived maven-metadata.xml; PUT deploys. A PUT
+is authorised (and a release re-deploy refused) before its body is read: Maven sends
+``Expect: 100-continue`` and waits, so a refusal costs no upload.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.web_urldispatcher import _default_expect_handler
+
+from registry.access.models import Package, Right
+from registry.content import UploadNotFound
+from registry.context import Services
+from registry.httputil import body_chunks, read_limited, serve_blob
+from registry.maven import errors
+from registry.maven.checksums import (
+    HEX_LENGTHS,
+    MAX_CHECKSUM_FILE,
+    StreamHasher,
+    of_bytes,
+    parse_checksum_file,
+)
+from registry.maven.errors import MavenError
+from registry.maven.guard import authorize
+from registry.maven.metadata import (
+    MAX_UPLOADED_METADATA,
+    InvalidMetadata,
+    artifact_metadata,
+    check_uploaded,
+    snapshot_metadata,
+)
+from registry.maven.paths import InvalidPath, MavenPath, parse
+from registry.maven.store import FileExists, MavenStore
+from registry.storage.blobs import BlobNotFound
+from vocab.names import is_valid_workspace
+
+PREFIX = "/maven/"
+_PREPARED = web.RequestKey("maven_put", object)
+
+CONTENT_TYPES = {
+    "pom": "text/xml",
+    "xml": "text/xml",
+    "jar": "application/java-archive",
+    "war": "application/java-archive",
+    "ear": "application/java-archive",
+    "module": "application/json",
+    "json": "application/json",
+    "asc": "text/plain",
+}
+# Headers some clients (Maven 3.9's resolver, Gradle) send with a PUT so the server can verify the body.
+CHECKSUM_HEADERS = {"X-Checksum-Sha1": "sha1", "X-Checksum-Sha256": "sha256", "X-Checksum-Md5": "md5",
+                    "X-Checksum-Sha512": "sha512"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    workspace: str
+    path: MavenPath
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedPut:
+    target: _Target
+    package: Package
+
+
+def _target(request: web.Request) -> _Target:
+    # The raw path, not the router's: a client's "..", "//" or "%2F" must be refused, not resolved.
+    raw = request.raw_path.split("?", 1)[0]
+    if not raw.startswith(PREFIX):
+        raise errors.invalid("not a canonical Maven repository path")
+    workspace, _, tail = raw[len(PREFIX):].partition("/")
+    if not is_valid_workspace(workspace):
+        raise errors.not_found(f"workspace {workspace[:80]!r}")
+    if not tail:
+        raise errors.not_found("directory listing")
+    try:
+        return _Target(workspace, parse(tail))
+    except InvalidPath as exc:
+        raise errors.invalid(str(exc)) from None
+
+
+def _stamp(at: float) -> str:
+    return email.utils.formatdate(at, usegmt=True)
+
+
+def _content_type(path: MavenPath) -> str:
+    return CONTENT_TYPES.get(path.extension.rsplit(".", 1)[-1], "application/octet-stream")
+
+
+class MavenApi:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.store = MavenStore(svc.db)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/maven/{workspace}/{tail:.*}", self.dispatch, expect_handler=self.expect)
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        try:
+            if request.method in ("GET", "HEAD"):
+                return await self.get(request, _target(request))
+            if request.method == "PUT":
+                prepared = request.get(_PREPARED)
+                if not isinstance(prepared, _PreparedPut):
+                    prepared = await self._prepare_put(request)
+                return await self.put(request, prepared)
+            raise MavenError(405, f"{request.method} is not supported by the Maven repository",
+                             {"Allow": "GET, HEAD, PUT"})
+        except MavenError as exc:
+            return exc.response()
+
+    async def expect(self, request: web.Request) -> web.StreamResponse | None:
+        """Answer ``Expect: 100-continue``: refuse a PUT now (unauthorised, unknown package, release
+        already there) or let the client send its body."""
+        if request.method == "PUT" and request.headers.get("Expect", "").lower() == "100-continue":
+            try:
+                request[_PREPARED] = await self._prepare_put(request)
+            except MavenError as exc:
+                # The body was not read, and a client may send it all the same: closing the
+                # connection keeps those bytes from being read as the next request.
+                response = exc.response()
+                response.force_close()
+                return response
+        await _default_expect_handler(request)
+        return None
+
+    # --- reads ---
+
+    async def get(self, request: web.Request, target: _Target) -> web.StreamResponse:
+        path = target.path
+        package = await authorize(request, self.svc, target.workspace, path.package_name, Right.READ)
+        if path.is_metadata:
+            document = await self._metadata(package, path)
+            if document is None:
+                raise errors.not_found(path.location)
+            headers = {"Cache-Control": "no-cache"}
+            if path.checksum:
+                return web.Response(text=of_bytes(document).get(path.checksum), content_type="text/plain",
+                                    headers=headers)
+            return web.Response(body=document, content_type="text/xml", charset="utf-8", headers=headers)
+        assert path.version is not None
+        file = await self.store.get_file(package.id, path.version, path.filename)
+        if file is None:
+            raise errors.not_found(path.location)
+        if path.checksum:
+            return web.Response(text=file.checksums.get(path.checksum), content_type="text/plain",
+                                headers={"Last-Modified": _stamp(file.created_at)})
+        headers = {
+            "ETag": f'"{file.checksums.sha1}"',
+            "Last-Modified": _stamp(file.created_at),
+            "X-Checksum-Sha1": file.checksums.sha1,
+            "X-Checksum-Md5": file.checksums.md5,
+            "X-Checksum-Sha256": file.checksums.sha256,
+        }
+        try:
+            return await serve_blob(request, self.svc.blobs, file.digest, headers, _content_type(path))
+        except BlobNotFound:
+            raise errors.not_found(path.location) from None
+
+    async def _metadata(self, package: Package, path: MavenPath) -> bytes | None:
+        if path.version is None:
+            versions = await self.store.versions(package.id)
+            return artifact_metadata(path.group_id, path.artifact_id, versions) if versions else None
+        files = await self.store.files(package.id, path.version)
+        return snapshot_metadata(path.group_id, path.artifact_id, path.version, files) if files else None
+
+    # --- deploys ---
+
+    async def _prepare_put(self, request: web.Request) -> _PreparedPut:
+        target = _target(request)
+        path = target.path
+        package = await authorize(request, self.svc, target.workspace, path.package_name, Right.WRITE)
+        if not path.is_metadata and not path.checksum and not self._replaceable(path):
+            assert path.version is not None
+            if await self.store.get_file(package.id, path.version, path.filename) is not None:
+                raise self._release_exists(path)
+        return _PreparedPut(target, package)
+
+    def _replaceable(self, path: MavenPath) -> bool:
+        return path.is_snapshot or self.svc.settings.allow_redeploy
+
+    @staticmethod
+    def _release_exists(path: MavenPath) -> MavenError:
+        return errors.conflict(f"{path.location} already exists: released versions are immutable "
+                               f"(deploy a new version)")
+
+    async def put(self, request: web.Request, prepared: _PreparedPut) -> web.StreamResponse:
+        path, package = prepared.target.path, prepared.package
+        if path.checksum:
+            return await self._put_checksum(request, package, path)
+        if path.is_metadata:
+            body = await read_limited(request, MAX_UPLOADED_METADATA)
+            if body is None:
+                raise MavenError(413, f"maven-metadata.xml is larger than {MAX_UPLOADED_METADATA} bytes")
+            try:
+                check_uploaded(body, path)
+            except InvalidMetadata as exc:
+                raise errors.invalid(str(exc)) from None
+            # Accepted and set aside: the server derives the document from the files it holds.
+            return web.Response(status=201)
+        assert path.version is not None
+        hasher = StreamHasher()
+        try:
+            digest, info = await self.svc.content.store(package.id, hasher.through(body_chunks(request)))
+        except UploadNotFound:
+            raise MavenError(503, "the upload was interrupted by garbage collection: deploy again") from None
+        checksums = hasher.result(digest.split(":", 1)[1])
+        for header, algorithm in CHECKSUM_HEADERS.items():
+            claimed = request.headers.get(header)
+            if claimed is not None and claimed.strip().lower() != checksums.get(algorithm):
+                raise errors.invalid(f"the body's {algorithm} does not match the {header} header")
+        try:
+            await self.store.put_file(package.id, path.version, path.filename, digest, info.size, checksums,
+                                      replace=self._replaceable(path))
+        except FileExists:
+            raise self._release_exists(path) from None
+        return web.Response(status=201)
+
+    async def _put_checksum(self, request: web.Request, package: Package, path: MavenPath) -> web.StreamResponse:
+        assert path.checksum is not None
+        body = await read_limited(request, MAX_CHECKSUM_FILE)
+        value = parse_checksum_file(body, path.checksum) if body is not None else None
+        if value is None:
+            raise errors.invalid(f"not a {path.checksum} checksum: expected {HEX_LENGTHS[path.checksum]} hex digits")
+        if path.is_metadata:
+            return web.Response(status=201)  # the checksum of the client's document, set aside with it
+        assert path.version is not None
+        file = await self.store.get_file(package.id, path.version, path.filename)
+        if file is None:
+            raise errors.conflict(f"{path.location} is not there: upload the file before its checksum")
+        if file.checksums.get(path.checksum) != value:
+            raise errors.invalid(f"{path.checksum} checksum {value} does not match {path.location}, whose "
+                                 f"{path.checksum} is {file.checksums.get(path.checksum)}")
+        # Nothing to store: checksums are served from the file's own, computed on upload.
+        return web.Response(status=201)
+
+
+def setup(app: web.Application, svc: Services) -> None:
+    MavenApi(svc).add_routes(app)

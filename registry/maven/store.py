@@ -1,0 +1,88 @@
+"""The files of Maven packages in the metadata database (their bytes live in the content store)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from registry.gc import KEEP_ALIVE_QUERIES
+from registry.maven.checksums import Checksums
+from registry.storage.database import Database
+
+# Every file row keeps its blob linked to its package (read by garbage collection).
+KEEP_ALIVE_QUERIES.append("SELECT package_id, digest FROM maven_files")
+
+_FILE_COLUMNS = "version, filename, digest, size, md5, sha1, sha512, created_at"
+
+
+class FileExists(Exception):
+    """A release file is already there and the server does not allow replacing it."""
+
+
+@dataclass(frozen=True, slots=True)
+class MavenFile:
+    version: str
+    filename: str
+    digest: str  # "sha256:<hex>", the content store's key
+    size: int
+    checksums: Checksums
+    created_at: float
+
+
+def _file(row: dict) -> MavenFile:
+    sha256 = row["digest"].split(":", 1)[1]
+    return MavenFile(row["version"], row["filename"], row["digest"], int(row["size"]),
+                     Checksums(row["md5"], row["sha1"], sha256, row["sha512"]), float(row["created_at"]))
+
+
+class MavenStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_file(self, package_id: int, version: str, filename: str) -> MavenFile | None:
+        row = await self.db.fetchone(
+            f"SELECT {_FILE_COLUMNS} FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
+            (package_id, version, filename),
+        )
+        return _file(row) if row else None
+
+    async def put_file(self, package_id: int, version: str, filename: str, digest: str, size: int,
+                       checksums: Checksums, replace: bool) -> bool:
+        """Record a file; True if it replaced one. Raises FileExists if it is there and ``replace`` is off
+        (checked in the write transaction: of two concurrent deploys of one release file, one wins)."""
+        now = time.time()
+        values = (package_id, version, filename, digest, size, checksums.md5, checksums.sha1, checksums.sha512, now)
+        async with self.db.transaction() as tx:
+            existed = await tx.fetchone(
+                "SELECT 1 AS x FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
+                (package_id, version, filename),
+            ) is not None
+            if existed and not replace:
+                raise FileExists(filename)
+            await tx.execute(
+                "INSERT INTO maven_files (package_id, version, filename, digest, size, md5, sha1, sha512, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, version, filename) DO UPDATE SET "
+                "digest = excluded.digest, size = excluded.size, md5 = excluded.md5, sha1 = excluded.sha1, "
+                "sha512 = excluded.sha512, created_at = excluded.created_at",
+                values,
+            )
+            await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (now, package_id))
+        return existed
+
+    async def files(self, package_id: int, version: str | None = None) -> list[MavenFile]:
+        """The package's files (of one version), oldest first: what maven-metadata.xml is derived from."""
+        sql = f"SELECT {_FILE_COLUMNS} FROM maven_files WHERE package_id = ?"
+        params: tuple = (package_id,)
+        if version is not None:
+            sql += " AND version = ?"
+            params += (version,)
+        return [_file(row) for row in await self.db.fetchall(sql + " ORDER BY created_at, filename", params)]
+
+    async def versions(self, package_id: int) -> list[tuple[str, float, float]]:
+        """(version, first upload, last upload) of every version that has a file, in deploy order."""
+        rows = await self.db.fetchall(
+            "SELECT version, MIN(created_at) AS first_at, MAX(created_at) AS last_at FROM maven_files "
+            "WHERE package_id = ? GROUP BY version ORDER BY first_at, version",
+            (package_id,),
+        )
+        return [(row["version"], float(row["first_at"]), float(row["last_at"])) for row in rows]
