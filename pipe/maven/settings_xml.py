@@ -27,8 +27,8 @@ def settings_xml(repository_url: str, credentials: Credentials) -> bytes:
     profile = ET.SubElement(profiles, "profile")
     _add(profile, "id", SERVER_ID)
     properties = ET.SubElement(profile, "properties")
-    # maven-deploy-plugin 3.x reads id::url (2.x wanted id::default::url)
-    _add(properties, "altDeploymentRepository", f"{SERVER_ID}::{repository_url}")
+    # id::default::url: what maven-deploy-plugin 2.x needs and 3.x still accepts
+    _add(properties, "altDeploymentRepository", f"{SERVER_ID}::default::{repository_url}")
     repositories = ET.SubElement(profile, "repositories")
     repository = ET.SubElement(repositories, "repository")
     _add(repository, "id", SERVER_ID)
