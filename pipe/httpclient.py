@@ -9,7 +9,8 @@ honours ``Retry-After``; never 4xx.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 import requests
 
@@ -54,17 +55,26 @@ class HttpClient:
         self.session.trust_env = False  # no proxies or .netrc credentials from the environment
         self.session.headers["User-Agent"] = USER_AGENT
 
-    def request(self, method: str, url: str, *, ok: tuple[int, ...], data: bytes | None = None,
+    def request(self, method: str, url: str, *, ok: tuple[int, ...],
+                data: bytes | Callable[[], IO[bytes]] | None = None,
                 headers: dict[str, str] | None = None) -> requests.Response:
-        """One request with retries; a status outside ``ok`` raises the matching error."""
+        """One request with retries; a status outside ``ok`` raises the matching error.
+
+        ``data`` may be a callable that opens the body afresh, so that a large file is streamed, and
+        streamed again from its start on a retry.
+        """
         all_headers = {"Authorization": self.credentials.basic_header(), **(headers or {})}
 
         def attempt() -> requests.Response:
+            body = data() if callable(data) else data
             try:
-                response = self.session.request(method, url, data=data, headers=all_headers, timeout=self.timeout,
+                response = self.session.request(method, url, data=body, headers=all_headers, timeout=self.timeout,
                                                 allow_redirects=False)
             except requests.RequestException as exc:
                 raise Transient(f"{method} {display(url)} failed: {_describe(exc)}") from None
+            finally:
+                if body is not None and not isinstance(body, bytes):
+                    body.close()
             if response.status_code == 429 or response.status_code >= 500:
                 message = server_message(response)
                 raise Transient(f"{method} {display(url)} answered {response.status_code}"

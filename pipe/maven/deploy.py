@@ -22,8 +22,23 @@ CHECKSUMS = ("md5", "sha1", "sha256", "sha512")
 METADATA = "maven-metadata.xml"
 
 
+CHUNK = 1024 * 1024
+
+
 def checksums(data: bytes) -> dict[str, str]:
     return {algorithm: hashlib.new(algorithm, data).hexdigest() for algorithm in CHECKSUMS}
+
+
+def file_checksums(path: Path) -> tuple[dict[str, str], int]:
+    """All four checksums of a file in one pass, and its size: flat memory for large artifacts."""
+    hashers = {algorithm: hashlib.new(algorithm) for algorithm in CHECKSUMS}
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            size += len(chunk)
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {algorithm: hasher.hexdigest() for algorithm, hasher in hashers.items()}, size
 
 
 @dataclass
@@ -47,10 +62,19 @@ class MavenRepository:
     def exists(self, path: str) -> bool:
         return self.client.request("HEAD", self.url + path, ok=(200, 404)).status_code == 200
 
-    def _put(self, path: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    def _put(self, path: str, data: bytes | Path, content_type: str = "application/octet-stream") -> str:
+        """PUT a file (streamed from disk) or a document, then its checksum files."""
         url = self.url + path
-        self.client.request("PUT", url, ok=(200, 201, 204), data=data, headers={"Content-Type": content_type})
-        for algorithm, digest in checksums(data).items():
+        if isinstance(data, Path):
+            source = data
+            sums, size = file_checksums(source)
+            body = lambda: source.open("rb")  # reopened for each attempt
+            headers = {"Content-Type": content_type, "Content-Length": str(size)}
+            self.client.request("PUT", url, ok=(200, 201, 204), data=body, headers=headers)
+        else:
+            sums = checksums(data)
+            self.client.request("PUT", url, ok=(200, 201, 204), data=data, headers={"Content-Type": content_type})
+        for algorithm, digest in sums.items():
             self.client.request("PUT", f"{url}.{algorithm}", ok=(200, 201, 204), data=digest.encode(),
                                 headers={"Content-Type": "text/plain"})
         return url
@@ -73,9 +97,9 @@ class MavenRepository:
         result = Deployed(coordinates, version)
         for artifact in artifacts:
             name = artifact.file_name(coordinates.artifact_id, version)
-            data = Path(artifact.path).read_bytes()
-            self.log.info(f"Uploading {name} ({len(data)} bytes)")
-            result.files.append(self._put(base + name, data, _content_type(artifact.extension)))
+            path = Path(artifact.path)
+            self.log.info(f"Uploading {name} ({path.stat().st_size} bytes)")
+            result.files.append(self._put(base + name, path, _content_type(artifact.extension)))
             if snapshot is not None:
                 snapshot.record(artifact.classifier, artifact.extension, version)
         if snapshot is not None:

@@ -161,3 +161,5 @@ def test_maven_failures(maven_world: MavenWorld, run_pipe, tmp_path: Path) -> No
     run_pipe({**env, "REGISTRY": "crg.apkg.io"}).assert_failed("Set MAVEN_REPOSITORY")
     (tmp_path / "evil.xml").write_text('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><project/>')
     run_pipe({**env, "MAVEN_POM": str(tmp_path / "evil.xml")}).assert_failed("DOCTYPE")
+    run_pipe({**maven_world.env, "MAVEN_COMMAND": "deploy", "PATH": str(tmp_path / "no-mvn-here")}).assert_failed(
+        "MAVEN_COMMAND needs mvn on PATH")

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from test.pipe.conftest import lists
+from test.support.processes import free_port
 from test.support.registry_server import RegistryServer
 
 NPM_ENV = {"npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
@@ -165,3 +166,6 @@ def test_package_not_created_and_wrong_token(npm_world: NpmWorld, run_pipe, tmp_
     run_pipe({**env, "BITBUCKET_PACKAGES_TOKEN": "bbpipe_notavalidtoken0123456789abcdef"}).assert_failed(
         "refused the credentials")
     run_pipe({**env, "DIST_TAG": "1.0.0"}).assert_failed("DIST_TAG", "looks like a version")
+    down = run_pipe({**env, "NPM_REGISTRY": f"http://127.0.0.1:{free_port()}/npm/x/"})
+    down.assert_failed("is unreachable", "NPM_REGISTRY")
+    assert down.output.count("retrying in") >= 2
