@@ -6,6 +6,7 @@ checkout. This is the only module that exits the process; everything below raise
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import traceback
@@ -50,6 +51,10 @@ def main() -> None:
     logger = get_logger()
     debug = bool(pipe.get_variable("DEBUG"))
     secrets = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")]
+    # and the encodings files and headers carry them in (.npmrc _password, docker auth, Basic)
+    users = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_USERNAME", "ATLASSIAN_ACCOUNT_EMAIL")]
+    secrets += [base64.b64encode(text.encode()).decode() for secret in secrets if secret
+                for text in [secret, *(f"{user}:{secret}" for user in users if user)]]
     mask = install_mask(logger, secrets)
     if not debug:
         import logging
