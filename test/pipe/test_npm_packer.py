@@ -69,6 +69,11 @@ CASES = {
         "main.js": "", "src/a/b.js": "", "src/a/other.js": "", "src/c/x.js": "", "src/c/private.js": "",
         "src/c/.npmignore": "*.txt\n", "src/c/notes.txt": "", "guide.md": "", **NOISE,
     },
+    "dot-slash-main-and-bin": {  # npm keeps "./cli.js" of bin but not "./main.js" of main: same here
+        "package.json": json.dumps({"name": "m", "version": "1.0.0", "main": "./main.js", "bin": "./cli.js",
+                                    "browser": "./b.js", "files": ["lib"]}),
+        "lib/a.js": "", "main.js": "", "cli.js": "", "b.js": "", "other.js": "",
+    },
 }
 
 
