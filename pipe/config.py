@@ -81,10 +81,30 @@ def credentials_from(variables: Mapping[str, Any]) -> tuple[Credentials, str]:
         "(an API token with the scopes read:package:bitbucket and write:package:bitbucket).")
 
 
-def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+@dataclass
+class Common:
+    """What every package type and action needs: who, where, and the pipeline around the pipe."""
+
+    credentials: Credentials
+    credentials_kind: str  # "pipeline" or "api-token"
+    registry: Registry
+    workspace: str
+    insecure: bool = False
+    debug: bool = False
+    clone_dir: Path = Path(".")
+    shared_storage: Path | None = None
+    pipeline_repository: str | None = None  # the repository whose pipeline runs, when known
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.credentials.password]
+
+
+def load_common(variables: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     credentials, kind = credentials_from(variables)
+    insecure = bool(variables.get("INSECURE"))
     try:
-        registry = Registry.parse(variables.get("REGISTRY") or "crg.apkg.io", bool(variables.get("INSECURE")))
+        registry = Registry.parse(variables.get("REGISTRY") or "crg.apkg.io", insecure)
     except InvalidReference as exc:
         raise PipeError(str(exc)) from None
 
@@ -95,6 +115,19 @@ def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Setti
     if not is_valid_workspace(workspace):
         raise PipeError(f"WORKSPACE {workspace!r} is not a valid workspace slug (lower-case letters, digits, "
                         "- and _).")
+    repo_full = env.get("BITBUCKET_REPO_FULL_NAME") or (
+        f"{env['BITBUCKET_WORKSPACE']}/{env['BITBUCKET_REPO_SLUG']}"
+        if env.get("BITBUCKET_WORKSPACE") and env.get("BITBUCKET_REPO_SLUG") else None)
+    shared = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
+    return Common(credentials=credentials, credentials_kind=kind, registry=registry, workspace=workspace,
+                  insecure=insecure, debug=bool(variables.get("DEBUG")),
+                  clone_dir=Path(env.get("BITBUCKET_CLONE_DIR") or "."),
+                  shared_storage=Path(shared) if shared else None, pipeline_repository=repo_full)
+
+
+def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    common = load_common(variables, env)
+    workspace = common.workspace
     image_name = variables.get("IMAGE_NAME") or env.get("BITBUCKET_REPO_SLUG") or ""
     if not image_name:
         raise PipeError("IMAGE_NAME is not set, and neither is BITBUCKET_REPO_SLUG: set IMAGE_NAME to the "
@@ -137,17 +170,14 @@ def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Setti
 
     labels = pipeline_labels(env)
     labels.update(_pairs(list(variables.get("LABELS") or []), "LABELS"))
-    repo_full = env.get("BITBUCKET_REPO_FULL_NAME") or (
-        f"{env['BITBUCKET_WORKSPACE']}/{env['BITBUCKET_REPO_SLUG']}"
-        if env.get("BITBUCKET_WORKSPACE") and env.get("BITBUCKET_REPO_SLUG") else None)
-    shared = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
     return Settings(
-        credentials=credentials, credentials_kind=kind, registry=registry, workspace=workspace,
+        credentials=common.credentials, credentials_kind=common.credentials_kind, registry=common.registry,
+        workspace=workspace,
         image_name=image_name, tags=tags, source=source, image=image, archive=archive_path,
         context=context, dockerfile=dockerfile,
         build_args=_pairs(list(variables.get("BUILD_ARGS") or []), "BUILD_ARGS"),
         target=variables.get("TARGET") or None, labels=labels,
         cache_from=list(variables.get("CACHE_FROM") or []), pull=bool(variables.get("PULL")),
         no_cache=bool(variables.get("NO_CACHE")), debug=bool(variables.get("DEBUG")),
-        shared_storage=Path(shared) if shared else None, pipeline_repository=repo_full,
+        shared_storage=common.shared_storage, pipeline_repository=common.pipeline_repository,
     )

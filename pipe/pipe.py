@@ -6,6 +6,7 @@ checkout. This is the only module that exits the process; everything below raise
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import traceback
@@ -36,7 +37,7 @@ def main() -> None:
     _import_path()
     from bitbucket_pipes_toolkit import Pipe, fail, get_logger
 
-    from pipe.actions import container
+    from pipe.actions import configure, container, maven, npm
     from pipe.config import load_settings
     from pipe.errors import PipeError
     from pipe.report import install_mask
@@ -50,15 +51,29 @@ def main() -> None:
     logger = get_logger()
     debug = bool(pipe.get_variable("DEBUG"))
     secrets = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")]
+    # and the encodings files and headers carry them in (.npmrc _password, docker auth, Basic)
+    users = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_USERNAME", "ATLASSIAN_ACCOUNT_EMAIL")]
+    secrets += [base64.b64encode(text.encode()).decode() for secret in secrets if secret
+                for text in [secret, *(f"{user}:{secret}" for user in users if user)]]
     mask = install_mask(logger, secrets)
     if not debug:
         import logging
 
         for noisy in ("urllib3", "docker"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    variables = pipe.variables
+    package_type = variables.get("PACKAGE_TYPE") or "container"
     try:
-        settings = load_settings(pipe.variables, env)
-        outcome = container.run(settings, logger)
+        if variables.get("ACTION") == "configure":
+            done = configure.run(configure.load(variables, env), logger)
+        elif package_type == "npm":
+            done = npm.run(npm.load(variables, env), logger)
+        elif package_type == "maven":
+            done = maven.run(maven.load(variables, env), logger)
+        else:
+            settings = load_settings(variables, env)
+            outcome = container.run(settings, logger)
+            done = None
     except PipeError as exc:
         if debug:
             logger.debug(mask.mask(traceback.format_exc()))
@@ -72,6 +87,11 @@ def main() -> None:
             logger.error(mask.mask(traceback.format_exc()))
         pipe.fail(mask.mask(f"Unexpected error: {type(exc).__name__}: {exc}. Run again with DEBUG: 'true' "
                             "for details, and include them when you report it."))
+        return
+    if done is not None:
+        for line in done.lines:
+            logger.info(mask.mask(line))
+        pipe.success(mask.mask(done.success))
         return
     for line in outcome.lines:
         logger.info(line)

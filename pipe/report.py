@@ -101,10 +101,16 @@ def references(registry_netloc: str, result: PushResult) -> list[str]:
     return [f"{registry_netloc}/{result.name}:{tag}" for tag in result.tags]
 
 
-def write_result(directory: Path, registry_netloc: str, result: PushResult, seconds: float) -> Path:
-    """``DIR/packages-pipe/result.json`` for later steps of the pipeline."""
+def write_document(directory: Path, document: dict) -> Path:
+    """``DIR/packages-pipe/result.json``: what the pipe did, for later steps of the pipeline."""
     target = directory / RESULT_DIR / "result.json"
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document, indent=2) + "\n")
+    return target
+
+
+def write_result(directory: Path, registry_netloc: str, result: PushResult, seconds: float) -> Path:
+    """The container push as ``DIR/packages-pipe/result.json``."""
     document = {
         "packageType": "container",
         "registry": registry_netloc,
@@ -120,5 +126,4 @@ def write_result(directory: Path, registry_netloc: str, result: PushResult, seco
         "bytesUploaded": result.stats.bytes_uploaded,
         "seconds": round(seconds, 3),
     }
-    target.write_text(json.dumps(document, indent=2) + "\n")
-    return target
+    return write_document(directory, document)

@@ -34,10 +34,19 @@ SCHEMA: dict[str, dict] = {
         "type": "string", "required": False, "dependencies": "ATLASSIAN_ACCOUNT_EMAIL",
         "meta": {"doc": "API token of that account, with the scopes `read:package:bitbucket` and "
                         "`write:package:bitbucket`. Never printed. Use a secured variable."}},
+    "PACKAGE_TYPE": {
+        "type": "string", "required": False, "default": "container", "allowed": ["container", "npm", "maven"],
+        "meta": {"doc": "What to publish: `container` (an image), `npm` (a package) or `maven` (artifacts)."}},
+    "ACTION": {
+        "type": "string", "required": False, "default": "publish", "allowed": ["publish", "configure"],
+        "meta": {"doc": "`publish`, or `configure`: write `.npmrc`, `.m2/settings.xml` and `.docker/config.json` "
+                        "into the clone directory so that later commands of the step can use the registry with "
+                        "the same credentials."}},
     "REGISTRY": {
         "type": "string", "required": False, "default": "crg.apkg.io", "empty": False,
-        "meta": {"doc": "The container registry: a host (`crg.apkg.io`), `https://host:port`, or "
-                        "`http://host:port` for a registry on loopback or with `INSECURE`."}},
+        "meta": {"doc": "The Packages service: a host (`crg.apkg.io`, Bitbucket's), `https://host:port`, or "
+                        "`http://host:port` for a registry on loopback or with `INSECURE`. Container images go "
+                        "to it; npm and Maven go to its endpoints (`NPM_REGISTRY`, `MAVEN_REPOSITORY`)."}},
     "WORKSPACE": {
         "type": "string", "required": False, "empty": False,
         "meta": {"default": "`$BITBUCKET_WORKSPACE`", "doc": "Workspace that owns the package."}},
@@ -82,6 +91,53 @@ SCHEMA: dict[str, dict] = {
         "type": "string", "required": False, "empty": False, "excludes": "IMAGE",
         "meta": {"doc": "Push this file or directory instead of building: a `docker save` tar (optionally "
                         "gzipped), an OCI image layout directory, or a tar of one."}},
+    "NPM_PACKAGE": {
+        "type": "string", "required": False, "default": ".", "empty": False,
+        "meta": {"doc": "npm: the package folder, or a `.tgz` made by `npm pack`. A folder is packed as `npm pack` "
+                        "does (`files`, `.npmignore`, the always-included files): with npm when it is on PATH, "
+                        "otherwise with the pipe's own packer, which follows the same rules."}},
+    "NPM_REGISTRY": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`https://npm.apkg.io/WORKSPACE/` for `crg.apkg.io`, else `REGISTRY/npm/WORKSPACE/`",
+                 "doc": "npm: the workspace's npm registry URL."}},
+    "DIST_TAG": {
+        "type": "string", "required": False, "default": "latest", "empty": False,
+        "meta": {"doc": "npm: the dist-tag that points at the published version."}},
+    "ACCESS": {
+        "type": "string", "required": False, "allowed": ["public", "restricted"],
+        "meta": {"doc": "npm: `public` or `restricted`, sent with the publish as `npm publish --access` does."}},
+    "SKIP_EXISTING": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "npm and Maven releases: when the version is already published, succeed without "
+                        "publishing (otherwise that is a failure: published versions are immutable)."}},
+    "NPM_SCOPE": {
+        "type": "string", "required": False, "empty": False, "regex": r"^(@[a-z0-9][a-z0-9._~-]*|none)$",
+        "meta": {"default": "the scope of `NPM_PACKAGE`'s package.json name, else `@WORKSPACE`",
+                 "doc": "configure: the npm scope whose packages `.npmrc` sends to the registry; `none` makes the "
+                        "registry npm's default for every package instead."}},
+    "MAVEN_REPOSITORY": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`REGISTRY/maven/WORKSPACE/` (required for `crg.apkg.io`)",
+                 "doc": "Maven: the workspace's Maven repository URL."}},
+    "MAVEN_POM": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`pom.xml`", "doc": "Maven: the pom of the artifacts to deploy; groupId, artifactId and version come from "
+                        "it (groupId and version may be inherited from its `<parent>`). With `MAVEN_COMMAND`, passed "
+                        "to mvn as `-f`."}},
+    "MAVEN_FILES": {
+        "type": "list", "required": False, "schema": {"type": "string", "empty": False},
+        "meta": {"doc": "Maven: the built files to deploy with the pom: the main artifact and classified files, "
+                        "recognised by name (`ARTIFACT-VERSION.jar`, `ARTIFACT-VERSION-sources.jar`, "
+                        "`-javadoc.jar`, ...). Empty for a `pom` packaging."}},
+    "MAVEN_COMMAND": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"doc": "Maven: instead of deploying files, run `mvn` with these arguments (e.g. "
+                        "`deploy -DskipTests`) and a generated settings.xml holding the credentials; the "
+                        "deployment repository is set to `MAVEN_REPOSITORY`. Needs mvn on PATH."}},
+    "CONFIGURE": {
+        "type": "list", "required": False, "schema": {"type": "string", "allowed": ["npm", "maven", "container"]},
+        "meta": {"default": "`npm`, `maven` and `container` (`maven` only when its repository is known)",
+                 "doc": "configure: which client configurations to write."}},
     "INSECURE": {
         "type": "boolean", "required": False, "default": False,
         "meta": {"doc": "Allow plain http to a registry that is not on loopback, and skip TLS verification."}},

@@ -10,6 +10,7 @@ from pipe.build.engine import BuildRequest, Engine
 from pipe.build.errors import ImageError
 from pipe.config import ARCHIVE, BUILD, Settings
 from pipe.errors import PipeError
+from pipe.messages import who as _who
 from pipe.oci.client import RegistryClient
 from pipe.oci.errors import (
     AccessDenied,
@@ -142,10 +143,3 @@ def explain(exc: RegistryError, settings: Settings) -> str:
         return (f"The registry {settings.registry.base_url} is unreachable: it could not be reached or kept failing "
                 f"after retries ({exc.message}). Check REGISTRY, and try again later.")
     return f"The push to {target} failed: {exc.message}"
-
-
-def _who(settings: Settings) -> str:
-    if settings.credentials_kind == "pipeline":
-        scope = f" of repository {settings.pipeline_repository}" if settings.pipeline_repository else ""
-        return f"the pipeline token{scope} (BITBUCKET_PACKAGES_USERNAME {settings.credentials.username})"
-    return f"the API token of {settings.credentials.username} (ATLASSIAN_ACCOUNT_EMAIL)"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -94,3 +95,30 @@ def test_docker_run_builds_through_the_engine_socket(dockerd: Dockerd, pipe_imag
                    input=pipe_world.token)
     dockerd.docker("pull", reference)
     assert dockerd.docker("run", "--rm", reference).stdout.strip() == "containerised from the pipe"
+
+
+def test_docker_run_publishes_npm_without_npm_and_configures(dockerd: Dockerd, pipe_image: str,
+                                                              pipe_world: PipeWorld, tmp_path: Path) -> None:
+    workspace = pipe_world.workspace
+    name = f"@{workspace}/from-image"
+    pipe_world.registry.package(f"{workspace}/{name}", pipe_world.repository, "npm")
+    clone = tmp_path / "clone"
+    (clone / "lib").mkdir(parents=True)
+    (clone / "package.json").write_text(json.dumps({"name": name, "version": "1.0.0", "files": ["lib"]}))
+    (clone / "lib" / "index.js").write_text("module.exports = 1;\n")
+    (clone / "secret.txt").write_text("not shipped\n")
+    for path in (clone, clone / "lib"):
+        path.chmod(0o777)  # the image runs as 10001: configure writes into the clone directory
+    env = {key: value for key, value in pipe_world.env.items() if "STORAGE" not in key}
+    env.update({"PACKAGE_TYPE": "npm", "BITBUCKET_CLONE_DIR": "/build"})
+    published = docker_run(dockerd, pipe_image, env, "-v", f"{clone}:/build", "-w", "/build")
+    output = published.stdout + published.stderr
+    assert published.returncode == 0, output[-4000:]
+    assert "pipe's own packer" in output and f"Published {name}@1.0.0" in output and "2 files" in output
+    configured = docker_run(dockerd, pipe_image, {**env, "ACTION": "configure"}, "-v", f"{clone}:/build",
+                            "-w", "/build")
+    output = configured.stdout + configured.stderr
+    assert configured.returncode == 0, output[-4000:]
+    assert pipe_world.token not in output
+    assert f"{pipe_world.registry.url}/npm/{workspace}/" in (clone / ".npmrc").read_text()
+    assert (clone / ".m2" / "settings.xml").is_file() and (clone / ".docker" / "config.json").is_file()
