@@ -13,7 +13,7 @@ with a bearer token:
 
 Each measurement runs several rounds with the servers taking turns and keeps each server's best.
 Ratios are ours / verdaccio, higher is better for us (req/s over req/s, verdaccio's time over ours).
-The table is printed and written to bench/RESULTS_npm.md.
+The table is printed and written to its section of bench/RESULTS.md.
 
     /path/to/python bench/bench_npm.py [--quick]
 """
@@ -44,10 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.results import write_section
+
 WORK = ROOT / "bench" / ".work"
 VERDACCIO_DIR = WORK / "verdaccio"
 VERDACCIO_VERSION = "6.8.0"
-RESULTS = ROOT / "bench" / "RESULTS_npm.md"
 WORKSPACE = "bench"
 EMAIL = "bench@example.com"
 PACKAGE = "bench-lib"
@@ -393,19 +396,12 @@ def main() -> None:
         for server in servers:
             server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    text = (f"## npm registry (issue 3)\n\nOur npm registry (`packages-registry serve --auto-create`: SQLite + "
-            f"local disk; the default 1 worker, and `--workers 2`) against verdaccio {VERDACCIO_VERSION} (node "
-            f"{subprocess.run(['node', '--version'], check=False, capture_output=True, text=True).stdout.strip()}, htpasswd "
-            "auth, packages private to authenticated users), side by side on loopback, the same bearer-token "
-            "requests to both. Ratios are ours / verdaccio, **higher is better for us**. Best of "
-            f"{rounds} round(s), servers taking turns; {os.cpu_count()} cores shared with other work, so "
-            "read ratios near 1.0 as a tie.\n\nAims (issue 3): ≥ 1.5× on GETs, ≥ 1.0× elsewhere.\n\n"
-            f"Latest run ({'quick' if args.quick else 'full'}, {stamp}):\n\n"
-            f"    python bench/bench_npm.py{' --quick' if args.quick else ''}\n\n{report}\n")
+    plan = "quick" if args.quick else "full"
+    text = f"Plan: {plan}, best of {rounds} round(s), servers taking turns.\n\n{report}"
     print(text)
     if not args.no_write:
-        RESULTS.write_text(text)
+        command = f"python bench/bench_npm.py{' --quick' if args.quick else ''}"
+        write_section("## npm registry (issue 3)", "bench_npm.py", command, text)
 
 
 if __name__ == "__main__":
