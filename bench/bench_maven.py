@@ -413,8 +413,8 @@ def render(pairs: list[tuple[Nginx, Ours]], metrics: list[Metric], args: argpars
     lines = [
         "## Maven repository (issue 3)",
         "",
-        f"Latest run ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, best of {args.rounds} rounds, "
-        f"wrk runs of {args.seconds} s):",
+        (f"Latest run ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, best of {args.rounds} rounds, "
+        f"wrk runs of {args.seconds} s):"),
         "",
         "    .venv/bin/python bench/bench_maven.py",
         "",
@@ -427,8 +427,8 @@ def render(pairs: list[tuple[Nginx, Ours]], metrics: list[Metric], args: argpars
             theirs, mine = nginx.best(metric.key), ours.best(metric.key)
             row += f" {theirs:.0f} | {mine:.0f} | **{mine / theirs:.2f}x** |"
         lines.append(row)
-    lines += ["", "Ratios are ours / nginx, higher is better for us. Aims: ≥ 0.5x (within 2x of nginx) on GETs, "
-              "≥ 1.0x on deploys.", ""]
+    lines += ["", ("Ratios are ours / nginx, higher is better for us. Aims: ≥ 0.5x (within 2x of nginx) on GETs, "
+              "≥ 1.0x on deploys."), ""]
     return "\n".join(lines)
 
 

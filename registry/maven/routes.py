@@ -8,6 +8,7 @@ is authorised (and a release re-deploy refused) before its body is read: Maven s
 from __future__ import annotations
 
 import email.utils
+import functools
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -102,6 +103,7 @@ def _parse_target(raw: str) -> _Target:
         raise errors.invalid(str(exc)) from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _stamp(at: float) -> str:
     return email.utils.formatdate(at, usegmt=True)
 
@@ -227,10 +229,9 @@ class MavenApi:
         target = _target(request)
         path = target.path
         package = await authorize(request, self.svc, target.workspace, path.package_name, Right.WRITE)
-        if not path.is_metadata and not path.checksum and not self._replaceable(path):
-            assert path.version is not None
-            if await self.store.get_file(package.id, path.version, path.filename) is not None:
-                raise self._release_exists(path)
+        is_release_file = not path.is_metadata and not path.checksum and not self._replaceable(path)
+        if is_release_file and await self._file(package, path) is not None:
+            raise self._release_exists(path)
         return _PreparedPut(target, package)
 
     def _replaceable(self, path: MavenPath) -> bool:
@@ -281,8 +282,7 @@ class MavenApi:
             raise errors.invalid(f"not a {path.checksum} checksum: expected {HEX_LENGTHS[path.checksum]} hex digits")
         if path.is_metadata:
             return web.Response(status=201)  # the checksum of the client's document, set aside with it
-        assert path.version is not None
-        file = await self.store.get_file(package.id, path.version, path.filename)
+        file = await self._file(package, path)
         if file is None:
             raise errors.conflict(f"{path.location} is not there: upload the file before its checksum")
         if file.checksums.get(path.checksum) != value:
