@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import socket
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -229,3 +232,28 @@ def test_garbage_collection_keeps_maven_files(bw: BadWorld) -> None:
     bw.http.deploy(path, JAR + b"gc")
     admin(bw.server, "gc", "--grace-seconds", "0")
     assert bw.http.get(path).content == JAR + b"gc"
+
+
+def test_large_files_stream_both_ways(bw: BadWorld) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)  # above the in-memory size: served by sendfile
+    path = artifact_path(GROUP, "lib", "1.7")
+    bw.http.deploy(path, data)
+    served = bw.http.get(path)
+    assert served.content == data and served.headers["X-Checksum-Sha1"] == hashlib.sha1(data).hexdigest()
+    tail = bw.http.get(path, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == data[-10:]
+
+
+def test_a_dropped_upload_records_nothing(bw: BadWorld) -> None:
+    path = f"/maven/{bw.http.workspace}/" + artifact_path(GROUP, "lib", "1.8")
+    auth = bw.http.auth
+    assert auth is not None
+    header = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    files = bw.file_rows()
+    with socket.create_connection(("127.0.0.1", bw.server.port)) as sock:
+        sock.sendall(f"PUT {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {header}\r\n"
+                     f"Content-Length: {1024 * 1024}\r\n\r\n".encode() + b"x" * 100_000)
+    time.sleep(0.5)
+    assert bw.file_rows() == files
+    assert bw.http.get(artifact_path(GROUP, "lib", "1.8")).status_code == 404
+    assert "Traceback" not in bw.server.log_path.read_text()
