@@ -8,6 +8,7 @@ is authorised (and a release re-deploy refused) before its body is read: Maven s
 from __future__ import annotations
 
 import email.utils
+import functools
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from registry.content import UploadNotFound
 from registry.context import Services
 from registry.httputil import body_chunks, read_limited, serve_blob
 from registry.maven import errors
+from registry.maven.cache import Memo, SmallBlobs
 from registry.maven.checksums import (
     HEX_LENGTHS,
     MAX_CHECKSUM_FILE,
@@ -35,11 +37,16 @@ from registry.maven.metadata import (
     snapshot_metadata,
 )
 from registry.maven.paths import InvalidPath, MavenPath, parse
-from registry.maven.store import FileExists, MavenStore
+from registry.maven.store import FileExists, MavenFile, MavenStore
 from registry.storage.blobs import BlobNotFound
 from vocab.names import is_valid_workspace
 
 PREFIX = "/maven/"
+# Files up to this size are answered from memory in one write (most poms, checksums' sources, many
+# jars); sendfile's set-up costs more than it saves on them. Larger ones go out by sendfile.
+SMALL_FILE = 256 * 1024
+SMALL_FILES_BUDGET = 64 * 1024 * 1024
+_MISSING = object()
 _PREPARED = web.RequestKey("maven_put", object)
 
 CONTENT_TYPES = {
@@ -69,9 +76,20 @@ class _PreparedPut:
     package: Package
 
 
+_TARGETS = Memo(8192)  # raw path -> _Target: parsing is pure, and resolvers ask for the same paths often
+
+
 def _target(request: web.Request) -> _Target:
     # The raw path, not the router's: a client's "..", "//" or "%2F" must be refused, not resolved.
     raw = request.raw_path.split("?", 1)[0]
+    target = _TARGETS.get(raw)
+    if target is None:
+        target = _parse_target(raw)
+        _TARGETS.put(raw, target)
+    return target  # type: ignore[return-value]
+
+
+def _parse_target(raw: str) -> _Target:
     if not raw.startswith(PREFIX):
         raise errors.invalid("not a canonical Maven repository path")
     workspace, _, tail = raw[len(PREFIX):].partition("/")
@@ -85,6 +103,7 @@ def _target(request: web.Request) -> _Target:
         raise errors.invalid(str(exc)) from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _stamp(at: float) -> str:
     return email.utils.formatdate(at, usegmt=True)
 
@@ -97,6 +116,8 @@ class MavenApi:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.store = MavenStore(svc.db)
+        self.small_files = SmallBlobs(SMALL_FILES_BUDGET)
+        self.derived = Memo(8192)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/maven/{workspace}/{tail:.*}", self.dispatch, expect_handler=self.expect)
@@ -144,8 +165,7 @@ class MavenApi:
                 return web.Response(text=of_bytes(document).get(path.checksum), content_type="text/plain",
                                     headers=headers)
             return web.Response(body=document, content_type="text/xml", charset="utf-8", headers=headers)
-        assert path.version is not None
-        file = await self.store.get_file(package.id, path.version, path.filename)
+        file = await self._file(package, path)
         if file is None:
             raise errors.not_found(path.location)
         if path.checksum:
@@ -159,11 +179,44 @@ class MavenApi:
             "X-Checksum-Sha256": file.checksums.sha256,
         }
         try:
+            if file.size <= SMALL_FILE and "Range" not in request.headers:
+                body = await self._small_file(file)
+                headers["Accept-Ranges"] = "bytes"
+                headers["Content-Type"] = _content_type(path)
+                return web.Response(body=body, headers=headers)
             return await serve_blob(request, self.svc.blobs, file.digest, headers, _content_type(path))
         except BlobNotFound:
             raise errors.not_found(path.location) from None
 
+    async def _file(self, package: Package, path: MavenPath) -> MavenFile | None:
+        assert path.version is not None
+        key = ("file", package.id, package.updated_at, path.version, path.filename)
+        cached = self.derived.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        file = await self.store.get_file(package.id, path.version, path.filename)
+        self.derived.put(key, file)
+        return file
+
+    async def _small_file(self, file: MavenFile) -> bytes:
+        body = self.small_files.get(file.digest)
+        if body is None:
+            body = b"".join([chunk async for chunk in self.svc.blobs.read(file.digest)])
+            if len(body) != file.size:
+                raise BlobNotFound(file.digest)  # not what was recorded: answer as if it were gone
+            self.small_files.put(file.digest, body)
+        return body
+
     async def _metadata(self, package: Package, path: MavenPath) -> bytes | None:
+        key = ("metadata", package.id, package.updated_at, path.version)
+        cached = self.derived.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        document = await self._derive_metadata(package, path)
+        self.derived.put(key, document)
+        return document
+
+    async def _derive_metadata(self, package: Package, path: MavenPath) -> bytes | None:
         if path.version is None:
             versions = await self.store.versions(package.id)
             return artifact_metadata(path.group_id, path.artifact_id, versions) if versions else None
@@ -176,10 +229,9 @@ class MavenApi:
         target = _target(request)
         path = target.path
         package = await authorize(request, self.svc, target.workspace, path.package_name, Right.WRITE)
-        if not path.is_metadata and not path.checksum and not self._replaceable(path):
-            assert path.version is not None
-            if await self.store.get_file(package.id, path.version, path.filename) is not None:
-                raise self._release_exists(path)
+        is_release_file = not path.is_metadata and not path.checksum and not self._replaceable(path)
+        if is_release_file and await self._file(package, path) is not None:
+            raise self._release_exists(path)
         return _PreparedPut(target, package)
 
     def _replaceable(self, path: MavenPath) -> bool:
@@ -230,8 +282,7 @@ class MavenApi:
             raise errors.invalid(f"not a {path.checksum} checksum: expected {HEX_LENGTHS[path.checksum]} hex digits")
         if path.is_metadata:
             return web.Response(status=201)  # the checksum of the client's document, set aside with it
-        assert path.version is not None
-        file = await self.store.get_file(package.id, path.version, path.filename)
+        file = await self._file(package, path)
         if file is None:
             raise errors.conflict(f"{path.location} is not there: upload the file before its checksum")
         if file.checksums.get(path.checksum) != value:

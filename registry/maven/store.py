@@ -66,7 +66,12 @@ class MavenStore:
                 "sha512 = excluded.sha512, created_at = excluded.created_at",
                 values,
             )
-            await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (now, package_id))
+            # Strictly later than before, even within one clock tick: cached answers are keyed by it.
+            await tx.execute(
+                "UPDATE packages SET updated_at = CASE WHEN updated_at >= ? THEN updated_at + 0.000001 ELSE ? END "
+                "WHERE id = ?",
+                (now, now, package_id),
+            )
         return existed
 
     async def files(self, package_id: int, version: str | None = None) -> list[MavenFile]:

@@ -1,0 +1,436 @@
+"""Maven repository benchmark: our registry against nginx (Debian's 1.22) serving the same files.
+
+nginx is the anchor a team would otherwise run: a plain directory of Maven files, served from disk
+with sendfile, and written by WebDAV PUT (``dav_methods PUT``). Both run side by side on loopback,
+each with its own temporary directory and the same number of worker processes, and take turns
+within each round; the best round of each is kept (the machine is shared).
+
+- **deploy**: 50 artifacts (a 128 KiB jar and a pom each), sent as maven-deploy-plugin 3.x sends
+  them (direct HTTP, not mvn: the JVM's start-up would drown the servers' part): GET the artifact's
+  maven-metadata.xml, then PUT jar, jar.sha1, jar.md5, pom, pom.sha1, pom.md5, maven-metadata.xml
+  and its .sha1 and .md5, each PUT announcing ``Expect: 100-continue`` and sending its body after
+  the server's 100. One keep-alive connection (as mvn deploys), and again with 8 clients at once.
+  Ours checks Basic credentials on every request; nginx has no authentication.
+- **GET**: ``wrk -t2 -c32`` over the 50 jars, the 50 poms and the 50 maven-metadata.xml (ours
+  derives that document from its database on every request; nginx serves the uploaded file).
+
+Ratios are ours / nginx throughput: **higher is better for us**. Aims: ≥ 0.5x (within 2x of nginx)
+on GETs, ≥ 1.0x on deploys.
+
+    .venv/bin/python bench/bench_maven.py [--rounds N] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS_maven.md"
+CLI = [sys.executable, "-c", "from registry.cli import main; main()"]
+WORKSPACE = "bench"
+EMAIL = "bench@example.com"
+GROUP = "com.example.bench"
+ARTIFACTS = 50
+JAR_SIZE = 128 * 1024
+PARALLEL = 8
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- what gets deployed -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Artifact:
+    artifact_id: str
+    version: str
+    jar: bytes
+    pom: bytes
+
+    @property
+    def directory(self) -> str:
+        return f"{GROUP.replace('.', '/')}/{self.artifact_id}"
+
+    def metadata(self) -> bytes:
+        """The document mvn uploads after merging what it read (nothing, for a first deploy)."""
+        return (f'<?xml version="1.0" encoding="UTF-8"?>\n<metadata><groupId>{GROUP}</groupId><artifactId>'
+                f"{self.artifact_id}</artifactId><versioning><latest>{self.version}</latest><release>"
+                f"{self.version}</release><versions><version>{self.version}</version></versions>"
+                f"<lastUpdated>20260101000000</lastUpdated></versioning></metadata>\n").encode()
+
+    def puts(self) -> list[tuple[str, bytes]]:
+        base = f"{self.directory}/{self.version}/{self.artifact_id}-{self.version}"
+        out: list[tuple[str, bytes]] = []
+        for path, data in ((f"{base}.jar", self.jar), (f"{base}.pom", self.pom),
+                           (f"{self.directory}/maven-metadata.xml", self.metadata())):
+            out += [(path, data), (f"{path}.sha1", hashlib.sha1(data).hexdigest().encode()),
+                    (f"{path}.md5", hashlib.md5(data).hexdigest().encode())]
+        return out
+
+
+def make_artifacts() -> list[Artifact]:
+    artifacts = []
+    for index in range(ARTIFACTS):
+        artifact_id = f"lib{index:02d}"
+        pom = (f'<?xml version="1.0"?>\n<project><modelVersion>4.0.0</modelVersion><groupId>{GROUP}</groupId>'
+               f"<artifactId>{artifact_id}</artifactId><version>1.0</version></project>\n").encode()
+        artifacts.append(Artifact(artifact_id, "1.0", os.urandom(JAR_SIZE), pom))
+    return artifacts
+
+
+# --- a client that speaks like maven's wagon: keep-alive, Expect: 100-continue --------------------------
+
+
+class Conn:
+    def __init__(self, port: int, prefix: str, authorization: str | None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.prefix = prefix
+        self.authorization = authorization
+        self.buffer = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _head(self, method: str, path: str, extra: list[str]) -> bytes:
+        lines = [f"{method} {self.prefix}{path} HTTP/1.1", "Host: 127.0.0.1", *extra]
+        if self.authorization:
+            lines.append(f"Authorization: {self.authorization}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def _read_response(self) -> tuple[int, bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status = int(head.split(b" ", 2)[1])
+        match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        length = int(match.group(1)) if match else 0
+        if re.search(rb"(?im)^transfer-encoding:\s*chunked", head):
+            raise RuntimeError("chunked answers are not expected here")
+        while len(self.buffer) < length:
+            self._fill()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, body
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buffer += chunk
+
+    def get(self, path: str) -> int:
+        self.sock.sendall(self._head("GET", path, []))
+        return self._read_response()[0]
+
+    def put(self, path: str, data: bytes) -> int:
+        self.sock.sendall(self._head("PUT", path, [f"Content-Length: {len(data)}", "Expect: 100-continue",
+                                                   "Content-Type: application/octet-stream"]))
+        status, _ = self._read_response()
+        if status != 100:
+            return status
+        self.sock.sendall(data)
+        return self._read_response()[0]
+
+
+def deploy(conn: Conn, artifact: Artifact) -> None:
+    status = conn.get(f"{artifact.directory}/maven-metadata.xml")
+    if status not in (200, 404):
+        raise RuntimeError(f"metadata GET answered {status}")
+    for path, data in artifact.puts():
+        status = conn.put(path, data)
+        if status not in (200, 201, 204):
+            raise RuntimeError(f"PUT {path} answered {status}")
+
+
+# --- the servers -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    label: str
+    workers: int
+    base: Path
+    port: int = 0
+    prefix: str = "/"
+    process: subprocess.Popen | None = None
+    results: dict[str, list[float]] = field(default_factory=dict)
+
+    def authorization(self) -> str | None:
+        return None
+
+    def conn(self) -> Conn:
+        return Conn(self.port, self.prefix, self.authorization())
+
+    def record(self, metric: str, value: float) -> None:
+        self.results.setdefault(metric, []).append(value)
+
+    def best(self, metric: str) -> float:
+        return max(self.results[metric])
+
+    def wait_up(self, log_path: Path) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.label} exited: {log_path.read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.label} did not come up")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def reset(self) -> None:
+        """Fresh, empty storage for the next deploy round."""
+        raise NotImplementedError
+
+
+class Nginx(Server):
+    def start(self) -> None:
+        self.port = self.port or free_port()
+        for name in ("repo", "tmp"):
+            (self.base / name).mkdir(parents=True, exist_ok=True)
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        temp = "".join(f"  {kind}_temp_path {self.base / 'tmp' / kind};\n"
+                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (self.base / "nginx.conf").write_text(
+            f"{user}worker_processes {self.workers};\ndaemon off;\npid {self.base / 'nginx.pid'};\n"
+            f"error_log {self.base / 'error.log'} error;\n"
+            "events { worker_connections 4096; }\n"
+            "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n"
+            f"{temp}  client_max_body_size 0;\n"
+            "  types { application/java-archive jar; text/xml pom xml; text/plain sha1 md5; }\n"
+            "  default_type application/octet-stream;\n"
+            f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {self.base / 'repo'};\n"
+            "    location / { dav_methods PUT; create_full_put_path on; dav_access user:rw group:r all:r; }\n"
+            "  }\n}\n")
+        log_path = self.base / "error.log"
+        self.process = subprocess.Popen(["nginx", "-p", str(self.base), "-c", str(self.base / "nginx.conf"),
+                                         "-e", str(log_path)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.wait_up(log_path)
+
+    def reset(self) -> None:
+        shutil.rmtree(self.base / "repo", ignore_errors=True)
+        (self.base / "repo").mkdir()
+
+
+class Ours(Server):
+    secret = ""
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run([*CLI, "--data", str(self.base / "data"), *args], capture_output=True, text=True,
+                                check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if result.returncode != 0:
+            raise RuntimeError(f"packages-registry {' '.join(args)}: {result.stderr}")
+        return result.stdout.strip()
+
+    def authorization(self) -> str | None:
+        return "Basic " + base64.b64encode(f"{EMAIL}:{self.secret}".encode()).decode()
+
+    def start(self) -> None:
+        self.port = self.port or free_port()
+        self.prefix = f"/maven/{WORKSPACE}/"
+        self.cli("workspace", "create", WORKSPACE)
+        self.cli("repository", "create", f"{WORKSPACE}/repo")
+        self.cli("user", "create", EMAIL)
+        self.cli("grant", EMAIL, f"{WORKSPACE}/repo", "write")
+        self.secret = self.cli("token", "create", EMAIL, "--scope", "read:package:bitbucket",
+                               "--scope", "write:package:bitbucket")
+        for index in range(ARTIFACTS):
+            self.cli("package", "create", f"{WORKSPACE}/{GROUP}:lib{index:02d}", "--type", "maven",
+                     "--repository", f"{WORKSPACE}/repo")
+        log_path = self.base / "server.log"
+        env = {k: v for k, v in os.environ.items() if k != "PACKAGES_REGISTRY_WORKERS"}
+        env["PYTHONPATH"] = str(ROOT)
+        with open(log_path, "wb") as out:
+            self.process = subprocess.Popen(
+                [*CLI, "--data", str(self.base / "data"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", str(self.workers)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        self.wait_up(log_path)
+
+    def reset(self) -> None:
+        # A fresh server (same port) on fresh storage: the packages exist, their files do not.
+        self.stop()
+        shutil.rmtree(self.base / "data", ignore_errors=True)
+        self.start()
+
+
+# --- measurements ------------------------------------------------------------------------------------
+
+
+def measure_deploy(server: Server, artifacts: list[Artifact], parallel: int) -> float:
+    """Artifacts deployed per second, with ``parallel`` clients sharing the work."""
+    server.reset()
+    queue = list(artifacts)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        conn = server.conn()
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    artifact = queue.pop()
+                deploy(conn, artifact)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"deploy to {server.label} failed: {errors[0]}")
+    return len(artifacts) / elapsed
+
+
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+
+
+def measure_wrk(server: Server, paths: list[str], seconds: int, work: Path) -> float:
+    listing = work / f"paths-{server.label.split()[0]}-{server.workers}.txt"
+    listing.write_text("".join(f"{server.prefix}{path}\n" for path in paths))
+    script = work / f"rotate-{server.label.split()[0]}-{server.workers}.lua"
+    script.write_text(WRK_SCRIPT % listing)
+    headers = ["-H", f"Authorization: {server.authorization()}"] if server.authorization() else []
+    result = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", str(script), *headers,
+                             f"http://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=False)
+    if "Non-2xx" in result.stdout or "Socket errors" in result.stdout or result.returncode != 0:
+        raise RuntimeError(f"wrk against {server.label} saw errors:\n{result.stdout}{result.stderr}")
+    match = re.search(r"Requests/sec:\s*([\d.]+)", result.stdout)
+    if match is None:
+        raise RuntimeError(f"no Requests/sec in wrk output:\n{result.stdout}")
+    return float(match.group(1))
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    run: Callable[[Server], float]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS_maven.md")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-maven-"))
+    artifacts = make_artifacts()
+    jars = [f"{a.directory}/1.0/{a.artifact_id}-1.0.jar" for a in artifacts]
+    poms = [f"{a.directory}/1.0/{a.artifact_id}-1.0.pom" for a in artifacts]
+    metadata = [f"{a.directory}/maven-metadata.xml" for a in artifacts]
+    metrics = [
+        Metric("deploy1", f"deploy of {ARTIFACTS} artifacts, 1 client (as mvn) [artifacts/s]",
+               lambda s: measure_deploy(s, artifacts, 1)),
+        Metric("deploy8", f"deploy of {ARTIFACTS} artifacts, {PARALLEL} clients at once [artifacts/s]",
+               lambda s: measure_deploy(s, artifacts, PARALLEL)),
+        Metric("jar", f"GET jar ({JAR_SIZE // 1024} KiB, 50 rotating), wrk -c32 [req/s]",
+               lambda s: measure_wrk(s, jars, args.seconds, work)),
+        Metric("pom", "GET pom (50 rotating), wrk -c32 [req/s]",
+               lambda s: measure_wrk(s, poms, args.seconds, work)),
+        Metric("metadata", "GET maven-metadata.xml (50 rotating), wrk -c32 [req/s]",
+               lambda s: measure_wrk(s, metadata, args.seconds, work)),
+    ]
+    pairs: list[tuple[Nginx, Ours]] = []
+    try:
+        for workers in args.workers:
+            nginx = Nginx(f"nginx {workers}w", workers, work / f"nginx{workers}")
+            ours = Ours(f"ours {workers}w", workers, work / f"ours{workers}")
+            pairs.append((nginx, ours))
+            for round_no in range(args.rounds):
+                for server in (nginx, ours) if round_no % 2 == 0 else (ours, nginx):
+                    if server.process is None:
+                        server.start()
+                    for metric in metrics:
+                        value = metric.run(server)
+                        server.record(metric.key, value)
+                        log(f"round {round_no + 1} {server.label:10} {metric.key:9} {value:10.1f}")
+            nginx.stop()
+            ours.stop()
+    finally:
+        for nginx, ours in pairs:
+            nginx.stop()
+            ours.stop()
+    table = render(pairs, metrics, args)
+    print(table)
+    if not args.no_write:
+        RESULTS.write_text(table)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def render(pairs: list[tuple[Nginx, Ours]], metrics: list[Metric], args: argparse.Namespace) -> str:
+    header = "| measurement |" + "".join(f" nginx {n.workers}w | ours {n.workers}w | ratio |" for n, _ in pairs)
+    lines = [
+        "## Maven repository (issue 3)",
+        "",
+        (f"Latest run ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, best of {args.rounds} rounds, "
+        f"wrk runs of {args.seconds} s):"),
+        "",
+        "    .venv/bin/python bench/bench_maven.py",
+        "",
+        header,
+        "|---|" + "---|---|---|" * len(pairs),
+    ]
+    for metric in metrics:
+        row = f"| {metric.label} |"
+        for nginx, ours in pairs:
+            theirs, mine = nginx.best(metric.key), ours.best(metric.key)
+            row += f" {theirs:.0f} | {mine:.0f} | **{mine / theirs:.2f}x** |"
+        lines.append(row)
+    lines += ["", ("Ratios are ours / nginx, higher is better for us. Aims: ≥ 0.5x (within 2x of nginx) on GETs, "
+              "≥ 1.0x on deploys."), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
