@@ -1,9 +1,10 @@
 """Online garbage collection: safe while pushes go on.
 
 Mark and sweep in small transactions:
-1. Unlink from each container package the blobs that no manifest of that
-   package references, once their link is older than the grace period (so a
-   blob pushed a moment ago, whose manifest is still on its way, is kept).
+1. Unlink from each package the blobs that nothing of that package references
+   (a manifest, an npm version, a Maven file), once their link is older than
+   the grace period (so a blob pushed a moment ago, whose manifest or version
+   record is still on its way, is kept).
 2. Delete blobs that no package links any more (same grace), each inside a
    write transaction that re-checks it, because committing an upload happens
    inside one too: a blob can never vanish between being re-uploaded and
@@ -37,28 +38,31 @@ class GcReport:
                 f"{verb}, {self.uploads_dropped} stale uploads, {self.strays_deleted} unrecorded blob files")
 
 
-# Blob links a package type keeps alive without a manifest (npm tarballs, Maven files) are
-# registered here by their modules, as SQL that selects (package_id, digest) pairs in use.
-KEEP_ALIVE_QUERIES: list[str] = []
+# What keeps a blob linked to its package: rows of (table, digest column) that also carry the
+# package_id. Listed here, not registered by each protocol's module, so that `packages-registry gc`
+# knows them all without importing the protocols.
+REFERENCES = (("manifest_refs", "ref_digest"), ("npm_versions", "digest"), ("maven_files", "digest"))
+
+
+def _unreferenced(link: str) -> str:
+    """SQL conditions true when nothing references the link ``link`` (an alias of package_blobs)."""
+    return " AND ".join(f"NOT EXISTS (SELECT 1 FROM {table} r WHERE r.package_id = {link}.package_id "
+                        f"AND r.{column} = {link}.digest)" for table, column in REFERENCES)
 
 
 async def collect(db: Database, content: ContentService, grace_seconds: float, dry_run: bool = False) -> GcReport:
     report = GcReport(dry_run=dry_run)
     cutoff = time.time() - grace_seconds
-    unreferenced = (
-        "SELECT l.package_id, l.digest FROM package_blobs l JOIN packages p ON p.id = l.package_id "
-        "WHERE p.type = 'container' AND l.linked_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_refs r "
-        "WHERE r.package_id = l.package_id AND r.ref_digest = l.digest)"
-    )
+    unreferenced = f"SELECT l.package_id, l.digest FROM package_blobs l WHERE l.linked_at < ? AND {_unreferenced('l')}"
     for row in await db.fetchall(unreferenced, (cutoff,)):
         report.unlinked += 1
         if not dry_run:
             async with db.transaction() as tx:
                 await tx.lock(blob_lock(row["digest"]))
                 await tx.execute(
-                    "DELETE FROM package_blobs WHERE package_id = ? AND digest = ? AND linked_at < ? AND NOT EXISTS "
-                    "(SELECT 1 FROM manifest_refs r WHERE r.package_id = ? AND r.ref_digest = ?)",
-                    (row["package_id"], row["digest"], cutoff, row["package_id"], row["digest"]),
+                    f"DELETE FROM package_blobs WHERE package_id = ? AND digest = ? AND linked_at < ? AND "
+                    f"{_unreferenced('package_blobs')}",
+                    (row["package_id"], row["digest"], cutoff),
                 )
     orphans = await db.fetchall(
         "SELECT digest, size FROM blobs b WHERE created_at < ? AND NOT EXISTS "

@@ -5,12 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from registry.gc import KEEP_ALIVE_QUERIES
 from registry.maven.checksums import Checksums
 from registry.storage.database import Database
-
-# Every file row keeps its blob linked to its package (read by garbage collection).
-KEEP_ALIVE_QUERIES.append("SELECT package_id, digest FROM maven_files")
 
 _FILE_COLUMNS = "version, filename, digest, size, md5, sha1, sha512, created_at"
 

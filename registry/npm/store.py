@@ -11,13 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from registry.gc import KEEP_ALIVE_QUERIES
 from registry.storage.database import Database, Row, Transaction
-
-# Tarballs are linked to their package for as long as a version uses them.
-KEEP_ALIVE_QUERY = "SELECT package_id, digest FROM npm_versions"
-if KEEP_ALIVE_QUERY not in KEEP_ALIVE_QUERIES:
-    KEEP_ALIVE_QUERIES.append(KEEP_ALIVE_QUERY)
 
 
 class VersionExists(Exception):
