@@ -10,18 +10,12 @@ from pipe.schema import SCHEMA
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def readme_with_table() -> Path:
-    readme = ROOT / "README.md"
-    if readme.exists() and extract(readme.read_text()) is not None:
-        return readme
-    return ROOT / "docs" / "pipe-readme.md"
+README = ROOT / "README.md"
 
 
 def test_variables_table_matches_the_schema() -> None:
-    path = readme_with_table()
-    assert extract(path.read_text()) == block(), (
-        f"{path.relative_to(ROOT)}'s Variables table differs from pipe/schema.py: "
-        f"run `python -m pipe.readme --write {path.relative_to(ROOT)}`")
+    assert extract(README.read_text()) == block(), (
+        "README.md's Variables table differs from pipe/schema.py: run `python -m pipe.readme --write README.md`")
 
 
 def test_every_variable_is_documented() -> None:
