@@ -28,10 +28,7 @@ import http.client
 import io
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import best, free_port, log, stop_process, wrk
 from bench.results import write_section
 
 WORK = ROOT / "bench" / ".work"
@@ -57,16 +55,6 @@ PACKAGE = "bench-lib"
 WRK_CONNECTIONS = 32
 ABBREVIATED = "application/vnd.npm.install-v1+json"
 NPM = shutil.which("npm") or "npm"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- packages -------------------------------------------------------------------------------------
@@ -143,14 +131,7 @@ class Server:
         raise RuntimeError(f"{self.label} did not come up:\n{log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
 
 class Ours(Server):
@@ -258,22 +239,12 @@ def request(server: Server, method: str, path: str, token: str | None, body: byt
 # --- measurements -----------------------------------------------------------------------------------
 
 
-def wrk(url: str, headers: dict[str, str], seconds: int) -> float:
-    command = ["wrk", "-t2", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency"]
-    for key, value in headers.items():
-        command += ["-H", f"{key}: {value}"]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    if "Non-2xx" in output:
-        raise RuntimeError(f"wrk saw errors on {url}:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-
-
 def measure_gets(server: Server, seconds: int) -> None:
     auth = {"Authorization": f"Bearer {server.token}"}
     base = server.registry
-    server.record("abbreviated", wrk(base + PACKAGE, {**auth, "Accept": ABBREVIATED}, seconds))
-    server.record("full", wrk(base + PACKAGE, {**auth, "Accept": "application/json"}, seconds))
-    server.record("tarball", wrk(f"{base}{PACKAGE}/-/{PACKAGE}-1.0.0.tgz", auth, seconds))
+    server.record("abbreviated", wrk(base + PACKAGE, {**auth, "Accept": ABBREVIATED}, seconds, WRK_CONNECTIONS))
+    server.record("full", wrk(base + PACKAGE, {**auth, "Accept": "application/json"}, seconds, WRK_CONNECTIONS))
+    server.record("tarball", wrk(f"{base}{PACKAGE}/-/{PACKAGE}-1.0.0.tgz", auth, seconds, WRK_CONNECTIONS))
 
 
 def measure_publish(server: Server, round_no: int, count: int) -> None:
@@ -337,10 +308,6 @@ ROWS = [
     ("many-publish", "publish 200 packages, sequential [s]", False),
     ("many-install", "npm install of those 200 (fresh project, empty cache) [s]", False),
 ]
-
-
-def best(values: list[float], higher: bool) -> float:
-    return max(values) if higher else min(values)
 
 
 def fmt(value: float) -> str:

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import best, free_port, log, stop_process, wrk
 from bench.results import RESULTS, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +52,6 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 ACCEPT = f"{OCI_MANIFEST}, application/vnd.docker.distribution.manifest.v2+json"
 CONCURRENT = 16
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- test data ---------------------------------------------------------------------------------------
@@ -209,12 +205,6 @@ def push_image(conn: Conn, name: str, tag: str, layer: Blob) -> None:
 # --- the servers --------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_until_up(process: subprocess.Popen, port: int, log_path: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -295,21 +285,14 @@ class Server:
     def auth(self) -> str | None:
         return None
 
-    def wrk_headers(self, scheme: str) -> list[str]:
-        return []
+    def wrk_headers(self, scheme: str) -> dict[str, str]:
+        return {}
 
     def record(self, metric: str, value: float) -> None:
         self.results.setdefault(metric, []).append(value)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
 
 class Distribution(Server):
@@ -388,10 +371,10 @@ class Ours(Server):
     def auth(self) -> str | None:
         return self.bearer() if self.scheme == "bearer" else self.basic
 
-    def wrk_headers(self, scheme: str) -> list[str]:
+    def wrk_headers(self, scheme: str) -> dict[str, str]:
         """What docker pull sends: a token for this one repository, pull only (or Basic credentials)."""
         token = self.token(f"repository:{WORKSPACE}/manifest:pull") if scheme == "bearer" else self.basic
-        return ["-H", f"Authorization: {token}"]
+        return {"Authorization": token}
 
 
 # --- measurements -------------------------------------------------------------------------------------
@@ -454,21 +437,11 @@ def measure_concurrent(server: Server, layers: list[Blob], round_no: int) -> flo
 
 def measure_wrk(server: Server, scheme: str, seconds: int) -> float:
     url = f"http://127.0.0.1:{server.port}/v2/{WORKSPACE}/manifest/manifests/latest"
-    result = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{seconds}s", "-H", f"Accept: {ACCEPT}", *server.wrk_headers(scheme), url],
-        capture_output=True, text=True, check=True)
-    if "Non-2xx" in result.stdout or "Socket errors" in result.stdout:
-        raise RegistryError(f"wrk against {server.label} saw errors:\n{result.stdout}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    if match is None:
-        raise RegistryError(f"no Requests/sec in wrk output:\n{result.stdout}")
-    return float(match.group(1))
+    return wrk(url, {"Accept": ACCEPT, **server.wrk_headers(scheme)}, seconds)
 
 
 def check_manifest_get(server: Server, scheme: str) -> None:
-    headers = {"Accept": ACCEPT}
-    if header := server.wrk_headers(scheme):
-        headers["Authorization"] = header[1].split(": ", 1)[1]
+    headers = {"Accept": ACCEPT, **server.wrk_headers(scheme)}
     request = urllib.request.Request(f"http://127.0.0.1:{server.port}/v2/{WORKSPACE}/manifest/manifests/latest",
                                      headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -565,10 +538,6 @@ def run(plan: Plan, servers: list[Server], work: Path) -> list[tuple[str, str, s
     rows.append(("peak RSS (VmHWM summed over all processes)", "MiB", "rss", False))
     rows.append(("peak PSS (sampled every 0.1 s; shared pages split between processes)", "MiB", "pss", False))
     return rows
-
-
-def best(values: list[float], higher_is_better: bool) -> float:
-    return max(values) if higher_is_better else min(values)
 
 
 def render(rows: list[tuple[str, str, str, bool]], anchor: Server, ours: list[Server]) -> str:

@@ -38,15 +38,6 @@ def run_pipe(env: dict[str, str], cwd: Path) -> None:
         raise SystemExit(f"the pipe failed (exit {result.returncode})")
 
 
-def push_with_skopeo(engine, registry: RegistryServer, token: str, context: Path) -> None:
-    """Before the pipe existed, the demo pushed with skopeo: build, save, copy."""
-    engine.docker("build", "-t", "demo-website:latest", str(context))
-    archive = DEMO / "website.tar"
-    engine.docker("save", "-o", str(archive), "demo-website:latest")
-    subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", f"{USER}:{token}",
-                    f"docker-archive:{archive}", f"docker://{registry.host}/demo/website:latest"], check=True)
-
-
 def make_sources(base: Path, busybox_image: str) -> dict[str, Path]:
     app = base / "website"
     app.mkdir(parents=True, exist_ok=True)
@@ -115,19 +106,13 @@ def main() -> None:
             "REGISTRY": registry.url,
         }
         banner("Pipe: build and push the container image demo/website")
-        if (ROOT / "pipe" / "pipe.py").exists():
-            run_pipe({**pipelines, "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": "GREETING=hello"}, sources["app"])
-        else:
-            push_with_skopeo(engine, registry, token, sources["app"])
-        pipe_types = (ROOT / "pipe" / "pipe.py").read_text() if (ROOT / "pipe" / "pipe.py").exists() else ""
-        if "PACKAGE_TYPE" in pipe_types and (ROOT / "registry" / "npm").exists():
-            banner("Pipe: publish the npm package @demo/hello")
-            run_pipe({**pipelines, "PACKAGE_TYPE": "npm", "NPM_PACKAGE": str(sources["npm"])}, sources["npm"])
-        if "PACKAGE_TYPE" in pipe_types and (ROOT / "registry" / "maven").exists():
-            banner("Pipe: deploy the Maven artifact com.example:hello:1.0.0")
-            run_pipe({**pipelines, "PACKAGE_TYPE": "maven", "MAVEN_POM": str(sources["maven"] / "pom.xml"),
-                      "MAVEN_FILES_COUNT": "1", "MAVEN_FILES_0": str(sources["maven"] / "hello-1.0.0.jar")},
-                     sources["maven"])
+        run_pipe({**pipelines, "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": "GREETING=hello"}, sources["app"])
+        banner("Pipe: publish the npm package @demo/hello")
+        run_pipe({**pipelines, "PACKAGE_TYPE": "npm", "NPM_PACKAGE": str(sources["npm"])}, sources["npm"])
+        banner("Pipe: deploy the Maven artifact com.example:hello:1.0.0")
+        run_pipe({**pipelines, "PACKAGE_TYPE": "maven", "MAVEN_POM": str(sources["maven"] / "pom.xml"),
+                  "MAVEN_FILES_COUNT": "1", "MAVEN_FILES_0": str(sources["maven"] / "hello-1.0.0.jar")},
+                 sources["maven"])
 
         banner("Where to look")
         print(textwrap.dedent(f"""\
