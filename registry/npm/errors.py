@@ -55,5 +55,9 @@ def conflict(message: str) -> NpmError:
     return NpmError(409, message)
 
 
+def too_many(message: str) -> NpmError:
+    return NpmError(429, message, {"Retry-After": "60"})
+
+
 def too_large(message: str) -> NpmError:
     return NpmError(413, message)

@@ -26,6 +26,13 @@ from registry.storage.database import Database
 
 SESSION_TTL = 600.0
 POLL_SECONDS = 1
+# Opening a web login needs no credentials, so a flood of them is bounded: past this many sessions
+# still waiting, new ones are refused until old ones are collected or expire.
+MAX_WAITING_SESSIONS = 1000
+
+
+class TooManyLogins(Exception):
+    pass
 
 
 def _hash(session_id: str) -> str:
@@ -79,6 +86,9 @@ class WebLogins:
         now = time.time()
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM npm_login_sessions WHERE created_at < ?", (now - SESSION_TTL,))
+            waiting = await tx.fetchone("SELECT COUNT(*) AS n FROM npm_login_sessions")
+            if waiting is not None and int(waiting["n"]) >= MAX_WAITING_SESSIONS:
+                raise TooManyLogins
             await tx.execute("INSERT INTO npm_login_sessions (id_hash, workspace, created_at, sealed_token) "
                              "VALUES (?, ?, ?, NULL)", (_hash(session_id), workspace, now))
         return session_id

@@ -411,7 +411,11 @@ class NpmApi:
         return _json({"ok": True})
 
     async def web_login_start(self, request: web.Request, workspace: str) -> web.StreamResponse:
-        session = await self.logins.open(workspace)
+        try:
+            session = await self.logins.open(workspace)
+        except login.TooManyLogins:
+            raise errors.too_many("too many web logins are waiting: try again in a minute, or log in with "
+                                  "`npm login --auth-type=legacy`") from None
         base = self.registry_url(request, workspace)
         return _json({"loginUrl": f"{base}/-/v1/login/session/{session}",
                       "doneUrl": f"{base}/-/v1/login/done/{session}"})
