@@ -7,6 +7,7 @@ import time
 from registry.access import secrets
 from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES, Package, Principal
 from registry.storage.database import Database, IntegrityError, Row
+from registry.storage.schema import PACKAGE_TABLES
 
 # How often a credential's last-used time is written: often enough for humans, rarely
 # enough that a busy pipeline does not turn every pull into a database write.
@@ -333,7 +334,7 @@ class AccessStore:
 
     async def delete_package(self, package_id: int) -> None:
         async with self.db.transaction() as tx:
-            for table in ("tags", "manifest_refs", "manifests", "package_blobs", "uploads"):
+            for table in PACKAGE_TABLES:
                 await tx.execute(f"DELETE FROM {table} WHERE package_id = ?", (package_id,))
             await tx.execute("DELETE FROM packages WHERE id = ?", (package_id,))
 

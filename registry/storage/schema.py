@@ -169,6 +169,11 @@ STATEMENTS = [
 ]
 
 
+# Every table whose rows belong to one package (by package_id): deleting a package deletes them all.
+PACKAGE_TABLES = ("tags", "manifest_refs", "manifests", "package_blobs", "uploads",
+                  "npm_versions", "npm_dist_tags", "npm_packuments", "maven_files")
+
+
 def render(dialect: str) -> list[str]:
     words = SCHEMA_WORDS[dialect]
     return [statement.format(**words) for statement in STATEMENTS]

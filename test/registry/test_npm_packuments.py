@@ -114,3 +114,20 @@ def test_gc_keeps_published_tarballs_and_frees_unpublished_ones(npm: NpmHttp, re
     admin(registry, "gc", "--grace-seconds", "0")
     assert not any(path.exists() for path in stored)
     assert npm.tarball(NAME, "1.0.0").status_code == 200
+
+
+def test_a_deleted_package_leaves_nothing_behind(npm: NpmHttp, registry: RegistryServer) -> None:
+    """Deleting a package (CLI) drops its versions and tags; one created again under that name starts empty."""
+    name = "@wire/gone"
+    workspace = npm.workspace
+    admin(registry, "package", "create", f"{workspace}/{name}", "--type", "npm", "--repository", f"{workspace}/code")
+    assert npm.publish(name, publish_document(name, "1.0.0")).status_code == 201
+    digest = hashlib.sha256(package_tarball(name, "1.0.0")).hexdigest()
+    admin(registry, "package", "delete", f"{workspace}/{name}", "--type", "npm")
+    admin(registry, "package", "create", f"{workspace}/{name}", "--type", "npm", "--repository", f"{workspace}/code")
+    assert npm.tarball(name, "1.0.0").status_code == 404
+    packument = npm.packument(name)
+    assert packument.status_code == 404 or not packument.json().get("versions")
+    admin(registry, "gc", "--grace-seconds", "0")
+    assert not [path for path in (registry.data / "blobs").rglob("*") if digest in path.name]
+    assert npm.publish(name, publish_document(name, "1.0.0")).status_code == 201, "the name is free again"

@@ -69,6 +69,7 @@ class NpmHttp:
     """Raw HTTP against ``<server>/npm/<workspace>`` with one caller's Authorization header."""
 
     def __init__(self, base_url: str, workspace: str, authorization: str | None = None) -> None:
+        self.workspace = workspace
         self.registry = f"{base_url}/npm/{workspace}"
         self.session = requests.Session()
         if authorization:
