@@ -362,8 +362,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--only", nargs="+", help="measure only these (deploy1 deploy8 jar pom metadata)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, wrk runs of 2 s, 1 worker")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS_maven.md")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds, args.workers = 2, 2, [1]
     work = Path(tempfile.mkdtemp(prefix="bench-maven-"))
     artifacts = make_artifacts()
     jars = [f"{a.directory}/1.0/{a.artifact_id}-1.0.jar" for a in artifacts]
@@ -381,6 +385,8 @@ def main() -> None:
         Metric("metadata", "GET maven-metadata.xml (50 rotating), wrk -c32 [req/s]",
                lambda s: measure_wrk(s, metadata, args.seconds, work)),
     ]
+    if args.only:
+        metrics = [metric for metric in metrics if metric.key in args.only]
     pairs: list[tuple[Nginx, Ours]] = []
     try:
         for workers in args.workers:
@@ -391,6 +397,8 @@ def main() -> None:
                 for server in (nginx, ours) if round_no % 2 == 0 else (ours, nginx):
                     if server.process is None:
                         server.start()
+                        if not any(metric.key.startswith("deploy") for metric in metrics):
+                            measure_deploy(server, artifacts, PARALLEL)  # something to GET
                     for metric in metrics:
                         value = metric.run(server)
                         server.record(metric.key, value)

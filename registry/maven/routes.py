@@ -23,6 +23,7 @@ from registry.maven.cache import Memo, SmallBlobs
 from registry.maven.checksums import (
     HEX_LENGTHS,
     MAX_CHECKSUM_FILE,
+    Checksums,
     StreamHasher,
     of_bytes,
     parse_checksum_file,
@@ -39,6 +40,7 @@ from registry.maven.metadata import (
 from registry.maven.paths import InvalidPath, MavenPath, parse
 from registry.maven.store import FileExists, MavenFile, MavenStore
 from registry.storage.blobs import BlobNotFound
+from registry.storage.database import Transaction
 from vocab.names import is_valid_workspace
 
 PREFIX = "/maven/"
@@ -46,6 +48,9 @@ PREFIX = "/maven/"
 # jars); sendfile's set-up costs more than it saves on them. Larger ones go out by sendfile.
 SMALL_FILE = 256 * 1024
 SMALL_FILES_BUDGET = 64 * 1024 * 1024
+# Deployed files up to this size (by their Content-Length) are read whole and stored and recorded in one
+# transaction (ContentService.store_small); larger or unannounced ones stream through an upload session.
+SMALL_UPLOAD = 1024 * 1024
 _MISSING = object()
 _PREPARED = web.RequestKey("maven_put", object)
 
@@ -106,6 +111,14 @@ def _parse_target(raw: str) -> _Target:
 @functools.lru_cache(maxsize=4096)
 def _stamp(at: float) -> str:
     return email.utils.formatdate(at, usegmt=True)
+
+
+def _check_claimed(request: web.Request, checksums: Checksums) -> None:
+    """Refuse a body whose checksum headers (sent by some clients with a PUT) do not match it."""
+    for header, algorithm in CHECKSUM_HEADERS.items():
+        claimed = request.headers.get(header)
+        if claimed is not None and claimed.strip().lower() != checksums.get(algorithm):
+            raise errors.invalid(f"the body's {algorithm} does not match the {header} header")
 
 
 def _content_type(path: MavenPath) -> str:
@@ -257,19 +270,37 @@ class MavenApi:
             # Accepted and set aside: the server derives the document from the files it holds.
             return web.Response(status=201)
         assert path.version is not None
+        if request.content_length is not None and request.content_length <= SMALL_UPLOAD:
+            return await self._put_small(request, package, path)
         hasher = StreamHasher()
         try:
             digest, info = await self.svc.content.store(package.id, hasher.through(body_chunks(request)))
         except UploadNotFound:
             raise MavenError(503, "the upload was interrupted by garbage collection: deploy again") from None
         checksums = hasher.result(digest.split(":", 1)[1])
-        for header, algorithm in CHECKSUM_HEADERS.items():
-            claimed = request.headers.get(header)
-            if claimed is not None and claimed.strip().lower() != checksums.get(algorithm):
-                raise errors.invalid(f"the body's {algorithm} does not match the {header} header")
+        _check_claimed(request, checksums)
         try:
             await self.store.put_file(package.id, path.version, path.filename, digest, info.size, checksums,
                                       replace=self._replaceable(path))
+        except FileExists:
+            raise self._release_exists(path) from None
+        return web.Response(status=201)
+
+    async def _put_small(self, request: web.Request, package: Package, path: MavenPath) -> web.StreamResponse:
+        """A body small enough to hold: checked whole, then stored and recorded in one transaction."""
+        assert path.version is not None and request.content_length is not None
+        data = await read_limited(request, request.content_length)
+        if data is None or len(data) != request.content_length:
+            raise errors.invalid("the body is not the length its Content-Length announced")
+        checksums = of_bytes(data)
+        _check_claimed(request, checksums)
+        version, filename, replace = path.version, path.filename, self._replaceable(path)
+
+        async def record(tx: Transaction, digest: str) -> None:
+            await self.store.record_file(tx, package.id, version, filename, digest, len(data), checksums, replace)
+
+        try:
+            await self.svc.content.store_small(package.id, data, record)
         except FileExists:
             raise self._release_exists(path) from None
         return web.Response(status=201)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from registry.maven.checksums import Checksums
-from registry.storage.database import Database
+from registry.storage.database import Database, Transaction
 
 _FILE_COLUMNS = "version, filename, digest, size, md5, sha1, sha512, created_at"
 
@@ -46,28 +46,34 @@ class MavenStore:
                        checksums: Checksums, replace: bool) -> bool:
         """Record a file; True if it replaced one. Raises FileExists if it is there and ``replace`` is off
         (checked in the write transaction: of two concurrent deploys of one release file, one wins)."""
+        async with self.db.transaction() as tx:
+            return await self.record_file(tx, package_id, version, filename, digest, size, checksums, replace)
+
+    @staticmethod
+    async def record_file(tx: Transaction, package_id: int, version: str, filename: str, digest: str, size: int,
+                          checksums: Checksums, replace: bool) -> bool:
+        """``put_file`` within the caller's transaction (the one that stores the blob, for small files)."""
         now = time.time()
         values = (package_id, version, filename, digest, size, checksums.md5, checksums.sha1, checksums.sha512, now)
-        async with self.db.transaction() as tx:
-            existed = await tx.fetchone(
-                "SELECT 1 AS x FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
-                (package_id, version, filename),
-            ) is not None
-            if existed and not replace:
-                raise FileExists(filename)
-            await tx.execute(
-                "INSERT INTO maven_files (package_id, version, filename, digest, size, md5, sha1, sha512, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, version, filename) DO UPDATE SET "
-                "digest = excluded.digest, size = excluded.size, md5 = excluded.md5, sha1 = excluded.sha1, "
-                "sha512 = excluded.sha512, created_at = excluded.created_at",
-                values,
-            )
-            # Strictly later than before, even within one clock tick: cached answers are keyed by it.
-            await tx.execute(
-                "UPDATE packages SET updated_at = CASE WHEN updated_at >= ? THEN updated_at + 0.000001 ELSE ? END "
-                "WHERE id = ?",
-                (now, now, package_id),
-            )
+        existed = await tx.fetchone(
+            "SELECT 1 AS x FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
+            (package_id, version, filename),
+        ) is not None
+        if existed and not replace:
+            raise FileExists(filename)
+        await tx.execute(
+            "INSERT INTO maven_files (package_id, version, filename, digest, size, md5, sha1, sha512, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, version, filename) DO UPDATE SET "
+            "digest = excluded.digest, size = excluded.size, md5 = excluded.md5, sha1 = excluded.sha1, "
+            "sha512 = excluded.sha512, created_at = excluded.created_at",
+            values,
+        )
+        # Strictly later than before, even within one clock tick: cached answers are keyed by it.
+        await tx.execute(
+            "UPDATE packages SET updated_at = CASE WHEN updated_at >= ? THEN updated_at + 0.000001 ELSE ? END "
+            "WHERE id = ?",
+            (now, now, package_id),
+        )
         return existed
 
     async def files(self, package_id: int, version: str | None = None) -> list[MavenFile]:
