@@ -48,6 +48,7 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     repository_id: int | None = None  # pipeline tokens only
     workspace: str | None = None  # pipeline tokens only
+    expires_at: float | None = None  # when the credential stops working (None: not known to expire)
 
     @property
     def is_anonymous(self) -> bool:

@@ -22,6 +22,7 @@ PIPELINE_USER_PREFIX = "pipeline-"
 # RECENT_TTL seconds regardless. Backends without such a change marker are always asked.
 RECENT_TTL = 1.0
 RECENT_SIZE = 4096
+NOT_REMEMBERED = object()
 
 
 class AccessError(ValueError):
@@ -44,26 +45,44 @@ class AccessStore:
         self.db = db
         self._last_touched: dict[str, float] = {}
         self._data_version = getattr(db, "data_version", None)
-        self._recent: dict[tuple[str, tuple], Row | None] = {}
+        self._recent: dict[tuple, object] = {}
         self._recent_version: int | None = None
         self._recent_since = 0.0
+        self._recent_generation = 0  # moves whenever the remembered answers are dropped
+
+    def moment(self) -> int:
+        """Where the remembered answers stand: drops them if the database changed since they were read
+        (or they are older than RECENT_TTL), and returns their generation, for :meth:`remember`."""
+        if self._data_version is None:
+            return -1
+        version, now = self._data_version(), time.monotonic()
+        if version != self._recent_version or now - self._recent_since > RECENT_TTL:
+            self._recent.clear()
+            self._recent_generation += 1
+            self._recent_version, self._recent_since = version, now
+        return self._recent_generation
+
+    def recall(self, key: tuple) -> object:
+        """An answer remembered since the last :meth:`moment`, or NOT_REMEMBERED. Shared: never change it."""
+        return self._recent.get(key, NOT_REMEMBERED)
+
+    def remember(self, key: tuple, value: object, generation: int) -> None:
+        """Keep an answer worked out from what the database held at ``generation`` (a :meth:`moment`
+        taken before reading it). Kept only if the database has not changed since: an answer read
+        before a revocation must not outlive it."""
+        if generation == self._recent_generation >= 0 and len(self._recent) < RECENT_SIZE:
+            self._recent[key] = value
 
     async def _fetchone_recent(self, sql: str, params: tuple) -> Row | None:
         """``db.fetchone``, from the answers of the last moment while the database has not changed.
         The row returned may be shared: read it, never change it."""
-        if self._data_version is None:
-            return await self.db.fetchone(sql, params)
-        version, now = self._data_version(), time.monotonic()
-        if version != self._recent_version or now - self._recent_since > RECENT_TTL:
-            self._recent.clear()
-            self._recent_version, self._recent_since = version, now
+        generation = self.moment()
         key = (sql, params)
-        if key in self._recent:
-            return self._recent[key]
-        row = await self.db.fetchone(sql, params)
-        if len(self._recent) < RECENT_SIZE:
-            self._recent[key] = row
-        return row
+        row = self.recall(key)
+        if row is NOT_REMEMBERED:
+            row = await self.db.fetchone(sql, params)
+            self.remember(key, row, generation)
+        return row  # type: ignore[return-value]
 
     # --- workspaces, projects, repositories, users, roles ---
 
@@ -237,7 +256,8 @@ class AccessStore:
                 return None
             await self._touch("pipeline_tokens", row["id"], now)
             return Principal(kind="pipeline", name=username, credential_id="p:" + row["id"],
-                             repository_id=int(row["repository_id"]), workspace=row["workspace"])
+                             repository_id=int(row["repository_id"]), workspace=row["workspace"],
+                             expires_at=row["expires_at"])
         row = await self._fetchone_recent(
             "SELECT id, email, scopes, expires_at, revoked_at FROM api_tokens WHERE secret_hash = ?", (digest,)
         )
@@ -247,7 +267,7 @@ class AccessStore:
             return None
         await self._touch("api_tokens", row["id"], now)
         return Principal(kind="user", name=row["email"], credential_id="a:" + row["id"],
-                         scopes=frozenset(row["scopes"].split()))
+                         scopes=frozenset(row["scopes"].split()), expires_at=row["expires_at"])
 
     async def authenticate_secret(self, secret: str) -> Principal | None:
         """The principal for a bare token (npm sends ``Bearer <token>`` with no username)."""

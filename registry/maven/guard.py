@@ -7,10 +7,14 @@ answer for a package that does not exist; one who may read but not write gets 40
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed, Caller, authenticate
 from registry.access.models import Package, Right
+from registry.access.store import NOT_REMEMBERED
 from registry.context import Services
 from registry.maven import errors
 
@@ -31,9 +35,31 @@ async def caller_of(request: web.Request, svc: Services) -> Caller:
     return caller
 
 
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """What a set of credentials may do on one package, as remembered between requests."""
+
+    package: Package
+    right: Right
+    expires_at: float | None  # the credential's own expiry: a remembered decision must not outlive it
+
+    def allows(self, need: Right) -> bool:
+        return self.right >= need and (self.expires_at is None or time.time() < self.expires_at)
+
+
 async def authorize(request: web.Request, svc: Services, workspace: str, package_name: str,
                     need: Right) -> Package:
-    """The package if the caller may do ``need`` on it (creating it for an auto-create pipeline deploy)."""
+    """The package if the caller may do ``need`` on it (creating it for an auto-create pipeline deploy).
+
+    A resolver asks for hundreds of files of the same package with the same credentials: a decision
+    that allowed is remembered by the access store while the database is unchanged (so a revocation
+    or a role change is seen by the very next request), and refusals are always worked out afresh.
+    """
+    key = (_Decision, request.headers.get("Authorization", ""), workspace, package_name)
+    generation = svc.access.moment()
+    remembered = svc.access.recall(key)
+    if remembered is not NOT_REMEMBERED and remembered.allows(need):  # type: ignore[attr-defined]
+        return remembered.package  # type: ignore[attr-defined]
     caller = await caller_of(request, svc)
     package = await svc.access.get_package(workspace, MAVEN, package_name)
     right = await svc.controller.right(caller.principal, package)
@@ -48,6 +74,7 @@ async def authorize(request: web.Request, svc: Services, workspace: str, package
             f"Maven package {workspace}/{package_name} is linked to repository {package.repository}, "
             f"and your credentials allow {right.name.lower()} there"
         )
+    svc.access.remember(key, _Decision(package, right, caller.principal.expires_at), generation)
     return package
 
 

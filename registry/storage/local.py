@@ -103,7 +103,7 @@ class LocalBlobStore:
             os.replace(source, target)
         except FileNotFoundError:
             raise BlobNotFound(upload_id) from None  # the session was dropped (gc) meanwhile
-        _fsync_directory(target.parent)  # the rename itself must survive a crash
+        await asyncio.to_thread(_fsync_directory, target.parent)  # the rename itself must survive a crash
         return BlobInfo(size=size, local_path=target)
 
     async def cancel(self, upload_id: str) -> None:

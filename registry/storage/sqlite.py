@@ -70,15 +70,31 @@ class SqliteDatabase(_Cursor):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Cursor]:
-        async with self._write_lock:
+        await self._write_lock.acquire()
+        release = True
+        try:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield _Cursor(self._writer)
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
-            else:
-                self._writer.execute("COMMIT")
+            # The commit waits for its fsync (synchronous=FULL): in a thread, so other requests go on
+            # meanwhile. The writer stays locked until it is done, even if this task is cancelled.
+            commit = asyncio.get_running_loop().run_in_executor(None, self._writer.execute, "COMMIT")
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                release = False
+                commit.add_done_callback(lambda _done: self._write_lock.release())
+                raise
+            except BaseException:
+                if self._writer.in_transaction:  # a failed COMMIT leaves the transaction open
+                    self._writer.execute("ROLLBACK")
+                raise
+        finally:
+            if release:
+                self._write_lock.release()
 
     async def close(self) -> None:
         self._conn.close()

@@ -4,6 +4,7 @@ no-leak rule, auto-create, and refusals before the body for ``Expect: 100-contin
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -154,3 +155,33 @@ def test_auto_create_links_a_new_package_to_the_pipeline_repository(auto_create_
     assert stranger.put(artifact_path("org.auto", "third", "1.0"), JAR).status_code == 404
     # Linked to auto/code: its admin reads it.
     assert writer.get(artifact_path("org.auto", "made", "1.0")).status_code == 200
+
+
+def test_a_remembered_decision_does_not_outlive_a_change(pw: PermWorld) -> None:
+    """Resolvers ask for many files with the same credentials, and the server remembers what it
+    decided: a role lowered, a token revoked or a token expired must tell on the very next request."""
+    code = f"{pw.workspace}/code"
+    email, secret = _user(pw.server, f"changing@{pw.workspace}.example.com", {code: "write"}, (READ, WRITE))
+    http = MavenHttp(pw.server.url, pw.workspace, (email, secret))
+    path = artifact_path(GROUP, "lib", "1.0")
+    for _ in range(3):
+        assert http.get(path).status_code == 200
+    assert http.put(artifact_path(GROUP, "lib", "9.0"), JAR).status_code == 201
+
+    admin(pw.server, "grant", email, code, "read")
+    assert http.put(artifact_path(GROUP, "lib", "9.1"), JAR).status_code == 403
+    assert http.get(path).status_code == 200
+
+    token_id = admin(pw.server, "token", "list", email).split("\t", 1)[0]
+    admin(pw.server, "token", "revoke", token_id)
+    assert http.get(path).status_code == 401
+
+    lines = dict(line.split("=", 1) for line in admin(pw.server, "pipeline-token", code, "--ttl", "3").splitlines())
+    pipeline = MavenHttp(pw.server.url, pw.workspace,
+                         (lines["BITBUCKET_PACKAGES_USERNAME"], lines["BITBUCKET_PACKAGES_TOKEN"]))
+    expires = time.time() + 3
+    assert pipeline.get(path).status_code == 200
+    while time.time() < expires - 0.3:  # keeps the decision fresh in memory up to the last moment
+        assert pipeline.get(path).status_code == 200
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    assert pipeline.get(path).status_code == 401
