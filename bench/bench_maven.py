@@ -12,12 +12,14 @@ within each round; the best round of each is kept (the machine is shared).
   the server's 100. One keep-alive connection (as mvn deploys), and again with 8 clients at once.
   Ours checks Basic credentials on every request; nginx has no authentication.
 - **GET**: ``wrk -t2 -c32`` over the 50 jars, the 50 poms and the 50 maven-metadata.xml (ours
-  derives that document from its database on every request; nginx serves the uploaded file).
+  derives that document from what it stores; nginx serves the uploaded file). Beside them, a bare
+  aiohttp server (bench/bare_aiohttp.py: the same files from memory, no authentication, no lookups)
+  shows the ceiling of any handler written with aiohttp on this machine.
 
 Ratios are ours / nginx throughput: **higher is better for us**. Aims: ≥ 0.5x (within 2x of nginx)
 on GETs, ≥ 1.0x on deploys.
 
-    .venv/bin/python bench/bench_maven.py [--rounds N] [--seconds S]
+    .venv/bin/python bench/bench_maven.py [--rounds N] [--seconds S] [--quick] [--only ...]
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS_maven.md"
+sys.path.insert(0, str(ROOT))
+
+from bench.common import best, free_port, log, stop_process, wrk
+from bench.results import write_section
+
+SECTION = "## Maven repository (issue 3)"
 CLI = [sys.executable, "-c", "from registry.cli import main; main()"]
 WORKSPACE = "bench"
 EMAIL = "bench@example.com"
@@ -48,16 +55,6 @@ GROUP = "com.example.bench"
 ARTIFACTS = 50
 JAR_SIZE = 128 * 1024
 PARALLEL = 8
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- what gets deployed -----------------------------------------------------------------------------
@@ -188,7 +185,7 @@ class Server:
         self.results.setdefault(metric, []).append(value)
 
     def best(self, metric: str) -> float:
-        return max(self.results[metric])
+        return best(self.results[metric], higher_is_better=True)
 
     def wait_up(self, log_path: Path) -> None:
         deadline = time.monotonic() + 30
@@ -203,14 +200,7 @@ class Server:
         raise RuntimeError(f"{self.label} did not come up")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
     def reset(self) -> None:
         """Fresh, empty storage for the next deploy round."""
@@ -287,6 +277,30 @@ class Ours(Server):
         self.start()
 
 
+class BareAiohttp(Server):
+    """The same files as nginx's, from memory, by a handler that does nothing else (GETs only)."""
+
+    def __init__(self, label: str, workers: int, base: Path, files: Path) -> None:
+        super().__init__(label, workers, base)
+        self.files = files
+
+    def start(self) -> None:
+        self.port = self.port or free_port()
+        self.base.mkdir(parents=True, exist_ok=True)
+        log_path = self.base / "bare.log"
+        with open(log_path, "wb") as out:
+            # A session of its own: its forked workers are stopped with it.
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "bare_aiohttp.py"), str(self.files), str(self.port),
+                 str(self.workers)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_up(log_path)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(20)
+
+
 # --- measurements ------------------------------------------------------------------------------------
 
 
@@ -335,19 +349,14 @@ end
 
 
 def measure_wrk(server: Server, paths: list[str], seconds: int, work: Path) -> float:
-    listing = work / f"paths-{server.label.split()[0]}-{server.workers}.txt"
+    name = f"{server.label.split()[0]}-{server.workers}"
+    listing = work / f"paths-{name}.txt"
     listing.write_text("".join(f"{server.prefix}{path}\n" for path in paths))
-    script = work / f"rotate-{server.label.split()[0]}-{server.workers}.lua"
+    script = work / f"rotate-{name}.lua"
     script.write_text(WRK_SCRIPT % listing)
-    headers = ["-H", f"Authorization: {server.authorization()}"] if server.authorization() else []
-    result = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", str(script), *headers,
-                             f"http://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=False)
-    if "Non-2xx" in result.stdout or "Socket errors" in result.stdout or result.returncode != 0:
-        raise RuntimeError(f"wrk against {server.label} saw errors:\n{result.stdout}{result.stderr}")
-    match = re.search(r"Requests/sec:\s*([\d.]+)", result.stdout)
-    if match is None:
-        raise RuntimeError(f"no Requests/sec in wrk output:\n{result.stdout}")
-    return float(match.group(1))
+    authorization = server.authorization()
+    headers = {"Authorization": authorization} if authorization else {}
+    return wrk(f"http://127.0.0.1:{server.port}/", headers, seconds, script=script)
 
 
 @dataclass(frozen=True)
@@ -357,6 +366,19 @@ class Metric:
     run: Callable[[Server], float]
 
 
+@dataclass
+class Trio:
+    """The servers compared at one worker count: nginx (the anchor), ours, and bare aiohttp for GETs."""
+
+    nginx: Nginx
+    ours: Ours
+    bare: BareAiohttp
+
+    def stop(self) -> None:
+        for server in (self.nginx, self.ours, self.bare):
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -364,7 +386,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--only", nargs="+", help="measure only these (deploy1 deploy8 jar pom metadata)")
     parser.add_argument("--quick", action="store_true", help="2 rounds, wrk runs of 2 s, 1 worker")
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS_maven.md")
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.workers = 2, 2, [1]
@@ -387,56 +409,61 @@ def main() -> None:
     ]
     if args.only:
         metrics = [metric for metric in metrics if metric.key in args.only]
-    pairs: list[tuple[Nginx, Ours]] = []
+    trios: list[Trio] = []
     try:
         for workers in args.workers:
             nginx = Nginx(f"nginx {workers}w", workers, work / f"nginx{workers}")
-            ours = Ours(f"ours {workers}w", workers, work / f"ours{workers}")
-            pairs.append((nginx, ours))
+            trio = Trio(nginx, Ours(f"ours {workers}w", workers, work / f"ours{workers}"),
+                        BareAiohttp(f"bare {workers}w", workers, work / f"bare{workers}", nginx.base / "repo"))
+            trios.append(trio)
             for round_no in range(args.rounds):
-                for server in (nginx, ours) if round_no % 2 == 0 else (ours, nginx):
+                # bare aiohttp loads the files nginx holds when it starts: always after nginx.
+                order = (trio.nginx, trio.ours) if round_no % 2 == 0 else (trio.ours, trio.nginx)
+                for server in (*order, trio.bare):
                     if server.process is None:
                         server.start()
-                        if not any(metric.key.startswith("deploy") for metric in metrics):
+                        if server is not trio.bare and not any(m.key.startswith("deploy") for m in metrics):
                             measure_deploy(server, artifacts, PARALLEL)  # something to GET
                     for metric in metrics:
+                        if server is trio.bare and metric.key.startswith("deploy"):
+                            continue
                         value = metric.run(server)
                         server.record(metric.key, value)
                         log(f"round {round_no + 1} {server.label:10} {metric.key:9} {value:10.1f}")
-            nginx.stop()
-            ours.stop()
+            trio.stop()
     finally:
-        for nginx, ours in pairs:
-            nginx.stop()
-            ours.stop()
-    table = render(pairs, metrics, args)
+        for trio in trios:
+            trio.stop()
+    table = render(trios, metrics, args)
     print(table)
     if not args.no_write:
-        RESULTS.write_text(table)
+        command = "python bench/bench_maven.py" + (" --quick" if args.quick else "")
+        write_section(SECTION, "bench_maven.py", command, table)
     shutil.rmtree(work, ignore_errors=True)
 
 
-def render(pairs: list[tuple[Nginx, Ours]], metrics: list[Metric], args: argparse.Namespace) -> str:
-    header = "| measurement |" + "".join(f" nginx {n.workers}w | ours {n.workers}w | ratio |" for n, _ in pairs)
-    lines = [
-        "## Maven repository (issue 3)",
-        "",
-        (f"Latest run ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, best of {args.rounds} rounds, "
-        f"wrk runs of {args.seconds} s):"),
-        "",
-        "    .venv/bin/python bench/bench_maven.py",
-        "",
-        header,
-        "|---|" + "---|---|---|" * len(pairs),
-    ]
-    for metric in metrics:
-        row = f"| {metric.label} |"
-        for nginx, ours in pairs:
-            theirs, mine = nginx.best(metric.key), ours.best(metric.key)
-            row += f" {theirs:.0f} | {mine:.0f} | **{mine / theirs:.2f}x** |"
-        lines.append(row)
-    lines += ["", ("Ratios are ours / nginx, higher is better for us. Aims: ≥ 0.5x (within 2x of nginx) on GETs, "
-              "≥ 1.0x on deploys."), ""]
+def render(trios: list[Trio], metrics: list[Metric], args: argparse.Namespace) -> str:
+    lines = [f"Best of {args.rounds} rounds, servers taking turns, wrk runs of {args.seconds} s.", ""]
+    for trio in trios:
+        workers = trio.nginx.workers
+        lines += [
+            f"{workers} worker process{'es' if workers > 1 else ''} each:",
+            "",
+            "| measurement | nginx | ours | ours / nginx | bare aiohttp | bare / nginx |",
+            "|---|---|---|---|---|---|",
+        ]
+        for metric in metrics:
+            theirs, mine = trio.nginx.best(metric.key), trio.ours.best(metric.key)
+            row = f"| {metric.label} | {theirs:.0f} | {mine:.0f} | **{mine / theirs:.2f}x** |"
+            if metric.key in trio.bare.results:
+                bare = trio.bare.best(metric.key)
+                row += f" {bare:.0f} | {bare / theirs:.2f}x |"
+            else:
+                row += " | |"
+            lines.append(row)
+        lines.append("")
+    lines.append("Ratios are ours / nginx, higher is better for us. Aims: ≥ 0.5x (within 2x of nginx) on GETs, "
+                 "≥ 1.0x on deploys.")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 
 def log(message: str) -> None:
@@ -31,9 +32,12 @@ def stop_process(process: subprocess.Popen | None) -> None:
         process.wait(5)
 
 
-def wrk(url: str, headers: dict[str, str], seconds: int, connections: int = 32) -> float:
-    """Requests per second that wrk (2 threads) gets from ``url``; any error answer spoils the run."""
+def wrk(url: str, headers: dict[str, str], seconds: int, connections: int = 32, script: Path | None = None) -> float:
+    """Requests per second that wrk (2 threads) gets from ``url`` (or the paths ``script`` picks);
+    any error answer spoils the run."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+    if script is not None:
+        command += ["-s", str(script)]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
