@@ -44,11 +44,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import best, free_port, log, stop_process, wrk
+from bench.common import (
+    SERVER_COMMAND,
+    best,
+    free_port,
+    log,
+    registry_cli,
+    stop_process,
+    wait_until_up,
+    writer_account,
+    wrk,
+)
 from bench.results import write_section
 
 SECTION = "## Maven repository (issue 3)"
-CLI = [sys.executable, "-c", "from registry.cli import main; main()"]
 WORKSPACE = "bench"
 EMAIL = "bench@example.com"
 GROUP = "com.example.bench"
@@ -188,16 +197,7 @@ class Server:
         return best(self.results[metric], higher_is_better=True)
 
     def wait_up(self, log_path: Path) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.label} exited: {log_path.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.label} did not come up")
+        wait_until_up(self.process, f"http://127.0.0.1:{self.port}/", log_path, seconds=30)
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -240,11 +240,7 @@ class Ours(Server):
     secret = ""
 
     def cli(self, *args: str) -> str:
-        result = subprocess.run([*CLI, "--data", str(self.base / "data"), *args], capture_output=True, text=True,
-                                check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if result.returncode != 0:
-            raise RuntimeError(f"packages-registry {' '.join(args)}: {result.stderr}")
-        return result.stdout.strip()
+        return registry_cli(self.base / "data", *args)
 
     def authorization(self) -> str | None:
         return "Basic " + base64.b64encode(f"{EMAIL}:{self.secret}".encode()).decode()
@@ -252,12 +248,7 @@ class Ours(Server):
     def start(self) -> None:
         self.port = self.port or free_port()
         self.prefix = f"/maven/{WORKSPACE}/"
-        self.cli("workspace", "create", WORKSPACE)
-        self.cli("repository", "create", f"{WORKSPACE}/repo")
-        self.cli("user", "create", EMAIL)
-        self.cli("grant", EMAIL, f"{WORKSPACE}/repo", "write")
-        self.secret = self.cli("token", "create", EMAIL, "--scope", "read:package:bitbucket",
-                               "--scope", "write:package:bitbucket")
+        self.secret = writer_account(self.base / "data", WORKSPACE, EMAIL)
         for index in range(ARTIFACTS):
             self.cli("package", "create", f"{WORKSPACE}/{GROUP}:lib{index:02d}", "--type", "maven",
                      "--repository", f"{WORKSPACE}/repo")
@@ -266,7 +257,7 @@ class Ours(Server):
         env["PYTHONPATH"] = str(ROOT)
         with open(log_path, "wb") as out:
             self.process = subprocess.Popen(
-                [*CLI, "--data", str(self.base / "data"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                [*SERVER_COMMAND, "--data", str(self.base / "data"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", str(self.workers)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         self.wait_up(log_path)
 

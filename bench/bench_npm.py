@@ -35,15 +35,23 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import best, free_port, log, stop_process, wrk
+from bench.common import (
+    SERVER_COMMAND,
+    best,
+    free_port,
+    log,
+    registry_cli,
+    stop_process,
+    wait_until_up,
+    writer_account,
+    wrk,
+)
 from bench.results import write_section
 
 WORK = ROOT / "bench" / ".work"
@@ -117,18 +125,7 @@ class Server:
         self.results.setdefault(metric, []).append(value)
 
     def wait_up(self, log_path: Path) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.label} exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.registry + "-/ping", timeout=1)
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.label} did not come up:\n{log_path.read_text()[-3000:]}")
+        wait_until_up(self.process, self.registry + "-/ping", log_path, seconds=90)
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -144,24 +141,13 @@ class Ours(Server):
         return f"http://127.0.0.1:{self.port}/npm/{WORKSPACE}/"
 
     def cli(self, *args: str) -> str:
-        command = [sys.executable, "-c", "from registry.cli import main; main()", "--data", str(self.data / "root")]
-        result = subprocess.run([*command, *args], capture_output=True, text=True, check=False,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if result.returncode != 0:
-            raise RuntimeError(f"packages-registry {' '.join(args)}: {result.stderr}")
-        return result.stdout.strip()
+        return registry_cli(self.data / "root", *args)
 
     def start(self) -> None:
-        self.cli("workspace", "create", WORKSPACE)
-        self.cli("repository", "create", f"{WORKSPACE}/repo")
-        self.cli("user", "create", EMAIL)
-        self.cli("grant", EMAIL, f"{WORKSPACE}/repo", "write")
-        self.token = self.cli("token", "create", EMAIL, "--scope", "read:package:bitbucket",
-                              "--scope", "write:package:bitbucket")
+        self.token = writer_account(self.data / "root", WORKSPACE, EMAIL)
         lines = dict(line.split("=", 1) for line in self.cli("pipeline-token", f"{WORKSPACE}/repo").splitlines())
         self.publish_token = lines["BITBUCKET_PACKAGES_TOKEN"]
-        command = [sys.executable, "-c", "from registry.cli import main; main()", "--data", str(self.data / "root"),
-                   "serve", "--host", "127.0.0.1", "--port", str(self.port), "--auto-create"]
+        command = [*SERVER_COMMAND, "--data", str(self.data / "root"), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--auto-create"]
         if self.workers is not None:
             command += ["--workers", str(self.workers)]
         env = {k: v for k, v in os.environ.items() if k != "PACKAGES_REGISTRY_WORKERS"}

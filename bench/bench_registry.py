@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import best, free_port, log, stop_process, wrk
+from bench.common import best, free_port, log, registry_cli, stop_process, wait_until_up, writer_account, wrk
 from bench.results import RESULTS, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,21 +205,6 @@ def push_image(conn: Conn, name: str, tag: str, layer: Blob) -> None:
 # --- the servers --------------------------------------------------------------------------------------
 
 
-def wait_until_up(process: subprocess.Popen, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return  # 401: up, and asking for credentials
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server on port {port} did not come up:\n{log_path.read_text()[-3000:]}")
-
-
 def process_tree(pid: int) -> list[int]:
     pids = [pid]
     try:
@@ -309,7 +294,7 @@ class Distribution(Server):
         with open(log_path, "wb") as out:
             self.process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out,
                                             stderr=subprocess.STDOUT)
-        wait_until_up(self.process, self.port, log_path)
+        wait_until_up(self.process, f"http://127.0.0.1:{self.port}/v2/", log_path)
 
 
 class Ours(Server):
@@ -323,19 +308,10 @@ class Ours(Server):
         self._lock = threading.Lock()
 
     def cli(self, *args: str) -> str:
-        result = subprocess.run([str(ROOT / ".venv/bin/packages-registry"), "--data", str(self.data / "root"),
-                                 *args], capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"packages-registry {' '.join(args)}: {result.stderr}")
-        return result.stdout.strip()
+        return registry_cli(self.data / "root", *args)
 
     def start(self) -> None:
-        self.cli("workspace", "create", WORKSPACE)
-        self.cli("repository", "create", f"{WORKSPACE}/repo")
-        self.cli("user", "create", EMAIL)
-        self.cli("grant", EMAIL, f"{WORKSPACE}/repo", "write")
-        self.secret = self.cli("token", "create", EMAIL, "--scope", "read:package:bitbucket",
-                               "--scope", "write:package:bitbucket")
+        self.secret = writer_account(self.data / "root", WORKSPACE, EMAIL)
         for image in self.images:
             self.cli("package", "create", f"{WORKSPACE}/{image}", "--type", "container",
                      "--repository", f"{WORKSPACE}/repo")
@@ -347,7 +323,7 @@ class Ours(Server):
         env = {k: v for k, v in os.environ.items() if k != "PACKAGES_REGISTRY_WORKERS"}
         with open(log_path, "wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        wait_until_up(self.process, self.port, log_path)
+        wait_until_up(self.process, f"http://127.0.0.1:{self.port}/v2/", log_path)
 
     @property
     def basic(self) -> str:

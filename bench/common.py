@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_COMMAND = [sys.executable, "-c", "from registry.cli import main; main()"]
+
+
+def registry_cli(data: Path, *args: str) -> str:
+    """One ``packages-registry`` admin command on the data directory ``data``; its stdout."""
+    result = subprocess.run([*SERVER_COMMAND, "--data", str(data), *args], capture_output=True, text=True,
+                            check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if result.returncode != 0:
+        raise RuntimeError(f"packages-registry {' '.join(args)}: {result.stderr}")
+    return result.stdout.strip()
+
+
+def writer_account(data: Path, workspace: str, email: str) -> str:
+    """Workspace, repository ``<workspace>/repo`` and a user with write on it; the user's read+write token."""
+    registry_cli(data, "workspace", "create", workspace)
+    registry_cli(data, "repository", "create", f"{workspace}/repo")
+    registry_cli(data, "user", "create", email)
+    registry_cli(data, "grant", email, f"{workspace}/repo", "write")
+    return registry_cli(data, "token", "create", email, "--scope", "read:package:bitbucket",
+                        "--scope", "write:package:bitbucket")
+
+
+def wait_until_up(process: subprocess.Popen | None, url: str, log_path: Path, seconds: float = 60) -> None:
+    """Until ``url`` answers anything at all over HTTP (a 401 or 404 is up); fail if the server exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up:\n{log_path.read_text()[-3000:]}")
 
 
 def log(message: str) -> None:

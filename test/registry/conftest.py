@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from registry.cli import main as cli_main
+from test.support.npm_documents import NpmHttp
 from test.support.oci_client import OciClient
 from test.support.registry_server import READ, WRITE, RegistryServer
 
@@ -31,6 +32,19 @@ def admin(server: RegistryServer, *args: str) -> str:
             if exc.code:
                 raise RuntimeError(f"packages-registry {' '.join(args)} failed ({exc.code})") from None
     return out.getvalue().strip()
+
+
+def npm_package_admin(server: RegistryServer, workspace: str, name: str) -> NpmHttp:
+    """A new workspace with repository ``code``, the npm package ``name`` linked to it, and an npm
+    client for a user with admin there (read+write token)."""
+    admin(server, "workspace", "create", workspace)
+    admin(server, "repository", "create", f"{workspace}/code")
+    admin(server, "package", "create", f"{workspace}/{name}", "--type", "npm", "--repository", f"{workspace}/code")
+    email = f"dev@{workspace}.example.com"
+    admin(server, "user", "create", email)
+    admin(server, "grant", email, f"{workspace}/code", "admin")
+    token = admin(server, "token", "create", email, "--scope", READ, "--scope", WRITE)
+    return NpmHttp(server.url, workspace, NpmHttp.bearer(token))
 
 
 @dataclass

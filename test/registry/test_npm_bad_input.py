@@ -18,25 +18,17 @@ from pathlib import Path
 import pytest
 
 from registry.npm.login import MAX_WAITING_SESSIONS
-from test.registry.conftest import admin
+from test.registry.conftest import npm_package_admin
 from test.support.npm_cli import NpmClient, make_package
 from test.support.npm_documents import NpmHttp, package_json, package_tarball, publish_document, tarball
-from test.support.registry_server import READ, WRITE, RegistryServer, start_registry
+from test.support.registry_server import RegistryServer, start_registry
 
 NAME = "@bad/input"
 
 
 @pytest.fixture(scope="module")
 def npm(registry: RegistryServer) -> NpmHttp:
-    workspace = f"npmbad{os.getpid() % 10**6}"
-    admin(registry, "workspace", "create", workspace)
-    admin(registry, "repository", "create", f"{workspace}/code")
-    admin(registry, "package", "create", f"{workspace}/{NAME}", "--type", "npm", "--repository", f"{workspace}/code")
-    email = f"dev@{workspace}.example.com"
-    admin(registry, "user", "create", email)
-    admin(registry, "grant", email, f"{workspace}/code", "admin")
-    token = admin(registry, "token", "create", email, "--scope", READ, "--scope", WRITE)
-    return NpmHttp(registry.url, workspace, NpmHttp.bearer(token))
+    return npm_package_admin(registry, f"npmbad{os.getpid() % 10**6}", NAME)
 
 
 def _stored_blobs(server: RegistryServer) -> set[Path]:

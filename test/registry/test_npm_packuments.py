@@ -8,24 +8,16 @@ import os
 
 import pytest
 
-from test.registry.conftest import admin
+from test.registry.conftest import admin, npm_package_admin
 from test.support.npm_documents import ABBREVIATED, NpmHttp, package_tarball, publish_document
-from test.support.registry_server import READ, WRITE, RegistryServer
+from test.support.registry_server import RegistryServer
 
 NAME = "@wire/pkg"
 
 
 @pytest.fixture(scope="module")
 def npm(registry: RegistryServer) -> NpmHttp:
-    workspace = f"npmwire{os.getpid() % 10**6}"
-    admin(registry, "workspace", "create", workspace)
-    admin(registry, "repository", "create", f"{workspace}/code")
-    admin(registry, "package", "create", f"{workspace}/{NAME}", "--type", "npm", "--repository", f"{workspace}/code")
-    email = f"dev@{workspace}.example.com"
-    admin(registry, "user", "create", email)
-    admin(registry, "grant", email, f"{workspace}/code", "admin")
-    client = NpmHttp(registry.url, workspace, NpmHttp.bearer(admin(registry, "token", "create", email, "--scope",
-                                                                       READ, "--scope", WRITE)))
+    client = npm_package_admin(registry, f"npmwire{os.getpid() % 10**6}", NAME)
     document = publish_document(NAME, "1.0.0", manifest_extra={
         "dependencies": {"left-pad": "^1.0.0"}, "scripts": {"postinstall": "node x.js", "test": "true"},
         "keywords": ["wire"], "readme": "# Hello\n"})
