@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -42,6 +43,30 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
+class SmallBlobs:
+    """Bytes of small blobs, least recently used dropped first, within a byte budget."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, digest: str) -> bytes | None:
+        data = self._items.get(digest)
+        if data is not None:
+            self._items.move_to_end(digest)
+        return data
+
+    def put(self, digest: str, data: bytes) -> None:
+        if len(data) > self.budget or digest in self._items:
+            return
+        self._items[digest] = data
+        self.size += len(data)
+        while self.size > self.budget:
+            _, dropped = self._items.popitem(last=False)
+            self.size -= len(dropped)
+
+
 def external_base(request: web.Request, public_url: str | None) -> str:
     """The scheme://host[:port] clients use to reach us."""
     if public_url:
@@ -50,8 +75,18 @@ def external_base(request: web.Request, public_url: str | None) -> str:
 
 
 async def serve_blob(request: web.Request, blobs: BlobStore, digest: str, headers: dict[str, str],
-                     content_type: str = "application/octet-stream") -> web.StreamResponse:
-    """Answer GET/HEAD for stored content with Range support; zero-copy sendfile when it is a local file."""
+                     content_type: str = "application/octet-stream", memory: SmallBlobs | None = None
+                     ) -> web.StreamResponse:
+    """Answer GET/HEAD for stored content with Range support; zero-copy sendfile when it is a local file.
+
+    ``memory`` keeps the bytes of whole small blobs between requests (for files that clients fetch
+    again and again, like Maven poms): content-addressed, so a hit is always right.
+    """
+    if memory is not None and "Range" not in request.headers:
+        body = memory.get(digest)
+        if body is not None:
+            return web.Response(body=body, headers={**headers, "Content-Type": content_type,
+                                                    "Accept-Ranges": "bytes"})
     info = await blobs.stat(digest)
     start, end = 0, info.size - 1
     status = 200
@@ -71,10 +106,15 @@ async def serve_blob(request: web.Request, blobs: BlobStore, digest: str, header
         headers = {**headers, "Content-Range": f"bytes {start}-{end}/{info.size}"}
     headers = {**headers, "Content-Type": content_type, "Accept-Ranges": "bytes"}
     length = end - start + 1
-    if request.method == "GET" and 0 < length <= SMALL_READ and info.local_path is not None:
-        body = _read_span(info.local_path, start, length)
-        if body is None:
+    if request.method == "GET" and 0 < length <= SMALL_READ and (info.local_path is not None or memory is not None):
+        if info.local_path is not None:
+            body = _read_span(info.local_path, start, length)
+        else:
+            body = b"".join([chunk async for chunk in blobs.read(digest, start, length)])
+        if body is None or len(body) != length:
             raise BlobNotFound(digest)  # deleted (gc) since the stat, or not what was recorded
+        if memory is not None and status == 200:
+            memory.put(digest, body)
         return web.Response(status=status, body=body, headers=headers)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length

@@ -17,9 +17,9 @@ from aiohttp.web_urldispatcher import _default_expect_handler
 from registry.access.models import Package, Right
 from registry.content import UploadNotFound
 from registry.context import Services
-from registry.httputil import body_chunks, read_limited, serve_blob
+from registry.httputil import SmallBlobs, body_chunks, read_limited, serve_blob
 from registry.maven import errors
-from registry.maven.cache import Memo, SmallBlobs
+from registry.maven.cache import Memo
 from registry.maven.checksums import (
     HEX_LENGTHS,
     MAX_CHECKSUM_FILE,
@@ -44,9 +44,8 @@ from registry.storage.database import Transaction
 from vocab.names import is_valid_workspace
 
 PREFIX = "/maven/"
-# Files up to this size are answered from memory in one write (most poms, checksums' sources, many
-# jars); sendfile's set-up costs more than it saves on them. Larger ones go out by sendfile.
-SMALL_FILE = 256 * 1024
+# Whole small files (up to httputil.SMALL_READ: most poms and many jars) are kept in memory, within this
+# budget, since resolvers fetch the same ones again and again.
 SMALL_FILES_BUDGET = 64 * 1024 * 1024
 # Deployed files up to this size (by their Content-Length) are read whole and stored and recorded in one
 # transaction (ContentService.store_small); larger or unannounced ones stream through an upload session.
@@ -192,12 +191,8 @@ class MavenApi:
             "X-Checksum-Sha256": file.checksums.sha256,
         }
         try:
-            if file.size <= SMALL_FILE and "Range" not in request.headers:
-                body = await self._small_file(file)
-                headers["Accept-Ranges"] = "bytes"
-                headers["Content-Type"] = _content_type(path)
-                return web.Response(body=body, headers=headers)
-            return await serve_blob(request, self.svc.blobs, file.digest, headers, _content_type(path))
+            return await serve_blob(request, self.svc.blobs, file.digest, headers, _content_type(path),
+                                    memory=self.small_files)
         except BlobNotFound:
             raise errors.not_found(path.location) from None
 
@@ -210,15 +205,6 @@ class MavenApi:
         file = await self.store.get_file(package.id, path.version, path.filename)
         self.derived.put(key, file)
         return file
-
-    async def _small_file(self, file: MavenFile) -> bytes:
-        body = self.small_files.get(file.digest)
-        if body is None:
-            body = b"".join([chunk async for chunk in self.svc.blobs.read(file.digest)])
-            if len(body) != file.size:
-                raise BlobNotFound(file.digest)  # not what was recorded: answer as if it were gone
-            self.small_files.put(file.digest, body)
-        return body
 
     async def _metadata(self, package: Package, path: MavenPath) -> bytes | None:
         key = ("metadata", package.id, package.updated_at, path.version)
