@@ -6,14 +6,31 @@ and stopped by ceph-pg-down.sh, which kill by PID.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"
+# The services listen on fixed ports: test runs of several checkouts on one machine take turns.
+MACHINE_LOCK = Path("/tmp/packages-services.lock")
+_held: dict[str, int] = {}
+
+
+def _take_machine_lock(base: Path) -> None:
+    fd = os.open(MACHINE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # waits for another run's services to stop
+    _held[str(base)] = fd
+
+
+def _release_machine_lock(base: Path) -> None:
+    fd = _held.pop(str(base), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def start_services(base: Path) -> dict[str, str]:
+    _take_machine_lock(base)
     env = {**os.environ, "BASE": str(base)}
     result = subprocess.run(["bash", str(SCRIPTS / "ceph-pg-up.sh")], env=env, capture_output=True, text=True,
                             check=False)
@@ -29,5 +46,8 @@ def start_services(base: Path) -> dict[str, str]:
 
 
 def stop_services(base: Path) -> None:
-    subprocess.run(["bash", str(SCRIPTS / "ceph-pg-down.sh")], env={**os.environ, "BASE": str(base)},
-                   capture_output=True, check=False)
+    try:
+        subprocess.run(["bash", str(SCRIPTS / "ceph-pg-down.sh")], env={**os.environ, "BASE": str(base)},
+                       capture_output=True, check=False)
+    finally:
+        _release_machine_lock(base)
