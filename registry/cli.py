@@ -14,6 +14,7 @@ from pathlib import Path
 from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES
 from registry.access.store import DEFAULT_PIPELINE_TOKEN_TTL, AccessError
 from registry.settings import Settings, default_data_dir
+from registry.storage.migrate import DatabaseNewerThanCode
 from registry.storage.probe import StorageProbeFailed
 from vocab.names import is_valid_workspace
 
@@ -145,6 +146,15 @@ async def cmd_gc(svc, args) -> None:
     print(("dry run: " if args.dry_run else "") + str(report))
 
 
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from registry.storage.migrate import migrate
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    applied = migrate(settings.database_url or str(settings.data_dir / "metadata.db"))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "the schema is up to date")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from registry.server import serve
 
@@ -229,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("package", metavar="WORKSPACE/NAME")
     p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
 
+    command("migrate", cmd_migrate, "apply pending schema migrations (the server also does on start)")
+
     p = command("gc", cmd_gc, "collect garbage: unreferenced blobs and stale uploads")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--grace-seconds", dest="gc_grace_seconds", type=float,
@@ -244,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         args.handler(args)
-    except (UsageError, AccessError, ValueError, StorageProbeFailed) as exc:
+    except (UsageError, AccessError, ValueError, StorageProbeFailed, DatabaseNewerThanCode) as exc:
         print(f"packages-registry: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from registry.storage.database import IntegrityError, Params, Row
-from registry.storage.schema import render
+from registry.storage.migrate import migrate
 
 WRITE_CONNECTIONS = 4
 _PLACEHOLDER_RE = re.compile(r"\?")
@@ -68,12 +68,9 @@ class PostgresDatabase(_Cursor):
         async def open_one() -> psycopg.AsyncConnection:
             return await psycopg.AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
 
+        # One replica at a time applies pending migrations; when there are none, nothing is locked.
+        await asyncio.to_thread(migrate, dsn)
         reader = await open_one()
-        # One replica at a time creates the schema (others wait on the lock, then find it there).
-        async with reader.transaction():
-            await reader.execute("SELECT pg_advisory_xact_lock(7351)")
-            for statement in render(cls.dialect):
-                await reader.execute(statement)
         return cls(reader, [await open_one() for _ in range(writers)])
 
     @asynccontextmanager

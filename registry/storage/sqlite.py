@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from registry.storage.database import IntegrityError, Params, Row
-from registry.storage.schema import render
+from registry.storage.migrate import migrate
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -56,10 +56,8 @@ class SqliteDatabase(_Cursor):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        migrate(str(path))
         self._writer = _connect(path)
-        with self._writer:
-            for statement in render(self.dialect):
-                self._writer.execute(statement)
         super().__init__(_connect(path))
         self._write_lock = asyncio.Lock()
 
