@@ -95,8 +95,7 @@ def main() -> None:
         return
     for line in outcome.lines:
         logger.info(line)
-    pipe.success(f"Pushed {settings.name}@{outcome.result.digest} to {settings.registry.netloc} as "
-                 f"{', '.join(settings.tags)}")
+    pipe.success(outcome.success)
 
 
 if __name__ == "__main__":

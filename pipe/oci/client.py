@@ -106,6 +106,18 @@ class RegistryClient:
         self.transport.ping()
         self.transport.request("GET", "/v2/", self.push_scopes(name), ok=(200,))
 
+    def check_push(self, name: str) -> None:
+        """Fail now, not after a build, when ``name`` does not exist or these credentials may not push to it.
+
+        Asking the token endpoint for push is not enough: it may grant less than asked for without
+        saying so. Starting an upload is what a push does first; the session is then cancelled.
+        """
+        location = self.start_upload(name)
+        try:
+            self.transport.send("DELETE", location, self.push_scopes(name))
+        except (Transient, RegistryError) as exc:
+            log.debug(f"an unused upload session was left to the registry to collect: {exc}")
+
     # --- blobs ---
 
     def blob_size(self, name: str, digest: str) -> int | None:

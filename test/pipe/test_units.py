@@ -10,7 +10,7 @@ from tenacity import RetryCallState
 
 from pipe.build.errors import UnsafeArchive
 from pipe.build.safe_tar import link_target, member_path
-from pipe.config import sanitize_tag
+from pipe.tags import sanitize_tag
 from pipe.oci.auth import Credentials, parse_challenge
 from pipe.oci.client import with_query
 from pipe.oci.errors import InvalidReference
