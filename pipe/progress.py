@@ -1,6 +1,6 @@
 """Progress of a push, as a log line every few seconds while it runs (none for a push shorter than that).
 
-    Pushing ws/app: 2/5 layers, 130.0 of 300.0 MB (43%), 26.0 MB/s; docker save 180.0 of 300.0 MB
+    Pushing ws/app: 2/5 layers, 130.0 of 300.0 MB (43%), 26.0 MB/s; docker save 180.0 of 300.0 MB read
 
 Layers are done when the registry has them (uploaded, already there or mounted). Bytes done are
 uploaded bytes plus the size of layers the registry already had; the total is the compressed size of
@@ -33,7 +33,7 @@ class PushProgress:
         self.uploaded = 0
         self.save_total = 0
         self.saved = 0
-        self.saving = False
+        self.reading: str | None = None  # what is still being read and compressed ("docker save")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -41,11 +41,11 @@ class PushProgress:
 
     # --- what the push reports ---
 
-    def plan(self, layers: int, size: int, saving: bool = False) -> None:
-        """The push has ``layers`` blobs of about ``size`` bytes; ``saving``: read from docker save first."""
+    def plan(self, layers: int, size: int, reading: str | None = None) -> None:
+        """``layers`` blobs of about ``size`` bytes, read first from ``reading`` (docker save) when named."""
         with self._lock:
             self.layers, self.total = layers, size
-            self.saving, self.save_total = saving, size if saving else 0
+            self.reading, self.save_total = reading, size if reading else 0
 
     def found_layer(self) -> None:
         with self._lock:
@@ -58,7 +58,7 @@ class PushProgress:
 
     def save_finished(self) -> None:
         with self._lock:
-            self.saving = False
+            self.reading = None
 
     def resized(self, estimated: int, actual: int) -> None:
         """A layer counted at ``estimated`` bytes turned out ``actual`` bytes once compressed."""
@@ -86,8 +86,8 @@ class PushProgress:
             layers = max(self.layers, self.seen)
             text = (f"Pushing {self.what}: {self.layers_done}/{layers} layers, {self.done / MB:.1f} of "
                     f"{total / MB:.1f} MB ({100 * self.done // total}%), {self.uploaded / MB / elapsed:.1f} MB/s")
-            if self.saving:
-                text += f"; docker save {self.saved / MB:.1f} of {self.save_total / MB:.1f} MB"
+            if self.reading:
+                text += f"; {self.reading} {self.saved / MB:.1f} of {self.save_total / MB:.1f} MB read"
             return text
 
     def __enter__(self) -> Self:

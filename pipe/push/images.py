@@ -95,7 +95,7 @@ class ImagePusher:
         if cached is not None:
             return cached
         self._learn_layers(remote.values())
-        self.progress.plan(len(info.diff_ids), info.size, saving=True)
+        self.progress.plan(len(info.diff_ids), info.size, reading="docker save")
         with self._tempdir() as tmp:
             work = Path(tmp)
             return self._push_saved(engine.save(image), work, tags)
@@ -109,7 +109,7 @@ class ImagePusher:
             if kind == "oci-layout":
                 return self.push_layout(read_layout(extract_layout_tar(path, work / "layout")), tags)
             self._learn_layers(self._remote_manifests(tags).values())
-            self.progress.plan(0, path.stat().st_size, saving=True)
+            self.progress.plan(0, path.stat().st_size, reading=path.name)
             with open(path, "rb") as stream:
                 return self._push_saved(stream, work, tags)
 

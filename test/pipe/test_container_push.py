@@ -29,15 +29,16 @@ def pull_and_run(dockerd: Dockerd, world: PipeWorld, tag: str) -> str:
 
 def test_build_with_args_push_and_run(pipe_world: PipeWorld, dockerd: Dockerd, build_context: Path,
                                       run_pipe) -> None:
-    run = run_pipe({**pipe_world.env, **lists("BUILD_ARGS", ["GREETING=bonjour"]),
+    run = run_pipe({**pipe_world.env, **lists("BUILD_ARGS", ["GREETING=bonjour"]), "BITBUCKET_BRANCH": "main",
                     **lists("LABELS", ["team=platform"]), "BUILD_CONTEXT": str(build_context)}, dockerd=dockerd)
     run.assert_ok()
     short = pipe_world.env["BITBUCKET_COMMIT"][:7]
     result = pipe_world.result()
-    for tag in ("latest", short):  # the default tags
+    for tag in ("main", short, "latest"):  # the default tags of a main branch build
         assert f"Pushed {pipe_world.registry.host}/{pipe_world.package}:{tag} {result['digest']}" in run.output
     assert "Step 3/" in run.output  # the build's own output streams into the log
-    assert result["references"] == [f"{pipe_world.registry.host}/{pipe_world.package}:{t}" for t in ("latest", short)]
+    assert result["references"] == [f"{pipe_world.registry.host}/{pipe_world.package}:{t}"
+                                    for t in ("main", short, "latest")]
     assert result["blobs"]["uploaded"] >= 3
 
     assert pull_and_run(dockerd, pipe_world, short) == "bonjour from the pipe"
@@ -46,7 +47,8 @@ def test_build_with_args_push_and_run(pipe_world: PipeWorld, dockerd: Dockerd, b
     assert labels["team"] == "platform"
     assert labels["org.opencontainers.image.revision"] == pipe_world.env["BITBUCKET_COMMIT"]
     assert labels["org.opencontainers.image.source"] == f"https://bitbucket.org/{pipe_world.repository}"
-    assert "org.opencontainers.image.created" in labels
+    assert labels["org.opencontainers.image.version"] == "main"
+    assert "org.opencontainers.image.created" not in labels  # not a git clone, no SOURCE_DATE_EPOCH: never now
 
 
 def test_prebuilt_image_then_second_push_uploads_nothing(pipe_world: PipeWorld, dockerd: Dockerd,

@@ -12,7 +12,14 @@ from pipe.annotations import created_time, image_description, with_image_created
 from pipe.push.annotate import LayoutAnnotator, image_manifest
 from pipe.tags import plan_tags, sanitize_tag, semver_tags
 from vocab.digests import digest_bytes
-from vocab.mediatypes import DOCKER_CONFIG, DOCKER_LAYER_GZIP, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
+from vocab.mediatypes import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+)
 
 COMMIT = "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
 

@@ -10,7 +10,6 @@ from tenacity import RetryCallState
 
 from pipe.build.errors import UnsafeArchive
 from pipe.build.safe_tar import link_target, member_path
-from pipe.tags import sanitize_tag
 from pipe.oci.auth import Credentials, parse_challenge
 from pipe.oci.client import with_query
 from pipe.oci.errors import InvalidReference
@@ -95,12 +94,6 @@ def test_member_paths_and_links() -> None:
     link.linkname = "../../etc/shadow"
     with pytest.raises(UnsafeArchive):
         link_target(link)
-
-
-def test_tags_from_git_refs() -> None:
-    assert sanitize_tag("release/1.2") == "release-1.2"
-    assert sanitize_tag("v1.0.0") == "v1.0.0"
-    assert sanitize_tag(".hidden") == "hidden"
 
 
 def test_image_references() -> None:
