@@ -37,8 +37,6 @@ def main() -> None:
     _import_path()
     from bitbucket_pipes_toolkit import Pipe, fail, get_logger
 
-    from pipe.actions import configure, container, maven, npm
-    from pipe.config import load_settings
     from pipe.errors import PipeError
     from pipe.report import install_mask
     from pipe.schema import SCHEMA, make_validator
@@ -64,15 +62,20 @@ def main() -> None:
     variables = pipe.variables
     package_type = variables.get("PACKAGE_TYPE") or "container"
     try:
+        # Only the action that runs is imported: a warm re-push is mostly start-up time.
         if variables.get("ACTION") == "configure":
+            from pipe.actions import configure
             done = configure.run(configure.load(variables, env), logger)
         elif package_type == "npm":
+            from pipe.actions import npm
             done = npm.run(npm.load(variables, env), logger)
         elif package_type == "maven":
+            from pipe.actions import maven
             done = maven.run(maven.load(variables, env), logger)
         else:
-            settings = load_settings(variables, env)
-            outcome = container.run(settings, logger)
+            from pipe.actions import container
+            from pipe.config import load_settings
+            outcome = container.run(load_settings(variables, env), logger)
             done = None
     except PipeError as exc:
         if debug:

@@ -51,7 +51,6 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
     client = RegistryClient(Transport(settings.registry, settings.credentials))
     target = f"{settings.registry.netloc}/{settings.name}"
     log.info(f"Checking that {target} exists and the credentials may push to it")
-    client.authenticate(settings.name)
     client.check_push(settings.name)  # before a build that may take minutes
 
     engine = None

@@ -101,17 +101,14 @@ class RegistryClient:
     def push_scopes(name: str, *sources: str) -> tuple[str, ...]:
         return (scope_for(name, "pull,push"), *(scope_for(s, "pull") for s in sources if s != name))
 
-    def authenticate(self, name: str) -> None:
-        """Check the credentials early: learn the auth scheme, get a push token for ``name``."""
-        self.transport.ping()
-        self.transport.request("GET", "/v2/", self.push_scopes(name), ok=(200,))
-
     def check_push(self, name: str) -> None:
         """Fail now, not after a build, when ``name`` does not exist or these credentials may not push to it.
 
         Asking the token endpoint for push is not enough: it may grant less than asked for without
-        saying so. Starting an upload is what a push does first; the session is then cancelled.
+        saying so. Starting an upload is what a push does first (it fetches the push token too); the
+        session is then cancelled.
         """
+        self.transport.ping()
         location = self.start_upload(name)
         try:
             self.transport.send("DELETE", location, self.push_scopes(name))
