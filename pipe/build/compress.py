@@ -30,29 +30,51 @@ def _deflate(block: bytes, level: int, last: bool) -> bytes:
     return compressor.compress(block) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH)
 
 
+class GzipBlocks:
+    """The same gzip as ``gzip_file``, made block by block while the input still grows.
+
+    ``add(block, last)`` takes the input in BLOCK-sized pieces (the last may be shorter) and returns
+    the compressed bytes for it, with the gzip header first and the trailer after the last block.
+    The sha256 digest and size of everything returned are kept.
+    """
+
+    def __init__(self, level: int = GZIP_LEVEL) -> None:
+        self.level = level
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self._crc = 0
+        self._length = 0
+        self._started = False
+
+    def _emit(self, data: bytes) -> bytes:
+        self._digest.update(data)
+        self.size += len(data)
+        return data
+
+    def add(self, block: bytes, last: bool) -> bytes:
+        out = b"" if self._started else _HEADER
+        self._started = True
+        self._crc = zlib.crc32(block, self._crc)
+        self._length += len(block)
+        out += _deflate(block, self.level, last)
+        if last:
+            out += self._crc.to_bytes(4, "little") + (self._length & 0xFFFFFFFF).to_bytes(4, "little")
+        return self._emit(out)
+
+    @property
+    def digest(self) -> str:
+        return f"sha256:{self._digest.hexdigest()}"
+
+
 def gzip_file(source: Path, target: Path, level: int = GZIP_LEVEL) -> tuple[str, int]:
     """Compress ``source`` into ``target``; return (sha256 digest, size) of the compressed bytes."""
-    digest = hashlib.sha256()
-    size = 0
-    crc = 0
-    length = 0
+    gzip = GzipBlocks(level)
     with open(source, "rb") as src, open(target, "wb") as out:
-        def emit(data: bytes) -> None:
-            nonlocal size
-            if data:
-                digest.update(data)
-                out.write(data)
-                size += len(data)
-
-        emit(_HEADER)
         block = src.read(BLOCK)
         while True:
             following = src.read(BLOCK) if block else b""
-            crc = zlib.crc32(block, crc)
-            length += len(block)
-            emit(_deflate(block, level, last=not following))
+            out.write(gzip.add(block, last=not following))
             if not following:
                 break
             block = following
-        emit(crc.to_bytes(4, "little") + (length & 0xFFFFFFFF).to_bytes(4, "little"))
-    return f"sha256:{digest.hexdigest()}", size
+    return gzip.digest, gzip.size

@@ -5,7 +5,8 @@ Layers in a docker save tar are uncompressed tars (``<id>/layer.tar`` in the cla
 directory while its sha256 (the diff ID) is computed, and handed to ``on_layer`` as soon as it is
 complete, so compression and upload can start while the rest of the tar still streams in.
 ``manifest.json`` (at the end of the classic format) then says which file is the config and in
-what order the layers go.
+what order the layers go. A caller that wants to start on a layer before it is complete gets a
+``GrowingLayer`` as soon as the layer begins, and follows the file as it is written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,56 @@ class RawLayer:
     file: Path  # the uncompressed layer on disk
     diff_id: str
     size: int
+
+
+class GrowingLayer:
+    """A layer file still being written from the stream; ``blocks()`` follows it from another thread."""
+
+    def __init__(self, path: str, file: Path, size: int) -> None:
+        self.path = path  # inside the archive
+        self.file = file
+        self.size = size  # from the tar header: known before the first byte
+        self._written = 0
+        self._ended = False
+        self._layer: RawLayer | None = None
+        self._changed = threading.Condition()
+
+    def wrote(self, total: int) -> None:
+        with self._changed:
+            self._written = total
+            self._changed.notify_all()
+
+    def end(self, layer: RawLayer | None) -> None:
+        """The file is complete (``layer``), or will never be (None: reading the stream failed)."""
+        with self._changed:
+            self._layer, self._ended = layer, True
+            self._changed.notify_all()
+
+    def _wait_for(self, offset: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._written >= offset or self._ended)
+            if self._ended and self._layer is None:
+                raise ImageError(f"reading layer {self.path} from the image stream failed")
+
+    def blocks(self, size: int = BLOCK) -> Iterator[tuple[bytes, bool]]:
+        """(block, is the last one), as soon as each is written; an empty layer gives one empty last block."""
+        with open(self.file, "rb") as source:
+            offset = 0
+            while True:
+                end = min(offset + size, self.size)
+                self._wait_for(end)
+                block = source.read(end - offset)
+                if len(block) != end - offset:
+                    raise ImageError(f"layer {self.path} is shorter on disk than in the image stream")
+                offset = end
+                yield block, offset >= self.size
+                if offset >= self.size:
+                    return
+
+    def result(self) -> RawLayer:
+        self._wait_for(self.size)
+        assert self._layer is not None
+        return self._layer
 
 
 @dataclass
@@ -76,7 +128,8 @@ def _looks_like_layer(path: str, head: bytes) -> bool:
 
 
 def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLayer], None] | None = None,
-                     wanted_tag: str | None = None) -> SavedImage:
+                     wanted_tag: str | None = None,
+                     on_layer_start: Callable[[GrowingLayer], None] | None = None) -> SavedImage:
     workdir.mkdir(parents=True, exist_ok=True)
     documents: dict[str, bytes] = {}
     layers: dict[str, RawLayer] = {}
@@ -98,7 +151,16 @@ def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLay
                 assert source is not None
                 head = source.read(min(member.size, 512))
                 if _looks_like_layer(path, head):
-                    layer = _save_layer(path, head, source, workdir / f"layer-{len(layers)}.tar")
+                    target = workdir / f"layer-{len(layers)}.tar"
+                    growing = GrowingLayer(path, target, member.size) if on_layer_start else None
+                    if growing is not None and on_layer_start is not None:
+                        on_layer_start(growing)
+                    layer = None
+                    try:
+                        layer = _save_layer(path, head, source, target, growing)
+                    finally:
+                        if growing is not None:
+                            growing.end(layer)
                     layers[path] = layer
                     if on_layer:
                         on_layer(layer)
@@ -139,13 +201,23 @@ def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLay
     return SavedImage(documents[config_path], ordered, list(entry.get("RepoTags") or []))
 
 
-def _save_layer(path: str, head: bytes, source: BinaryIO, target: Path) -> RawLayer:
+def _save_layer(path: str, head: bytes, source: BinaryIO, target: Path, growing: GrowingLayer | None) -> RawLayer:
     digest = hashlib.sha256(head)
     size = len(head)
-    with open(target, "wb") as out:
-        out.write(head)
+    # Unbuffered: what ``growing`` announces is in the file for its reader.
+    with open(target, "wb", buffering=0) as out:
+        _write_all(out, head)
         while block := source.read(BLOCK):
             digest.update(block)
-            out.write(block)
+            _write_all(out, block)
             size += len(block)
+            if growing is not None:
+                growing.wrote(size)
     return RawLayer(path, target, f"sha256:{digest.hexdigest()}", size)
+
+
+def _write_all(out: io.RawIOBase, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        view = view[written or 0:]

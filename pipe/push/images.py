@@ -16,15 +16,15 @@ import logging
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from pipe.annotations import with_image_created
-from pipe.build.compress import gzip_file
-from pipe.build.docker_save import RawLayer, read_docker_save
+from pipe.build.compress import GzipBlocks, gzip_file
+from pipe.build.docker_save import GrowingLayer, RawLayer, read_docker_save
 from pipe.build.engine import Engine
 from pipe.build.errors import ImageError
 from pipe.build.oci_layout import LayoutImage, extract_layout_tar, read_layout
@@ -47,6 +47,7 @@ from vocab.mediatypes import (
 log = logging.getLogger("pipe.push")
 
 GZIP_LAYERS = frozenset({DOCKER_LAYER_GZIP, OCI_LAYER_GZIP})
+STREAM_CHUNK = 8 * 1024 * 1024  # a PATCH of a layer uploaded while it is made
 
 
 @dataclass
@@ -96,9 +97,12 @@ class ImagePusher:
             return cached
         self._learn_layers(remote.values())
         self.progress.plan(len(info.diff_ids), info.size, reading="docker save")
+        # When no layer of the image is known to be in the registry, none needs checking before it is
+        # compressed: each is compressed and uploaded while docker save is still writing it.
+        stream = not any(self._known.layers.get(d) or self.cache.layer(d) for d in info.diff_ids)
         with self._tempdir() as tmp:
             work = Path(tmp)
-            return self._push_saved(engine.save(image), work, tags)
+            return self._push_saved(engine.save(image), work, tags, stream)
 
     def push_archive(self, path: Path, tags: list[str]) -> PushResult:
         if path.is_dir():
@@ -230,9 +234,9 @@ class ImagePusher:
 
     # --- docker save ---
 
-    def _push_saved(self, stream: object, work: Path, tags: list[str]) -> PushResult:
+    def _push_saved(self, stream: BinaryIO, work: Path, tags: list[str], stream_layers: bool = False) -> PushResult:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="layer")
-        futures: dict[str, Future[dict]] = {}
+        futures: dict[str, Future[dict]] = {}  # by diff ID; by path in the archive when streamed
         lock = threading.Lock()
 
         def on_layer(layer: RawLayer) -> None:
@@ -243,8 +247,15 @@ class ImagePusher:
                 self.progress.found_layer()
                 futures[layer.diff_id] = pool.submit(self._push_layer, layer, work)
 
+        def on_layer_start(growing: GrowingLayer) -> None:
+            with lock:
+                self.progress.found_layer()
+                futures[growing.path] = pool.submit(self._stream_layer, growing, work)
+
         try:
-            saved = read_docker_save(_Counted(stream, self.progress.read), work / "save", on_layer)
+            saved = read_docker_save(_Counted(stream, self.progress.read), work / "save",
+                                     None if stream_layers else on_layer,
+                                     on_layer_start=on_layer_start if stream_layers else None)
             self.progress.save_finished()
             _wait_all(list(futures.values()))
         finally:
@@ -256,7 +267,7 @@ class ImagePusher:
             raise ImageError("the image's config is not valid JSON") from None
         if diff_ids != [layer.diff_id for layer in saved.layers]:
             raise ImageError("the image's layers do not match its config (diff IDs differ)")
-        layers = [futures[layer.diff_id].result() for layer in saved.layers]
+        layers = [futures[layer.path if stream_layers else layer.diff_id].result() for layer in saved.layers]
         config_file = work / "config.json"
         config_file.write_bytes(saved.config)
         config_blob = Blob(digest_bytes(saved.config), len(saved.config), DOCKER_CONFIG,
@@ -267,6 +278,25 @@ class ImagePusher:
         self._remember(config_blob.digest, manifest, OCI_MANIFEST, [], None)
         size = len(manifest) + config_blob.size + sum(int(layer["size"]) for layer in layers)
         return PushResult(self.name, digest, OCI_MANIFEST, size, tags, self.stats)
+
+    def _stream_layer(self, growing: GrowingLayer, work: Path) -> dict:
+        """Compress and upload a layer while docker save still writes it; after a failure, push it from the file."""
+        gzip = GzipBlocks()
+        try:
+            self.blobs.push_stream(_compressed_chunks(growing, gzip), lambda: gzip.digest, lambda: gzip.size)
+        except (Transient, RegistryError) as exc:
+            log.warning(f"the streamed upload of a layer failed ({exc}); uploading it from a file instead")
+            return self._push_layer(growing.result(), work)
+        except BaseException:
+            growing.file.unlink(missing_ok=True)  # a failed read of the stream, or an interrupt
+            raise
+        layer = growing.result()
+        layer.file.unlink(missing_ok=True)
+        descriptor = {"mediaType": DOCKER_LAYER_GZIP, "digest": gzip.digest, "size": gzip.size}
+        self.progress.resized(layer.size, gzip.size)
+        self.progress.layer_done(gzip.size, uploaded=True)
+        self._remember_blob(layer.diff_id, descriptor)
+        return descriptor
 
     def _push_layer(self, layer: RawLayer, work: Path) -> dict:
         try:
@@ -337,6 +367,16 @@ def _image_manifest(body: bytes, media_type: str) -> dict | None:
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         return None
     return document
+
+
+def _compressed_chunks(growing: GrowingLayer, gzip: GzipBlocks, size: int = STREAM_CHUNK) -> Iterator[bytes]:
+    """The layer gzipped, in chunks of about ``size`` bytes, as fast as docker save writes it."""
+    buffer = bytearray()
+    for block, last in growing.blocks():
+        buffer += gzip.add(block, last)
+        if len(buffer) >= size or last:
+            yield bytes(buffer)
+            buffer.clear()
 
 
 class _Counted:

@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 from test.pipe.conftest import PipeWorld, lists
+from test.support.cutting_proxy import CuttingProxy
 from test.support.dockerd import Dockerd
 from test.support.oci_client import ACCEPT, OciClient
 
@@ -142,3 +143,22 @@ def test_pushed_manifest_is_what_the_registry_serves(pipe_world: PipeWorld, dock
     manifest = response.json()
     assert result["size"] == len(response.content) + manifest["config"]["size"] + sum(
         layer["size"] for layer in manifest["layers"])
+
+
+def test_streamed_layer_cut_mid_upload_is_pushed_from_its_file(pipe_world: PipeWorld, dockerd: Dockerd,
+                                                                busybox_image: str, run_pipe, tmp_path: Path,
+                                                                unique: str) -> None:
+    """A cold push uploads each layer while docker save writes it; a dropped connection falls back to the
+    resumable upload from the layer's file."""
+    context = tmp_path / "big"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN head -c 6000000 /dev/urandom > /random.bin\n"
+                                        'CMD ["wc", "-c", "/random.bin"]\n')
+    dockerd.docker("build", "-t", f"local/{unique}:big", str(context))
+    with CuttingProxy("127.0.0.1", pipe_world.registry.port, cut_after=2 * 1024 * 1024) as proxy:
+        run = run_pipe({**pipe_world.env, "IMAGE": f"local/{unique}:big", "REGISTRY": proxy.url,
+                        **lists("TAGS", ["big"])}, dockerd=dockerd)
+    run.assert_ok()
+    assert "uploading it from a file instead" in run.output
+    assert "resuming at byte" in run.output
+    assert pull_and_run(dockerd, pipe_world, "big").startswith("6000000")
