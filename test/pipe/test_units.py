@@ -109,21 +109,25 @@ def test_secret_mask() -> None:
     assert record.getMessage() == "echo ***"
 
 
-@pytest.mark.parametrize("content", [b"", b"hello\n" * 100_000, None])
-def test_gzip_layers_are_ordinary_gzip(tmp_path, content: bytes | None) -> None:
+@pytest.mark.parametrize("content", [b"", b"hello\n" * 100_000, None, "random"])
+def test_gzip_layers_are_ordinary_gzip(tmp_path, content: bytes | str | None) -> None:
     import gzip
     import hashlib
     import os
+    import zlib
 
     from pipe.build.compress import gzip_file
 
-    data = content if content is not None else os.urandom(3 * 1024 * 1024 + 17) + b"text " * 300_000
+    data = content if isinstance(content, bytes) else os.urandom(3 * 1024 * 1024 + 17) + b"text " * 300_000
+    if content == "random":  # ends in a stored block: the final-block flag is the pipe's own
+        data = os.urandom(2 * 1024 * 1024 + 70_000)
     source = tmp_path / "layer.tar"
     source.write_bytes(data)
     digest, size = gzip_file(source, tmp_path / "layer.tar.gz")
     packed = (tmp_path / "layer.tar.gz").read_bytes()
     assert gzip.decompress(packed) == data
+    assert zlib.decompress(packed, wbits=31) == data  # strict: one member, a final block, nothing after it
     assert (digest, size) == (f"sha256:{hashlib.sha256(packed).hexdigest()}", len(packed))
     assert gzip_file(source, tmp_path / "again.gz") == (digest, size)  # deterministic
-    if content:
+    if isinstance(content, bytes) and content:
         assert size < len(data) / 10
