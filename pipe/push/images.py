@@ -391,6 +391,23 @@ class _Counted:
         self._count(len(data))
         return data
 
+    # What tarfile's random-access mode uses besides read (forward seeks skip bytes: they count too).
+
+    def seekable(self) -> bool:
+        return self._stream.seekable()
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        before = self._stream.tell()
+        position = self._stream.seek(offset, whence)
+        self._count(max(0, position - before))
+        return position
+
+    def peek(self, size: int = 1) -> bytes:
+        return self._stream.peek(size)  # type: ignore[attr-defined]
+
 
 def _wait_all(futures: list[Future]) -> None:
     """Wait for every future; raise the first failure (the others are cancelled or finish)."""
