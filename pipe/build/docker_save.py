@@ -203,6 +203,7 @@ def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLay
                 head = source.read(min(member.size, 512))
                 if _looks_like_layer(path, head):
                     target = workdir / f"layer-{len(layers)}.tar"
+                    target.touch()  # before anyone follows it
                     growing = GrowingLayer(path, target, member.size) if on_layer_start else None
                     if growing is not None and on_layer_start is not None:
                         on_layer_start(growing)

@@ -157,3 +157,44 @@ def test_layout_index_points_at_the_annotated_manifests() -> None:
     assert new_index.digest == digest_bytes(new_index.body)
     untouched = LayoutAnnotator({}).rewrite(image_digest, image, OCI_MANIFEST)
     assert untouched.body == image
+
+
+def test_docker_save_read_three_ways_and_followed_while_written(tmp_path: Path) -> None:
+    """A plain archive file, a gzipped one (stream mode), and the engine's chunked stream (random-access
+    mode over a forward-only reader, chunks not aligned to tar blocks) give the same image; a layer is
+    followed block by block while it is written."""
+    import gzip
+    import hashlib
+    import threading
+
+    from pipe.build.docker_save import GrowingLayer, IterReader, read_docker_save
+    from test.pipe.archives import write_docker_archive
+
+    archive = write_docker_archive(tmp_path / "image.tar", "three", random_bytes=3 * 1024 * 1024 + 5)
+    zipped = tmp_path / "image.tar.gz"
+    zipped.write_bytes(gzip.compress(archive.read_bytes(), compresslevel=1))
+    raw = archive.read_bytes()
+    followed: dict[str, str] = {}
+
+    def follow(growing: GrowingLayer) -> None:
+        def run() -> None:
+            digest = hashlib.sha256()
+            for block, _last in growing.blocks(256 * 1024):
+                digest.update(block)
+            followed[growing.path] = f"sha256:{digest.hexdigest()}"
+        threading.Thread(target=run).start()
+
+    results = []
+    for name, stream in (("file", open(archive, "rb")), ("gzip", open(zipped, "rb")),  # noqa: SIM115
+                         ("chunks", IterReader(raw[i:i + 777_777] for i in range(0, len(raw), 777_777)))):
+        with stream:
+            saved = read_docker_save(stream, tmp_path / name, on_layer_start=follow if name == "chunks" else None)
+        results.append((saved.config, [layer.diff_id for layer in saved.layers]))
+        if name == "chunks":
+            for _ in range(100):
+                if len(followed) == 2:
+                    break
+                threading.Event().wait(0.05)
+            assert sorted(followed.values()) == sorted(layer.diff_id for layer in saved.layers)
+    assert results[0] == results[1] == results[2]
+    assert len(results[0][1]) == 2
