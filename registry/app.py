@@ -16,6 +16,7 @@ from registry.context import SERVICES, Services
 from registry.maven import routes as maven_routes
 from registry.npm import routes as npm_routes
 from registry.oci import routes as oci_routes
+from registry.pypi import routes as pypi_routes
 from registry.settings import Settings
 from registry.storage.factory import open_blob_store, open_database
 from registry.ui import routes as ui_routes
@@ -66,6 +67,7 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     oci_routes.setup(app, svc)
     npm_routes.setup(app, svc)
     maven_routes.setup(app, svc)
+    pypi_routes.setup(app, svc)
     ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
 
     async def close(_app: web.Application) -> None:

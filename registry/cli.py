@@ -26,7 +26,7 @@ class UsageError(Exception):
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
-                  "database_url", "blob_url", "s3_endpoint"):
+                  "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -123,7 +123,7 @@ async def cmd_package_create(svc, args) -> None:
     workspace, name = _split_full(args.package, "package")
     from registry.packages import validate_package_name
 
-    validate_package_name(args.type, name)
+    name = validate_package_name(args.type, name)
     await svc.access.create_package(workspace, name, args.type, args.repository)
     print(f"{args.type} package {workspace}/{name} created, linked to {args.repository}")
 
@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse DELETE of manifests, tags, blobs and packages")
     serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
                        help="Maven: allow re-deploying release files")
+    serve.add_argument("--pypi-max-file-size", dest="pypi_max_file_bytes", type=int, metavar="BYTES",
+                       help="PyPI: the largest file an upload may bring (default 1 GiB)")
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")

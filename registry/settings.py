@@ -25,6 +25,7 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
+    pypi_max_file_bytes: int = 1024**3  # PyPI: the largest file an upload may bring
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))

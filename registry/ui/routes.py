@@ -302,7 +302,7 @@ class UiPages:
                 raise ValueError("Choose a repository you are an admin of.")
             if package_type not in PACKAGE_TYPES:
                 raise ValueError("Choose a package type.")
-            validate_package_name(package_type, name)
+            name = validate_package_name(package_type, name)
             package = await self.svc.access.create_package(workspace, name, package_type,
                                                            f"{workspace}/{slug}")
         except (ValueError, AccessError) as exc:
