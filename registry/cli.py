@@ -138,6 +138,37 @@ async def cmd_package_delete(svc, args) -> None:
     print(f"{args.type} package {args.package} deleted (run gc to free its storage)")
 
 
+async def _pypi_project(svc, full_name: str):
+    from registry.pypi.names import is_valid_project_name, normalize
+
+    workspace, name = _split_full(full_name, "project")
+    if not is_valid_project_name(name):
+        raise UsageError(f"invalid Python project name {name!r}")
+    package = await svc.access.get_package(workspace, "pypi", normalize(name))
+    if package is None:
+        raise UsageError(f"no pypi package {workspace}/{normalize(name)}")
+    return package
+
+
+@_with_services
+async def cmd_pypi_files(svc, args) -> None:
+    """yank, unyank or delete a version's files (or one file) of a PyPI project."""
+    from registry.pypi.store import PypiStore
+
+    package = await _pypi_project(svc, args.project)
+    store = PypiStore(svc.db)
+    if args.pypi_action == "yank":
+        changed = await store.yank(package.id, args.version, args.file, args.reason)
+    elif args.pypi_action == "unyank":
+        changed = await store.unyank(package.id, args.version, args.file)
+    else:
+        changed = await store.delete(package.id, args.version, args.file)
+    if not changed:
+        raise UsageError(f"no file of {package.full_name} {args.version}" + (f" named {args.file}" if args.file else ""))
+    done = {"yank": "yanked", "unyank": "unyanked", "delete": "deleted (run gc to free the storage)"}
+    print(f"{changed} file(s) of {package.full_name} {args.version} {done[args.pypi_action]}")
+
+
 @_with_services
 async def cmd_gc(svc, args) -> None:
     from registry.gc import collect
@@ -240,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("delete", cmd_package_delete, "delete a package", package)
     p.add_argument("package", metavar="WORKSPACE/NAME")
     p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
+
+    pypi = sub.add_parser("pypi", help="PyPI projects: yank, unyank, delete").add_subparsers(
+        dest="pypi_action", required=True)
+    for action, text in (("yank", "yank a version (or one file): pip skips it unless pinned (PEP 592)"),
+                         ("unyank", "undo a yank"), ("delete", "delete a version (or one file)")):
+        p = command(action, cmd_pypi_files, text, pypi)
+        p.add_argument("project", metavar="WORKSPACE/PROJECT")
+        p.add_argument("version")
+        p.add_argument("--file", help="only this file of the version")
+        if action == "yank":
+            p.add_argument("--reason", help="shown by pip and on the pages")
 
     command("migrate", cmd_migrate, "apply pending schema migrations (the server also does on start)")
 
