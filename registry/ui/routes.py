@@ -22,10 +22,12 @@ from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
 from registry.oci.store import OciStore
 from registry.packages import validate_package_name
+from registry.pypi.store import PypiStore
 from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
 from registry.ui.maven_pages import MavenPages, settings_xml
 from registry.ui.npm_pages import NpmPages, npmrc
+from registry.ui.pypi_pages import PypiPages, snippets
 from registry.ui.render import (
     STATIC,
     STATIC_PREFIX,
@@ -81,13 +83,17 @@ class UiPages:
         self.container = ContainerPages(self.oci, svc.blobs)
         npm_store, maven_store = NpmStore(svc.db), MavenStore(svc.db)
         self.npm, self.maven = NpmPages(npm_store), MavenPages(maven_store)
+        self.pypi_store = PypiStore(svc.db)
+        self.pypi = PypiPages(self.pypi_store)
         self.counters: dict[str, Counter] = {
             "container": self.oci.tag_counts,
             "npm": npm_store.version_counts,
             "maven": maven_store.version_counts,
+            "pypi": self.pypi_store.version_counts,
         }
         self.type_pages: dict[str, Callable[..., Awaitable[Response]]] = {
-            "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page}
+            "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page,
+            "pypi": self.pypi_page}
 
     def add_routes(self, app: web.Application) -> None:
         route = app.router
@@ -104,6 +110,7 @@ class UiPages:
         route.add_post("/{workspace}/workspace/packages/new", self._page(self.create_package))
         route.add_get("/{workspace}/workspace/projects/{project}/packages", self._page(self.project_packages))
         route.add_get("/{workspace}/{repository}/packages", self._page(self.repository_packages))
+        route.add_post("/{workspace}/{repository}/packages/pypi/{name}/-/manage", self._page(self.manage_pypi))
         route.add_get("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_page))
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
@@ -426,6 +433,40 @@ class UiPages:
         return await self.render(request, viewer, "maven.html", crumbs=crumbs, package=package, view=view,
                                  maven_url=repository_url, right=right.name.lower(), title=package.name,
                                  settings_xml=settings_xml(repository_url, viewer.email))
+
+    async def pypi_page(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                        crumbs: list, error: str = "", status: int = 200) -> Response:
+        version = self._version_of(tail)
+        view = await self.pypi.view(package, version)
+        if view is None:
+            raise not_found()
+        base = f"{external_base(request, self.svc.settings.public_url)}/pypi/{package.workspace}/"
+        crumbs = crumbs + ([(version, "")] if version else [])
+        return await self.render(request, viewer, "pypi.html", status=status, crumbs=crumbs, package=package,
+                                 view=view, right=right.name.lower(), title=package.name, error=error,
+                                 may_admin=right >= Right.ADMIN, manage_url=package_url(package, "manage"),
+                                 upload_url=base, snippets=snippets(package.name, base + "simple/", base, viewer.email))
+
+    async def manage_pypi(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        """Yank, unyank or delete a version (or one file) of a PyPI project: admins only."""
+        workspace, slug = request.match_info["workspace"], request.match_info["repository"]
+        package, right = await self._readable(viewer, workspace, "pypi", request.match_info["name"])
+        if right < Right.ADMIN or package.repository != f"{workspace}/{slug}":
+            raise PageError(403, "Only admins of the repository a package is linked to can change its versions.")
+        action, version = form.get("action", ""), form.get("version", "")[:256]
+        filename = form.get("file") or None
+        if action == "yank":
+            changed = await self.pypi_store.yank(package.id, version, filename, form.get("reason", "")[:200])
+        elif action == "unyank":
+            changed = await self.pypi_store.unyank(package.id, version, filename)
+        elif action == "delete":
+            changed = await self.pypi_store.delete(package.id, version, filename)
+        else:
+            raise PageError(400, "Choose yank, unyank or delete.")
+        if not changed:
+            raise not_found()
+        remaining = action != "delete" or await self.pypi_store.files(package.id, version)
+        raise PageError(303, action, {"Location": package_url(package, *(["versions", version] if remaining else []))})
 
 
 def setup(app: web.Application, svc: Services) -> UiPages:

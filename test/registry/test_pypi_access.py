@@ -12,7 +12,7 @@ import requests
 from test.registry.conftest import World, admin
 from test.support.pypi_http import upload
 from test.support.python_dists import make_wheel
-from test.support.registry_server import READ, WRITE
+from test.support.registry_server import READ
 
 OK, DENIED, HIDDEN, CHALLENGED = 200, 403, 404, 401
 

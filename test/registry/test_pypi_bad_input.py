@@ -17,7 +17,7 @@ import requests
 
 from test.registry.conftest import World, admin
 from test.support.pypi_http import upload
-from test.support.python_dists import make_sdist, make_wheel, metadata_text
+from test.support.python_dists import make_wheel, metadata_text
 from test.support.registry_server import RegistryServer, start_registry
 
 MAX_FILE = 256 * 1024
@@ -52,26 +52,28 @@ def _zip_with(path: Path, entries: dict[str, bytes]) -> Path:
     return path
 
 
+class _Zeros:
+    """``size`` zero bytes, read as a file."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def read(self, size: int = -1) -> bytes:
+        n = self.left if size < 0 else min(size, self.left)
+        self.left -= n
+        return bytes(n)
+
+
 def _gzip_bomb(path: Path, inflated: int) -> Path:
     """An sdist whose tar inflates to ``inflated`` bytes of zeros (a few hundred KB compressed)."""
-    with gzip.open(path, "wb", compresslevel=9) as handle:
-        with tarfile.open(fileobj=handle, mode="w") as archive:
-            info = tarfile.TarInfo("victim-1.0/PKG-INFO")
-            data = metadata_text("victim", "1.0").encode()
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-            info = tarfile.TarInfo("victim-1.0/zeros")
-            info.size = inflated
-
-            class Zeros:
-                left = inflated
-
-                def read(self, size: int = -1) -> bytes:
-                    n = self.left if size < 0 else min(size, self.left)
-                    self.left -= n
-                    return bytes(n)
-
-            archive.addfile(info, Zeros())
+    with gzip.open(path, "wb", compresslevel=9) as handle, tarfile.open(fileobj=handle, mode="w") as archive:
+        info = tarfile.TarInfo("victim-1.0/PKG-INFO")
+        data = metadata_text("victim", "1.0").encode()
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("victim-1.0/zeros")
+        info.size = inflated
+        archive.addfile(info, _Zeros(inflated))
     return path
 
 
