@@ -86,15 +86,18 @@ def parse_filename(filename: str) -> FileName:
                               "can be uploaded")
 
 
-def inspect(path: Path, filename: str) -> Distribution:
+Source = Path | bytes  # a file, or the bytes of a small one
+
+
+def inspect(source: Source, filename: str) -> Distribution:
     """Parse the file's name, read its core metadata, and check both agree (blocking: run in a thread)."""
     name = parse_filename(filename)
     if name.packagetype == WHEEL:
-        raw = _wheel_metadata(path)
+        raw = _wheel_metadata(source)
     elif filename.endswith(".zip"):
-        raw = _zip_sdist_metadata(path)
+        raw = _zip_sdist_metadata(source)
     else:
-        raw = _tar_sdist_metadata(path)
+        raw = _tar_sdist_metadata(source)
     metadata = _parse_metadata(raw)
     declared, version = metadata.get("name", ""), parse_version(metadata.get("version", ""))
     if normalize(declared) != name.project:
@@ -122,9 +125,9 @@ def _read_zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return data
 
 
-def _zip_entries(path: Path) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+def _zip_entries(source: Source) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (zipfile.BadZipFile, OSError) as exc:
         raise InvalidDistribution(f"not a valid zip archive: {exc}") from None
     entries = archive.infolist()
@@ -136,8 +139,8 @@ def _zip_entries(path: Path) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
     return archive, entries
 
 
-def _wheel_metadata(path: Path) -> bytes:
-    archive, entries = _zip_entries(path)
+def _wheel_metadata(source: Source) -> bytes:
+    archive, entries = _zip_entries(source)
     with archive:
         found = [info for info in entries
                  if (parts := info.filename.split("/")) and len(parts) == 2 and parts[0].endswith(".dist-info")
@@ -151,8 +154,8 @@ def _wheel_metadata(path: Path) -> bytes:
             raise InvalidDistribution(f"the wheel's METADATA cannot be read: {exc}") from None
 
 
-def _zip_sdist_metadata(path: Path) -> bytes:
-    archive, entries = _zip_entries(path)
+def _zip_sdist_metadata(source: Source) -> bytes:
+    archive, entries = _zip_entries(source)
     with archive:
         found = [info for info in entries if len(info.filename.split("/")) == 2 and info.filename.endswith("/PKG-INFO")]
         if not found:
@@ -183,12 +186,13 @@ class _Inflated(io.RawIOBase):
         return len(data)
 
 
-def _tar_sdist_metadata(path: Path) -> bytes:
-    cap = path.stat().st_size * MAX_INFLATE_RATIO + INFLATE_FLOOR
+def _tar_sdist_metadata(source: Source) -> bytes:
+    size = len(source) if isinstance(source, bytes) else source.stat().st_size
+    cap = size * MAX_INFLATE_RATIO + INFLATE_FLOOR
     pkg_info: bytes | None = None
     count = 0
     try:
-        with gzip.open(path) as compressed, tarfile.open(
+        with gzip.open(io.BytesIO(source) if isinstance(source, bytes) else source) as compressed, tarfile.open(
                 fileobj=io.BufferedReader(_Inflated(compressed, cap)), mode="r|") as archive:
             for member in archive:
                 count += 1

@@ -214,8 +214,10 @@ class PypiApi:
             if getattr(uploaded, algorithm) != value:
                 raise errors.invalid(f"the file's {algorithm} digest does not match the declared {algorithm} "
                                      "(was the upload cut short?)")
+        source = uploaded.data if uploaded.data is not None else uploaded.path
+        assert source is not None
         try:
-            dist = await asyncio.to_thread(inspect, uploaded.path, uploaded.filename)
+            dist = await asyncio.to_thread(inspect, source, uploaded.filename)
         except InvalidDistribution as exc:
             raise errors.invalid(str(exc)) from None
         if dist.name.project != normalize(package.name):
@@ -226,23 +228,26 @@ class PypiApi:
                 form_version is not None and form_version != dist.name.version):
             raise errors.invalid("the form's name and version do not match the file's own metadata "
                                  f"({dist.name.project} {dist.version})")
-        try:
-            _, _info = await self.svc.content.store(package.id, file_chunks(uploaded.path),
-                                                    Digest("sha256", uploaded.sha256))
-        except UploadNotFound:
-            raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
         store_digest = f"sha256:{uploaded.sha256}"
 
-        async def record(tx, metadata_digest: str | None) -> None:
+        async def record(tx, _digest: str, metadata_digest: str | None = None) -> None:
             await PypiStore.record(tx, package.id, dist, store_digest, uploaded.size, uploaded.md5,
                                    uploaded.blake2_256, metadata_digest, uploader)
 
+        metadata_digest = None
+        if dist.name.packagetype == WHEEL:
+            metadata_digest, _ = await self.svc.content.store_small(package.id, dist.metadata_bytes)
         try:
-            if dist.name.packagetype == WHEEL:
-                await self.svc.content.store_small(package.id, dist.metadata_bytes, record)
+            if uploaded.data is not None:
+                # Bytes in hand: stored and recorded with the file's rows in one transaction.
+                await self.svc.content.store_small(
+                    package.id, uploaded.data, lambda tx, digest: record(tx, digest, metadata_digest))
             else:
+                await self.svc.content.store(package.id, file_chunks(uploaded.path), Digest("sha256", uploaded.sha256))
                 async with self.svc.db.transaction() as tx:
-                    await record(tx, None)
+                    await record(tx, store_digest, metadata_digest)
+        except UploadNotFound:
+            raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
         except FileExists:
             raise errors.file_exists(dist.name.filename) from None
         return web.Response(text="OK\n")

@@ -1,6 +1,7 @@
 """Reading the legacy upload API's multipart form (what twine, uv publish and Poetry send) with
-flat memory: the small fields into memory, each within a bound; the file part into a temporary
-file, hashed (sha256, md5, blake2b-256) as it arrives, in a thread, in batches.
+flat memory: the small fields into memory, each within a bound; the file part hashed (sha256, md5,
+blake2b-256) in a thread, kept in memory up to IN_MEMORY bytes (most wheels) and past that spooled
+to a temporary file as it arrives, in batches.
 
 The file is checked (its name, its archive, its metadata, the digests the client declared) before
 any of it reaches the blob store, so a refused upload leaves nothing stored.
@@ -27,6 +28,7 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_FORM_BYTES = 8 * 1024 * 1024
 MAX_FIELDS = 200
 _BATCH = 1024 * 1024  # bytes written and hashed per thread hop
+IN_MEMORY = 1024 * 1024  # a file up to this size is held in memory, not spooled
 _READ = 256 * 1024
 # A refused upload's remaining body is read and dropped up to this many bytes, so that the client
 # (which sends the whole body before it reads an answer) sees the refusal instead of a reset.
@@ -39,8 +41,9 @@ BeforeFile = Callable[[dict[str, str], str], Awaitable[None]]
 
 @dataclass
 class UploadedFile:
-    path: Path
     filename: str
+    data: bytes | None = None  # the bytes, when small enough to be held in memory
+    path: Path | None = None  # else the spool file
     size: int = 0
     sha256: str = ""
     md5: str = ""
@@ -53,7 +56,7 @@ class UploadForm:
     file: UploadedFile | None = None
 
     def discard(self) -> None:
-        if self.file is not None:
+        if self.file is not None and self.file.path is not None:
             self.file.path.unlink(missing_ok=True)
 
 
@@ -64,7 +67,8 @@ class _Hashes:
         self.blake2 = hashlib.blake2b(digest_size=32)
 
     def update_and_write(self, handle, data: bytes) -> None:
-        handle.write(data)
+        if handle is not None:
+            handle.write(data)
         self.sha256.update(data)
         self.md5.update(data)
         self.blake2.update(data)
@@ -127,31 +131,44 @@ async def _field(part: BodyPartReader, name: str) -> str:
 
 
 async def _spool(part: BodyPartReader, spool_dir: Path, filename: str, max_bytes: int) -> UploadedFile:
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="upload-", dir=spool_dir)
-    uploaded = UploadedFile(Path(path), filename)
+    uploaded = UploadedFile(filename)
     hashes = _Hashes()
+    batch = bytearray()
+    handle = None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            batch = bytearray()
-            while chunk := await part.read_chunk(_READ):
-                uploaded.size += len(chunk)
-                if uploaded.size > max_bytes:
-                    raise errors.PypiError(413, f"the file is larger than this index accepts ({max_bytes} bytes)")
-                batch += chunk
-                if len(batch) >= _BATCH:
-                    await asyncio.to_thread(hashes.update_and_write, handle, bytes(batch))
-                    batch.clear()
-            if batch:
+        while chunk := await part.read_chunk(_READ):
+            uploaded.size += len(chunk)
+            if uploaded.size > max_bytes:
+                raise errors.PypiError(413, f"the file is larger than this index accepts ({max_bytes} bytes)")
+            batch += chunk
+            if uploaded.size > IN_MEMORY and len(batch) >= _BATCH:
+                if handle is None:
+                    handle = await asyncio.to_thread(_open_spool, spool_dir, uploaded)
                 await asyncio.to_thread(hashes.update_and_write, handle, bytes(batch))
-            await asyncio.to_thread(handle.flush)
+                batch.clear()
+        if batch:
+            await asyncio.to_thread(hashes.update_and_write, handle, bytes(batch))
+        if handle is None:
+            uploaded.data = bytes(batch)
+        else:
+            await asyncio.to_thread(handle.close)
     except BaseException:
-        uploaded.path.unlink(missing_ok=True)
+        if handle is not None:
+            handle.close()
+        if uploaded.path is not None:
+            uploaded.path.unlink(missing_ok=True)
         raise
     uploaded.sha256 = hashes.sha256.hexdigest()
     uploaded.md5 = hashes.md5.hexdigest()
     uploaded.blake2_256 = hashes.blake2.hexdigest()
     return uploaded
+
+
+def _open_spool(spool_dir: Path, uploaded: UploadedFile):
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="upload-", dir=spool_dir)
+    uploaded.path = Path(path)
+    return os.fdopen(fd, "wb")
 
 
 async def _drain(request: web.Request) -> None:
