@@ -9,7 +9,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from registry.access import token_endpoint
 from registry.access.controller import AccessController
-from registry.access.jwt_tokens import TokenService, load_or_create_key
+from registry.access.jwt_tokens import TokenService
+from registry.access.signing_keys import move_database_keys, open_key_ring
 from registry.access.store import AccessStore
 from registry.content import ContentService
 from registry.context import SERVICES, Services
@@ -24,9 +25,11 @@ log = logging.getLogger("packages_registry")
 
 
 async def build_services(settings: Settings) -> Services:
+    keys = open_key_ring(settings.data_dir, settings.signing_key_file)
     blobs = open_blob_store(settings)
     db = await open_database(settings)
     access = AccessStore(db)
+    await move_database_keys(db, keys)
     return Services(
         settings=settings,
         db=db,
@@ -34,7 +37,7 @@ async def build_services(settings: Settings) -> Services:
         content=ContentService(db, blobs),
         access=access,
         controller=AccessController(access),
-        tokens=TokenService(await load_or_create_key(db)),
+        tokens=TokenService(keys, settings.service),
     )
 
 

@@ -25,6 +25,9 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
+    # Bearer-token signing keys: a key file or a directory of <kid>.key files (replicas share it);
+    # default: DATA/keys, made on first start (registry/access/signing_keys.py).
+    signing_key_file: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_SIGNING_KEY_FILE"))
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))

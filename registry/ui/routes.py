@@ -75,7 +75,7 @@ MAX_EXPIRY_DAYS = 3650
 class UiPages:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.sessions = SessionStore(svc.db)
+        self.sessions = SessionStore(svc.db, svc.tokens)
         self.env = make_environment()
         self.oci = OciStore(svc.db)
         self.container = ContainerPages(self.oci, svc.blobs)
