@@ -51,7 +51,7 @@ def test_a_token_made_with_a_token_stays_within_it_and_dies_with_it(ui_world: Ui
 
     # The form offers nothing beyond the parent's lifetime.
     form = script.get(ui_world.url("/tokens"), timeout=30).text
-    assert 'value=""' not in re.search(r'<select name="expires_days">.*?</select>', form, re.S).group(0)
+    assert 'value=""' not in re.search(r'<select name="expires_days">.*?</select>', form, re.DOTALL).group(0)
     for days in ("", "30", "365"):  # never, or longer than the parent: refused, nothing made
         refused = _make_token(script, ui_world, f"longer-{days or 'never'}", [READ], days)
         assert refused.status_code == 400
@@ -67,7 +67,7 @@ def test_a_token_made_with_a_token_stays_within_it_and_dies_with_it(ui_world: Ui
     child = _secret(child_page)
     grandchild = _secret(_make_token(_basic(ui_world, email, child), ui_world, "grandchild", [READ], "parent"))
     listed = script.get(ui_world.url("/tokens"), timeout=30).text
-    assert "never" not in re.search(r"<tbody>.*</tbody>", listed, re.S).group(0)
+    assert "never" not in re.search(r"<tbody>.*</tbody>", listed, re.DOTALL).group(0)
     for token in (child, grandchild):
         assert _basic(ui_world, email, token).get(ui_world.url("/tokens"), timeout=30).status_code == 200
 
@@ -106,7 +106,7 @@ def test_a_signed_in_session_makes_tokens_no_longer_than_its_token(ui_world: UiW
     assert made.status_code == 200, made.text
     assert _make_token(session, ui_world, "never-from-session", [READ], "").status_code == 400
     listed = session.get(ui_world.url("/tokens"), timeout=30).text
-    rows = re.findall(r"<tr>.*?</tr>", re.search(r"<tbody>.*</tbody>", listed, re.S).group(0), re.S)
+    rows = re.findall(r"<tr>.*?</tr>", re.search(r"<tbody>.*</tbody>", listed, re.DOTALL).group(0), re.DOTALL)
     made_row = [row for row in rows if "from-session" in row]
     assert len(made_row) == 1  # the "never" one was not made
     assert "never" not in made_row[0]
