@@ -147,11 +147,11 @@ async def cmd_gc(svc, args) -> None:
     print(("dry run: " if args.dry_run else "") + str(report))
 
 
-def _key_ring(args: argparse.Namespace):
+def _key_ring(args: argparse.Namespace, create: bool = False):
     from registry.access.signing_keys import open_key_ring
 
     settings = _settings(args)
-    return open_key_ring(settings.data_dir, settings.signing_key_file)
+    return open_key_ring(settings.data_dir, settings.signing_key_file, create)
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
@@ -165,7 +165,11 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
 def cmd_keys_rotate(args: argparse.Namespace) -> None:
     from registry.access.jwt_tokens import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL
 
-    kid, removed = _key_ring(args).rotate(keep_seconds=REFRESH_TOKEN_TTL + ACCESS_TOKEN_TTL)
+    ring = _key_ring(args, create=True)
+    if ring.made_first:
+        print(f"new signing key {ring.signing.kid}")
+        return
+    kid, removed = ring.rotate(keep_seconds=REFRESH_TOKEN_TTL + ACCESS_TOKEN_TTL)
     print(f"new signing key {kid}" + (f"; removed expired keys {', '.join(removed)}" if removed else ""))
 
 

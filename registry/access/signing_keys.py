@@ -7,7 +7,8 @@ A copy of the database (a backup) must not be enough to forge a token, so keys l
   secret of at least 32 bytes, e.g. ``openssl rand -hex 32``) or a directory of ``<kid>.key`` files
   that every replica mounts.
 
-Several keys verify; the newest of a directory signs. A token names its key in the JWT header
+Several keys verify; of a directory's keys, the one whose name (its kid) sorts last signs: the same
+choice on every replica, however the files were copied (``keys rotate`` names keys by UTC time). A token names its key in the JWT header
 (``kid``), so after ``packages-registry keys rotate`` the tokens signed by older keys keep working until
 they expire, and a removed key's tokens are refused. Running servers notice a changed directory
 (checked at most once a second, and at once when a token names a key they do not know).
@@ -71,8 +72,9 @@ def fingerprint_kid(secret: bytes) -> str:
 
 
 def new_kid() -> str:
-    # Sorts by creation time, so the newest key of a directory is the last name.
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
+    # Sorts by creation time (to the microsecond), so the newest key of a directory is the last name.
+    now = time.time()
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1e6):06d}Z-{secrets.token_hex(4)}"
 
 
 class KeyRing:
@@ -85,6 +87,7 @@ class KeyRing:
         self._signing: SigningKey | None = None
         self._seen: tuple[int, int] | None = None
         self._checked = 0.0
+        self.made_first = False  # whether opening it made its first key
         self.reload()
 
     @property
@@ -180,13 +183,18 @@ class KeyRing:
         with self._locked():
             if not self._read_directory():  # else another process made it meanwhile
                 self._write(new_kid(), secrets.token_hex(32).encode())
+                self.made_first = True
 
     def add(self, secret: bytes, kid: str | None = None) -> str:
         """Add a key (the newest by kid signs); returns its kid."""
+        newest = kid is None
         kid = kid or new_kid()
         if not _KID_RE.fullmatch(kid):
             raise SigningKeyError(f"a key id is letters, digits, '-' and '_', got {kid!r}")
         with self._locked():
+            if newest and any(key.kid >= kid for key in self._read_directory()):
+                raise SigningKeyError(f"a key in {self.location} sorts after {kid} (a clock behind, or a key named "
+                                      "by hand): the new key would not sign. Rename that key or fix the clock")
             self._write(kid, secret)
         self.reload()
         return kid
@@ -218,13 +226,17 @@ class KeyRing:
         self.reload()
 
 
-def open_key_ring(data_dir: Path, key_file: str | None) -> KeyRing:
-    """The configured keys: the given file or directory, else ``DATA/keys`` (made on first use)."""
+def open_key_ring(data_dir: Path, key_file: str | None, create: bool = False) -> KeyRing:
+    """The configured keys: the given file or directory, else ``DATA/keys`` (made on first use).
+
+    A given directory gets its first key only when ``create`` (``keys rotate``): a server started with
+    an empty or missing one refuses to run, rather than each replica making a key of its own.
+    """
     if key_file:
         location = Path(key_file)
-        if not location.exists():
+        if not location.exists() and not create:
             raise SigningKeyError(f"signing key file {location} does not exist")
-        return KeyRing(location, create=False)
+        return KeyRing(location, create=create)
     return KeyRing(data_dir / "keys", create=True)
 
 
