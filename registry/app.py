@@ -12,7 +12,7 @@ from registry.access.controller import AccessController
 from registry.access.jwt_tokens import TokenService
 from registry.access.signing_keys import move_database_keys, open_key_ring
 from registry.access.store import AccessStore
-from registry.content import ContentService
+from registry.content import ContentService, UploadLimits
 from registry.context import SERVICES, Services
 from registry.httputil import is_valid_host
 from registry.maven import routes as maven_routes
@@ -35,7 +35,8 @@ async def build_services(settings: Settings) -> Services:
         settings=settings,
         db=db,
         blobs=blobs,
-        content=ContentService(db, blobs),
+        content=ContentService(db, blobs, UploadLimits(settings.max_uploads_per_credential,
+                                                       settings.max_uploads_per_package, settings.upload_idle_seconds)),
         access=access,
         controller=AccessController(access),
         tokens=TokenService(keys, settings.service),

@@ -27,7 +27,9 @@ class UsageError(Exception):
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
-                  "database_url", "blob_url", "s3_endpoint", "signing_key_file"):
+                  "database_url", "blob_url", "s3_endpoint", "signing_key_file",
+                  "max_uploads_per_credential", "max_uploads_per_package", "upload_idle_seconds",
+                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -227,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a pipeline token's push to an unknown package creates it, linked to its repository")
     serve.add_argument("--no-delete", dest="delete_enabled", action="store_false", default=None,
                        help="refuse DELETE of manifests, tags, blobs and packages")
+    serve.add_argument("--max-uploads-per-credential", dest="max_uploads_per_credential", type=int,
+                       help="open upload sessions one token may have (default 100; past it: 429 + Retry-After)")
+    serve.add_argument("--max-uploads-per-package", dest="max_uploads_per_package", type=int,
+                       help="open upload sessions one package may have (default 200)")
+    serve.add_argument("--upload-idle-timeout", dest="upload_idle_seconds", type=float, metavar="SECONDS",
+                       help="an upload session unused this long expires (default 3600)")
+    serve.add_argument("--header-timeout", dest="header_timeout", type=float, metavar="SECONDS",
+                       help="time for a request's head to arrive (default 30; then 408 and the connection closes)")
+    serve.add_argument("--body-timeout", dest="body_timeout", type=float, metavar="SECONDS",
+                       help="a request body may stall this long, and is held to --body-min-rate after it "
+                            "(default 60)")
+    serve.add_argument("--body-min-rate", dest="body_min_rate", type=float, metavar="BYTES",
+                       help="least average bytes per second of a request body (default 500)")
+    serve.add_argument("--keepalive-timeout", dest="keepalive_timeout", type=float, metavar="SECONDS",
+                       help="an idle kept-alive connection is closed after this (default 75)")
     serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
                        help="Maven: allow re-deploying release files")
 
