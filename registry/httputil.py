@@ -69,7 +69,7 @@ class SmallBlobs:
 
 # RFC 9110 Host: uri-host [ ":" port ], uri-host being a name, an IPv4 address or a bracketed IPv6 one.
 # Nothing else (quotes, commas, spaces, slashes, "@") may reach a realm, a tarball URL or a page.
-_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
 def is_valid_host(value: str) -> bool:

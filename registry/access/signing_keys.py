@@ -164,7 +164,7 @@ class KeyRing:
             raise SigningKeyError(f"the signing key is the single file {self.location} (--signing-key-file): "
                                   "replace it there, or point --signing-key-file at a directory of keys to rotate")
         self.location.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(self.location / ".lock", "a") as lock:
+        with os.fdopen(os.open(self.location / ".lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
