@@ -92,6 +92,16 @@ def _closed_within(sock: socket.socket, seconds: float, drip: bytes = b"") -> by
 
 def test_slow_heads_and_trickling_bodies_are_cut_off(limited: World) -> None:
     address = ("127.0.0.1", limited.server.port)
+    # Many half-open heads at once do not stall another user, and all of them are closed.
+    crowd = [socket.create_connection(address) for _ in range(50)]
+    for sock in crowd:
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    started = time.monotonic()
+    assert limited.client("read").get("/v2/").status_code == 200
+    assert time.monotonic() - started < 1.0
+    for sock in crowd:
+        with sock:
+            assert _closed_within(sock, 10).startswith(b"HTTP/1.1 408")
     # A connection that sends nothing, and one that sends half a head and then a byte now and then.
     with socket.create_connection(address) as silent:
         assert _closed_within(silent, 10).startswith(b"HTTP/1.1 408")
