@@ -118,7 +118,11 @@ class KeyRing:
             return
         self._checked = now
         if self._stamp() != self._seen:
-            self.reload()
+            try:
+                self.reload()
+            except (SigningKeyError, OSError) as exc:
+                # Mid-change (or emptied by mistake): go on with the keys read last, and say so.
+                log.warning("signing keys in %s not reloaded, still using the previous ones: %s", self.location, exc)
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
