@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES
+from registry.access.signing_keys import SigningKeyError
 from registry.access.store import DEFAULT_PIPELINE_TOKEN_TTL, AccessError
 from registry.settings import Settings, default_data_dir
 from registry.storage.migrate import DatabaseNewerThanCode
@@ -26,7 +27,9 @@ class UsageError(Exception):
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
-                  "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes"):
+                  "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes", "signing_key_file",
+                  "max_uploads_per_credential", "max_uploads_per_package", "upload_idle_seconds",
+                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -177,6 +180,37 @@ async def cmd_gc(svc, args) -> None:
     print(("dry run: " if args.dry_run else "") + str(report))
 
 
+def _key_ring(args: argparse.Namespace, create: bool = False):
+    from registry.access.signing_keys import open_key_ring
+
+    settings = _settings(args)
+    return open_key_ring(settings.data_dir, settings.signing_key_file, create)
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    ring = _key_ring(args)
+    signing = ring.signing.kid
+    for key in ring.all():
+        made = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(key.created_at))
+        print(f"{key.kid}\t{made}\t{'signing' if key.kid == signing else 'verifying'}")
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    from registry.access.jwt_tokens import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL
+
+    ring = _key_ring(args, create=True)
+    if ring.made_first:
+        print(f"new signing key {ring.signing.kid}")
+        return
+    kid, removed = ring.rotate(keep_seconds=REFRESH_TOKEN_TTL + ACCESS_TOKEN_TTL)
+    print(f"new signing key {kid}" + (f"; removed expired keys {', '.join(removed)}" if removed else ""))
+
+
+def cmd_keys_remove(args: argparse.Namespace) -> None:
+    _key_ring(args).remove(args.kid)
+    print(f"signing key {args.kid} removed: the tokens it signed are refused")
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
     from registry.storage.migrate import migrate
 
@@ -204,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "$PACKAGES_REGISTRY_BLOBS)")
     common.add_argument("--s3-endpoint", dest="s3_endpoint", default=argparse.SUPPRESS, metavar="URL",
                         help="S3 endpoint for a non-AWS store such as Ceph or MinIO ($PACKAGES_REGISTRY_S3_ENDPOINT)")
+    common.add_argument("--signing-key-file", dest="signing_key_file", default=argparse.SUPPRESS, metavar="PATH",
+                        help="bearer-token signing key: a file (32+ bytes) or a directory of KID.key files, shared "
+                             "by replicas (default: DATA/keys; $PACKAGES_REGISTRY_SIGNING_KEY_FILE)")
     parser = argparse.ArgumentParser(prog="packages-registry", parents=[common],
                                      description="The bundled Bitbucket Packages-style registry.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a pipeline token's push to an unknown package creates it, linked to its repository")
     serve.add_argument("--no-delete", dest="delete_enabled", action="store_false", default=None,
                        help="refuse DELETE of manifests, tags, blobs and packages")
+    serve.add_argument("--max-uploads-per-credential", dest="max_uploads_per_credential", type=int,
+                       help="open upload sessions one token may have (default 100; past it: 429 + Retry-After)")
+    serve.add_argument("--max-uploads-per-package", dest="max_uploads_per_package", type=int,
+                       help="open upload sessions one package may have (default 200)")
+    serve.add_argument("--upload-idle-timeout", dest="upload_idle_seconds", type=float, metavar="SECONDS",
+                       help="an upload session unused this long expires (default 3600)")
+    serve.add_argument("--header-timeout", dest="header_timeout", type=float, metavar="SECONDS",
+                       help="time for a request's head to arrive (default 30; then 408 and the connection closes)")
+    serve.add_argument("--body-timeout", dest="body_timeout", type=float, metavar="SECONDS",
+                       help="a request body may stall this long, and is held to --body-min-rate after it "
+                            "(default 60)")
+    serve.add_argument("--body-min-rate", dest="body_min_rate", type=float, metavar="BYTES",
+                       help="least average bytes per second of a request body (default 500)")
+    serve.add_argument("--keepalive-timeout", dest="keepalive_timeout", type=float, metavar="SECONDS",
+                       help="an idle kept-alive connection is closed after this (default 75)")
     serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
                        help="Maven: allow re-deploying release files")
     serve.add_argument("--pypi-max-file-size", dest="pypi_max_file_bytes", type=int, metavar="BYTES",
@@ -282,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--file", help="only this file of the version")
         if action == "yank":
             p.add_argument("--reason", help="shown by pip and on the pages")
+    keys = sub.add_parser("keys", help="bearer-token signing keys").add_subparsers(dest="action", required=True)
+    command("list", cmd_keys_list, "list the signing keys (the newest signs, all verify)", keys)
+    command("rotate", cmd_keys_rotate, "make a new signing key; keys whose tokens have all expired are removed",
+            keys)
+    command("remove", cmd_keys_remove, "remove a key now (a leaked key): its tokens are refused",
+            keys).add_argument("kid")
 
     command("migrate", cmd_migrate, "apply pending schema migrations (the server also does on start)")
 
@@ -300,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         args.handler(args)
-    except (UsageError, AccessError, ValueError, StorageProbeFailed, DatabaseNewerThanCode) as exc:
+    except (UsageError, AccessError, ValueError, StorageProbeFailed, DatabaseNewerThanCode, SigningKeyError) as exc:
         print(f"packages-registry: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from registry.access.models import PACKAGE_TYPES, SCOPE_READ, SCOPE_WRITE, SCOPES, Package, Right
-from registry.access.store import AccessError
+from registry.access.store import AccessError, PackageNameTaken
 from registry.context import Services
 from registry.httputil import external_base
 from registry.maven.store import MavenStore
@@ -77,7 +77,7 @@ MAX_EXPIRY_DAYS = 3650
 class UiPages:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.sessions = SessionStore(svc.db)
+        self.sessions = SessionStore(svc.db, svc.tokens)
         self.env = make_environment()
         self.oci = OciStore(svc.db)
         self.container = ContainerPages(self.oci, svc.blobs)
@@ -312,6 +312,10 @@ class UiPages:
             name = validate_package_name(package_type, name)
             package = await self.svc.access.create_package(workspace, name, package_type,
                                                            f"{workspace}/{slug}")
+        except PackageNameTaken:
+            # Whether it exists is not the viewer's to know: it may be linked where they have no role.
+            message = f"The name {name} is not available for a {package_type} package in {workspace}: choose another."
+            return await self.new_package_form(request, viewer, form, message, status=400)
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
         raise PageError(303, "created", {"Location": package_url(package)})
@@ -330,7 +334,13 @@ class UiPages:
         return await self.render(request, viewer, "tokens.html", status=status, title="API tokens",
                                  crumbs=[("API tokens", "")], tokens=rows, created=created, error=error,
                                  scopes=SCOPES, own_scopes=viewer.principal.scopes, now=time.time(),
-                                 current=viewer.principal.credential_id)
+                                 current=viewer.principal.credential_id,
+                                 parent_expires=await self._parent_expiry(viewer))
+
+    async def _parent_expiry(self, viewer: Viewer) -> float | None:
+        """When the token the viewer signed in with (or sent as Basic credentials) expires: a token
+        made here is that token's child and cannot outlive it (AccessStore.create_api_token)."""
+        return await self.svc.access.api_token_expiry(viewer.principal.credential_id or "")
 
     async def create_token(self, request: Request, viewer: Viewer, form: Form) -> Response:
         email = self._token_owner(viewer)
@@ -344,10 +354,14 @@ class UiPages:
                 raise ValueError(f"Choose its scopes: {SCOPE_READ} and/or {SCOPE_WRITE}.")
             if not set(scopes) <= viewer.principal.scopes:
                 raise ValueError("A token cannot have scopes that the token you signed in with lacks.")
-            if days and (not days.isdigit() or not 1 <= int(days) <= MAX_EXPIRY_DAYS):
-                raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
-            expires_at = time.time() + int(days) * 86400 if days else None
-            token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at)
+            if days == "parent":  # as long as the token it is made with
+                expires_at = await self._parent_expiry(viewer)
+            else:
+                if days and (not days.isdigit() or not 1 <= int(days) <= MAX_EXPIRY_DAYS):
+                    raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
+                expires_at = time.time() + int(days) * 86400 if days else None
+            token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at,
+                                                                      parent=viewer.principal.credential_id)
         except (ValueError, AccessError) as exc:
             return await self.tokens(request, viewer, form, error=str(exc), status=400)
         created = {"id": token_id, "name": name, "secret": secret}
