@@ -25,6 +25,9 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
+    # How long deleted workspaces, repositories and packages are kept (restorable, names reserved)
+    # before they are purged (registry/lifecycle.py).
+    retention_days: float = 30.0
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))
