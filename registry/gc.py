@@ -41,8 +41,9 @@ class GcReport:
 
     def __str__(self) -> str:
         verb = "would free" if self.dry_run else "freed"
-        return (f"{self.manifests_deleted} untagged manifests, {self.unlinked} unreferenced blob links, {self.blobs_deleted} blobs ({self.bytes_freed} bytes) "
-                f"{verb}, {self.uploads_dropped} stale uploads, {self.strays_deleted} unrecorded blob files")
+        return (f"{self.unlinked} unreferenced blob links, {self.blobs_deleted} blobs ({self.bytes_freed} bytes) "
+                f"{verb}, {self.uploads_dropped} stale uploads, {self.strays_deleted} unrecorded blob files, "
+                f"{self.manifests_deleted} untagged manifests")
 
 
 # What keeps a blob linked to its package: rows of (table, digest column) that also carry the
