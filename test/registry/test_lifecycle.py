@@ -8,25 +8,28 @@ overwritten or deleted tag kept is collected.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
 
+from registry.cli import main as cli_main
 from test.support import oci_client as oci
 from test.support.maven_cli import deploy_file, write_settings
 from test.support.npm_cli import NpmClient, make_package
 from test.support.oci_client import OciClient, digest_of
 from test.support.oci_layout import layout_blob, write_multiarch_layout
 from test.support.processes import free_port
-from test.support.registry_server import RegistryServer
+from test.support.registry_server import READ, WRITE, RegistryServer
 
 WS = "life"
 REPO, OTHER = f"{WS}/code", f"{WS}/other"
@@ -39,8 +42,26 @@ GHOSTS = {IMAGE: "ghostc", NPM_NAME: "ghostn", "jarzz": "ghostm"}  # names that 
 class Backend:
     server: RegistryServer
     stored_bytes: Callable[[], int]  # what the blob store really holds
+    storage_args: list[str] = field(default_factory=list)  # --database ... for the admin commands
     boss: str = ""  # API tokens
     writer: str = ""
+
+    def cli(self, *args: str) -> str:
+        """One ``packages-registry`` command, in this process (a fresh interpreter each costs seconds);
+        its message in a RuntimeError when it fails."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli_main(["--data", str(self.server.data), *self.storage_args, *args])
+            except SystemExit as exc:
+                if exc.code:
+                    raise RuntimeError(err.getvalue()) from None
+        return out.getvalue().strip()
+
+    def user(self, email: str, repository: str, role: str) -> str:
+        self.cli("user", "create", email)
+        self.cli("grant", email, repository, role)
+        return self.cli("token", "create", email, "--scope", READ, "--scope", WRITE)
 
 
 def _s3_bytes(s3_env: dict[str, str], bucket: str, prefix: str) -> Callable[[], int]:
@@ -64,7 +85,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         def disk_bytes() -> int:
             return sum(path.stat().st_size for path in (server.data / "blobs").rglob("*") if path.is_file())
 
-        stored = disk_bytes
+        stored, storage_args = disk_bytes, []
     else:
         services = request.getfixturevalue("services")
         import psycopg
@@ -80,11 +101,16 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                "PACKAGES_REGISTRY_S3_ENDPOINT": services["S3_ENDPOINT"], **keys}
         server = RegistryServer(data=base / "data", port=free_port(), env=env)
         stored = _s3_bytes(services, "lifecycle-tests", base.name)
+        storage_args = ["--database", env["PACKAGES_REGISTRY_DATABASE"], "--blobs", env["PACKAGES_REGISTRY_BLOBS"],
+                        "--s3-endpoint", env["PACKAGES_REGISTRY_S3_ENDPOINT"]]
     server.start()
-    world = Backend(server, stored)
-    server.cli("workspace", "create", WS)
-    world.boss = server.user(BOSS, {REPO: "admin", OTHER: "admin"})
-    world.writer = server.user(WRITER, {REPO: "write"})
+    world = Backend(server, stored, storage_args)
+    world.cli("workspace", "create", WS)
+    world.cli("repository", "create", REPO)
+    world.cli("repository", "create", OTHER)
+    world.boss = world.user(BOSS, REPO, "admin")
+    world.cli("grant", BOSS, OTHER, "admin")
+    world.writer = world.user(WRITER, REPO, "write")
     yield world
     server.stop()
 
@@ -162,7 +188,7 @@ def publish_one_of_each(world: Backend, work: Path) -> int:
     """Push an image index, publish an npm package and deploy a jar; return the bytes their blobs take."""
     server = world.server
     for name, kind in ((IMAGE, "container"), (NPM_NAME, "npm"), (MAVEN, "maven")):
-        server.package(f"{WS}/{name}", REPO, kind)
+        world.cli("package", "create", f"{WS}/{name}", "--type", kind, "--repository", REPO)
     layout = work / "layout"
     write_multiarch_layout(layout, "v1", f"lifecycle-{work.name}")
     copied = skopeo(work, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds",
@@ -187,9 +213,9 @@ def publish_one_of_each(world: Backend, work: Path) -> int:
     return sum(len(layout_blob(layout, d)) for d in image_blobs) + len(tarball) + jar.stat().st_size + len(pom)
 
 
-def refused(server: RegistryServer, *args: str) -> str:
+def refused(world: Backend, *args: str) -> str:
     with pytest.raises(RuntimeError) as error:
-        server.cli(*args)
+        world.cli(*args)
     return str(error.value)
 
 
@@ -204,16 +230,15 @@ def create_on_the_page(world: Backend, name: str, slug: str) -> requests.Respons
 
 def test_deleted_repository_vanishes_comes_back_on_restore_and_is_purged(backend: Backend, tmp_path: Path) -> None:
     world, server = backend, backend.server
-    server.cli("repository", "create", REPO, check=False)
     stored_by_packages = publish_one_of_each(world, tmp_path)
     before = served(world, tmp_path)
     ghosts = answers(world, {IMAGE: GHOSTS[IMAGE], NPM_NAME: GHOSTS[NPM_NAME], "jarzz": GHOSTS["jarzz"]})
     assert listed(world) == {"catalog", "npm search", f"page {IMAGE}", f"page {NPM_NAME}", "page jarzz"}
-    user, pipeline = server.pipeline_token(REPO)
+    user, pipeline = (line.split("=", 1)[1] for line in world.cli("pipeline-token", REPO).splitlines())
     assert requests.get(f"{server.url}/v2/", auth=(user, pipeline), timeout=30).status_code == 200
 
     # Deleted: every protocol and page answers as for packages that never existed; lists skip them.
-    assert "can be restored until" in server.cli("repository", "delete", REPO)
+    assert "can be restored until" in world.cli("repository", "delete", REPO)
     assert answers(world, {IMAGE: IMAGE, NPM_NAME: NPM_NAME, "jarzz": "jarzz"}) == ghosts
     assert listed(world) == set()
     assert skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false", "--creds", f"{BOSS}:{world.boss}",
@@ -222,51 +247,52 @@ def test_deleted_repository_vanishes_comes_back_on_restore_and_is_purged(backend
     assert requests.get(f"{server.url}/v2/", auth=(user, pipeline), timeout=30).status_code == 401
 
     # Names stay reserved: the CLI and the create page say until when, and no more.
-    message = refused(server, "package", "create", f"{WS}/{IMAGE}", "--type", "container", "--repository", OTHER)
+    message = refused(world, "package", "create", f"{WS}/{IMAGE}", "--type", "container", "--repository", OTHER)
     assert "not available until" in message
     page = create_on_the_page(world, IMAGE, "other")
     assert page.status_code == 400 and "not available until" in page.text and "deleted" not in page.text
-    assert "not available until" in refused(server, "repository", "create", REPO)
+    assert "not available until" in refused(world, "repository", "create", REPO)
 
     # Restored: the same bytes to every client.
-    assert "restored" in server.cli("repository", "restore", REPO)
+    assert "restored" in world.cli("repository", "restore", REPO)
     assert served(world, tmp_path) == before
     assert listed(world) == {"catalog", "npm search", f"page {IMAGE}", f"page {NPM_NAME}", "page jarzz"}
 
     # A package deleted on its own stays deleted when its repository comes back; restored on its own.
-    server.cli("package", "delete", f"{WS}/{MAVEN}", "--type", "maven")
-    server.cli("repository", "delete", REPO)
-    server.cli("repository", "restore", REPO)
+    world.cli("package", "delete", f"{WS}/{MAVEN}", "--type", "maven")
+    world.cli("repository", "delete", REPO)
+    world.cli("repository", "restore", REPO)
     jar_url = f"{server.url}/maven/{WS}/com/example/jarzz/1.0.0/jarzz-1.0.0.jar"
     assert requests.get(jar_url, auth=(BOSS, world.boss), timeout=30).status_code == 404
-    server.cli("package", "restore", f"{WS}/{MAVEN}", "--type", "maven")
+    world.cli("package", "restore", f"{WS}/{MAVEN}", "--type", "maven")
     # A deleted workspace hides everything in it, and restoring it brings everything back.
-    server.cli("workspace", "delete", WS)
+    world.cli("workspace", "delete", WS)
     assert answers(world, {IMAGE: IMAGE, NPM_NAME: NPM_NAME, "jarzz": "jarzz"}) == ghosts
-    server.cli("workspace", "restore", WS)
+    world.cli("workspace", "restore", WS)
     assert served(world, tmp_path) == before
 
     # Purge: nothing within the retention period; then everything, and gc frees exactly their blobs.
-    server.cli("repository", "delete", REPO)
-    assert server.cli("purge").startswith("purged 0 package(s), 0 repository(ies)")
+    world.cli("repository", "delete", REPO)
+    assert world.cli("purge").startswith("purged 0 package(s), 0 repository(ies)")
     stored = world.stored_bytes()
-    assert server.cli("purge", "--older-than-days", "0").startswith("purged 3 package(s), 1 repository(ies)")
+    assert world.cli("purge", "--older-than-days", "0").startswith("purged 3 package(s), 1 repository(ies)")
     assert world.stored_bytes() == stored, "purge only releases; gc frees"
-    server.cli("gc", "--grace-seconds", "0")
+    world.cli("gc", "--grace-seconds", "0")
     assert stored - world.stored_bytes() == stored_by_packages
-    assert "not deleted (or was purged)" in refused(server, "repository", "restore", REPO)
+    assert "not deleted (or was purged)" in refused(world, "repository", "restore", REPO)
     # The names are free again.
-    server.cli("package", "create", f"{WS}/{IMAGE}", "--type", "container", "--repository", OTHER)
-    server.cli("repository", "create", REPO)
+    world.cli("package", "create", f"{WS}/{IMAGE}", "--type", "container", "--repository", OTHER)
+    world.cli("repository", "create", REPO)
 
 
 def test_writers_delete_tags_and_gc_collects_what_only_they_kept(backend: Backend) -> None:
     world, server = backend, backend.server
-    server.cli("repository", "create", REPO, check=False)  # (made again after the test above purged it)
-    server.cli("grant", BOSS, REPO, "admin")
-    server.cli("grant", WRITER, REPO, "write")
+    with contextlib.suppress(RuntimeError):
+        world.cli("repository", "create", REPO)  # (made again after the test above purged it)
+    world.cli("grant", BOSS, REPO, "admin")
+    world.cli("grant", WRITER, REPO, "write")
     name = f"{WS}/tagged"
-    server.package(name, REPO)
+    world.cli("package", "create", name, "--type", "container", "--repository", REPO)
     writer, boss = OciClient(server.url, (WRITER, world.writer)), OciClient(server.url, (BOSS, world.boss))
     untagged, overwritten, kept = oci.image("untagged", layers=2), oci.image("overwritten"), oci.image("kept")
     amd64, arm64 = oci.image("child amd64", arch="amd64"), oci.image("child arm64", arch="arm64")
@@ -310,14 +336,14 @@ def test_writers_delete_tags_and_gc_collects_what_only_they_kept(backend: Backen
     # Within the grace period, gc keeps everything; without it, it takes what only the tags kept,
     # one level at a time: the index first, then its children and its referrer.
     gone = [untagged, overwritten, push_extra]
-    server.cli("gc")
+    world.cli("gc")
     for img in gone:
         assert boss.get(f"/v2/{name}/manifests/{img.digest}", headers={"Accept": oci.ACCEPT}).status_code == 200
     stored = world.stored_bytes()
     # v1's, v2's old and from-page's manifests, and the index; then its children and its referrer.
-    assert server.cli("gc", "--grace-seconds", "0").endswith(" 4 untagged manifests")
-    assert server.cli("gc", "--grace-seconds", "0").endswith(" 3 untagged manifests")
-    assert server.cli("gc", "--grace-seconds", "0").endswith(" 0 untagged manifests")
+    assert world.cli("gc", "--grace-seconds", "0").endswith(" 4 untagged manifests")
+    assert world.cli("gc", "--grace-seconds", "0").endswith(" 3 untagged manifests")
+    assert world.cli("gc", "--grace-seconds", "0").endswith(" 0 untagged manifests")
     kept_blobs = {d: b for img in (kept, kept_signature) for d, b in img.blobs.items()}
     freed = {d: b for img in (*gone, amd64, arm64, index_signature) for d, b in img.blobs.items()
              if d not in kept_blobs}  # (the signatures share the empty config)
@@ -339,9 +365,9 @@ def test_writers_delete_tags_and_gc_collects_what_only_they_kept(backend: Backen
     assert admin_page.post(package_delete, data={"csrf_token": csrf.group(1)}, allow_redirects=False,
                            timeout=30).status_code == 303
     assert boss.get(f"/v2/{name}/tags/list").status_code == 404
-    assert "not available until" in refused(server, "package", "create", name, "--type", "container",
+    assert "not available until" in refused(world, "package", "create", name, "--type", "container",
                                             "--repository", REPO)
-    server.cli("package", "restore", name, "--type", "container")
+    world.cli("package", "restore", name, "--type", "container")
     assert boss.get(f"/v2/{name}/tags/list").json()["tags"] == ["multi", "v2", "v3"]
     repository_delete = f"{server.url}/{WS}/code/delete"
     assert page.get(repository_delete, timeout=30).status_code == 403  # a writer
@@ -349,5 +375,5 @@ def test_writers_delete_tags_and_gc_collects_what_only_they_kept(backend: Backen
     assert admin_page.post(repository_delete, data={"csrf_token": csrf.group(1)}, allow_redirects=False,
                            timeout=30).status_code == 303
     assert boss.get(f"/v2/{name}/tags/list").status_code == 404
-    server.cli("repository", "restore", REPO)
+    world.cli("repository", "restore", REPO)
     assert boss.get(f"/v2/{name}/tags/list").json()["tags"] == ["multi", "v2", "v3"]
