@@ -277,7 +277,12 @@ class UiPages:
 
     # --- deleting (registry/lifecycle.py: kept for the retention period, restorable by an operator) ---
 
+    def _require_delete_enabled(self) -> None:
+        if not self.svc.settings.delete_enabled:
+            raise PageError(403, "Deleting is turned off on this registry (--no-delete).")
+
     async def _administered_repository(self, request: Request, viewer: Viewer) -> dict:
+        self._require_delete_enabled()
         workspace, slug = request.match_info["workspace"], request.match_info["repository"]
         repository = next((row for row in await self._repositories(viewer, workspace) if row["slug"] == slug), None)
         if repository is None:
@@ -309,6 +314,7 @@ class UiPages:
     async def package_action(self, request: Request, viewer: Viewer, form: Form) -> Response:
         """The forms of a package page: delete the package (admin), delete a container tag (write)."""
         package, right, tail = await self._package_of(request, viewer)
+        self._require_delete_enabled()
         if tail == "delete":
             self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
             await self.svc.lifecycle.delete_package(package.workspace, package.type, package.name,
@@ -324,6 +330,7 @@ class UiPages:
 
     async def _delete_form(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
                            crumbs: list) -> Response:
+        self._require_delete_enabled()
         if tail == "delete":
             self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
             return await self.render(
