@@ -137,11 +137,16 @@ class Lifecycle:
             message += "; its repository or workspace is deleted: restore that too"
         return message
 
-    # --- tags ---
+    # --- tags and manifests ---
 
     async def delete_tag(self, package: Package, tag: str, actor: Principal | None = None) -> None:
         """Delete a container tag (write access is enough); its manifest becomes collectable."""
         await OciStore(self.db).delete_tag(package.id, tag)
+
+    async def delete_manifest(self, package: Package, digest: str, actor: Principal | None = None) -> None:
+        """Delete a container manifest and every tag pointing at it (admins); what only it kept becomes
+        collectable."""
+        await OciStore(self.db).delete_manifest(package.id, digest)
 
     # --- retention ---
 

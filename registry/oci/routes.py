@@ -309,7 +309,7 @@ class OciApi:
         package, caller = await authorize(request, self.svc, name, Right.ADMIN if by_digest else Right.WRITE)
         assert package is not None
         if by_digest:
-            await self.store.delete_manifest(package.id, ref)
+            await self.svc.lifecycle.delete_manifest(package, ref, caller.principal)
         else:
             await self.svc.lifecycle.delete_tag(package, ref, caller.principal)
         return web.Response(status=202, headers=API_HEADERS)
