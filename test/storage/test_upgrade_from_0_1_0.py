@@ -110,6 +110,13 @@ def test_sqlite_registry_of_release_0_1_0_upgrades_and_serves_everything(tmp_pat
         assert "0001_initial" in applied and "0004_lifecycle" in applied
         check_every_package_served(server, EXPECTED["token"], tmp_path)
         assert server.cli("migrate") == "the schema is up to date"
+        # The new schema's features work on the old data: a repository deleted and restored.
+        manifest = f"{server.url}/v2/{EXPECTED['container']['name']}/manifests/v1"
+        auth = (EXPECTED["user"], EXPECTED["token"])
+        server.cli("repository", "delete", EXPECTED["repository"])
+        assert requests.get(manifest, auth=auth, timeout=30).status_code == 404
+        server.cli("repository", "restore", EXPECTED["repository"])
+        assert requests.get(manifest, auth=auth, timeout=30).status_code == 200
 
         def add_future_migration() -> None:
             with sqlite3.connect(data / "metadata.db") as conn:
