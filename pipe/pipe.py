@@ -72,6 +72,9 @@ def main() -> None:
         elif package_type == "maven":
             from pipe.actions import maven
             done = maven.run(maven.load(variables, env), logger)
+        elif package_type == "pypi":
+            from pipe.actions import pypi
+            done = pypi.run(pypi.load(variables, env), logger)
         else:
             from pipe.actions import container
             from pipe.config import load_settings
