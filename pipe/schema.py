@@ -15,7 +15,8 @@ from cerberus import Validator
 
 BUILD_ARG_RE = r"^[A-Za-z_][A-Za-z0-9_]*=.*$"
 LABEL_RE = r"^[^=\s][^=]*=.*$"
-TAG_AFFIX_RE = r"^[A-Za-z0-9_.-]{0,64}\Z"
+TAG_PREFIX_RE = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?\Z"  # a tag may not start with . or -
+TAG_SUFFIX_RE = r"^[A-Za-z0-9_.-]{0,64}\Z"
 
 SCHEMA: dict[str, dict] = {
     "BITBUCKET_PACKAGES_USERNAME": {
@@ -62,10 +63,10 @@ SCHEMA: dict[str, dict] = {
                  "doc": "Tags to push, one per list item; replaces the default tags (and their `TAG_PREFIX`, "
                         "`TAG_SUFFIX`)."}},
     "TAG_PREFIX": {
-        "type": "string", "required": False, "empty": True, "regex": TAG_AFFIX_RE,
+        "type": "string", "required": False, "empty": True, "regex": TAG_PREFIX_RE,
         "meta": {"doc": "Put before every default tag except `latest` (e.g. `app-` gives `app-1.2.3`)."}},
     "TAG_SUFFIX": {
-        "type": "string", "required": False, "empty": True, "regex": TAG_AFFIX_RE,
+        "type": "string", "required": False, "empty": True, "regex": TAG_SUFFIX_RE,
         "meta": {"doc": "Put after every default tag except `latest` (e.g. `-alpine` gives `1.2.3-alpine`)."}},
     "LATEST_BRANCH": {
         "type": "string", "required": False, "empty": False,

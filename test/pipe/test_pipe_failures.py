@@ -26,6 +26,10 @@ def archive(tmp_path: Path) -> Path:
     ({"BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": "no-equals-sign"}, "BUILD_ARGS"),
     ({"IMAGE": "local/x:1"}, "IMAGE"),  # with IMAGE_ARCHIVE: one or the other
     ({"BITBUCKET_PACKAGES_TOKEN": ""}, "BITBUCKET_PACKAGES"),
+    ({"TAG_PREFIX": "-web"}, "TAG_PREFIX"),  # a tag cannot start with -
+    ({"TAG_SUFFIX": "/x"}, "TAG_SUFFIX"),
+    ({"PUSH": "perhaps"}, "PUSH"),
+    ({"ANNOTATIONS_COUNT": "1", "ANNOTATIONS_0": "no-equals-sign"}, "ANNOTATIONS"),
 ])
 def test_bad_variables(pipe_world: PipeWorld, archive: Path, run_pipe, extra: dict, fragment: str) -> None:
     env = {**pipe_world.env, "IMAGE_ARCHIVE": str(archive), **extra}
