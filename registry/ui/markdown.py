@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import OrderedDict
 from collections.abc import Hashable
 
 import cmarkgfm
 import nh3
 from cmarkgfm.cmark import Options
 from markupsafe import Markup
+
+from registry.lru import BudgetLru
 
 MAX_README = 512 * 1024  # characters rendered; a longer README is cut there
 CACHE_BUDGET = 32 * 1024 * 1024  # characters of rendered HTML kept between views
@@ -94,16 +95,13 @@ class ReadmeCache:
     version not rendered yet wait for one rendering instead of each starting their own."""
 
     def __init__(self, budget: int = CACHE_BUDGET) -> None:
-        self.budget = budget
-        self.size = 0
-        self._done: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._done: BudgetLru[Hashable, Markup] = BudgetLru(budget)
         self._pending: dict[Hashable, asyncio.Future[Markup]] = {}
 
     async def render(self, key: Hashable, text: str) -> Markup:
         if not text:
             return Markup("")
         if (html := self._done.get(key)) is not None:
-            self._done.move_to_end(key)
             return html
         task = self._pending.get(key)
         if task is None:
@@ -116,13 +114,5 @@ class ReadmeCache:
     def _finished(self, key: Hashable, task: asyncio.Future[Markup]) -> None:
         del self._pending[key]
         if not task.cancelled() and task.exception() is None:
-            self._keep(key, task.result())
-
-    def _keep(self, key: Hashable, html: Markup) -> None:
-        if len(html) > self.budget:
-            return
-        self._done[key] = html
-        self.size += len(html)
-        while self.size > self.budget:
-            _, dropped = self._done.popitem(last=False)
-            self.size -= len(dropped)
+            html = task.result()
+            self._done.put(key, html, len(html))
