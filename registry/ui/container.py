@@ -124,7 +124,8 @@ def _pretty(content: bytes) -> str:
 
 
 def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    # Manifests stored before sizes were checked at push may say 10**400: no size at all.
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else 0
 
 
 def _str_map(value: object) -> dict[str, str]:

@@ -84,3 +84,26 @@ def test_label_bomb_on_the_container_pages(world: World) -> None:
     assert index.split(":")[1][:12] in tags_page and "arch99" in tags_page
     image_page = _page(world, f"{base}/-/manifests/{child}").text
     assert image_page.count("<tr><th>k") == 500 and "k00000" in image_page  # labels shown are capped
+
+
+def test_large_manifest_put(world: World) -> None:
+    """A manifest near the 4 MiB limit: 22,000 layer descriptors (all one blob) and big annotations."""
+    client = world.client("admin")
+    config, layer = oci.config_blob(note="big manifest"), b"the one layer\n"
+    for blob in (config, layer):
+        assert client.push_blob(world.package, blob).status_code == 201
+    document = {"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "config": oci.descriptor(oci.OCI_CONFIG, config),
+                "layers": [oci.descriptor(oci.OCI_LAYER, layer, annotations={"i": str(i)}) for i in range(22000)]}
+    body = oci.canonical(document)
+    assert 3 * 1024 * 1024 < len(body) < 4 * 1024 * 1024
+    put = assert_no_stall(world.server.url, _probe(world),
+                          lambda: client.push_manifest(world.package, "big", body, oci.OCI_MANIFEST),
+                          what="a 4 MiB manifest PUT")
+    assert put.status_code == 201, put.text
+    got = assert_no_stall(world.server.url, _probe(world), lambda: client.get(
+        f"/v2/{world.package}/manifests/big", headers={"Accept": oci.OCI_MANIFEST}), what="its GET")
+    assert got.content == body
+    page = assert_no_stall(world.server.url, _probe(world),
+                           lambda: _page(world, f"/{world.workspace}/code/packages/container/app/-/tags/big"),
+                           what="its page")
+    assert page.status_code == 200
