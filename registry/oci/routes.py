@@ -21,7 +21,7 @@ from registry.context import Services
 from registry.httputil import body_chunks, read_limited, serve_blob
 from registry.oci import errors, manifests
 from registry.oci.errors import OciError
-from registry.oci.guard import CONTAINER, authorize, caller_of, challenge, token_allows
+from registry.oci.guard import CONTAINER, SCOPE_ACTIONS, authorize, caller_of, challenge, token_allows
 from registry.oci.store import OciStore
 from registry.offload import off_loop
 from registry.storage.blobs import BlobNotFound
@@ -184,9 +184,14 @@ class OciApi:
         caller = await caller_of(request, self.svc, None)
         workspace, image = source.split("/", 1)
         origin = await self.svc.access.get_package(workspace, CONTAINER, image)
-        if origin is None or not await self.svc.controller.may(caller.principal, Right.READ, origin) \
-                or not token_allows(caller, source, Right.READ):
+        if origin is None or not await self.svc.controller.may(caller.principal, Right.READ, origin):
             return None
+        if not token_allows(caller, source, Right.READ):
+            # As distribution does: ask for pull on the source too; the client fetches a token with both
+            # scopes and mounts (a caller who may not read the source was answered above: upload it).
+            scope = f"repository:{name}:{SCOPE_ACTIONS[Right.WRITE]} repository:{source}:pull"
+            raise challenge(request, self.svc, scope, "insufficient_scope", "the token does not allow pulling "
+                            f"{source}, the mount's source")
         if await self.svc.content.linked_blob(origin.id, digest) is None:
             return None
         if not await self.svc.content.link(package_id, digest):
