@@ -63,17 +63,17 @@ class OciApi:
         self.svc = svc
         self.store = OciStore(svc.db)
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-            (re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), {"POST": self.start_upload}),
-            (re.compile(rf"^(?P<name>.+)/blobs/uploads/(?P<upload>{_UUID})$"),
+            (re.compile(r"^(?P<name>.+)/blobs/uploads/?\Z"), {"POST": self.start_upload}),
+            (re.compile(rf"^(?P<name>.+)/blobs/uploads/(?P<upload>{_UUID})\Z"),
              {"GET": self.upload_status, "PATCH": self.upload_chunk, "PUT": self.finish_upload,
               "DELETE": self.cancel_upload}),
-            (re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"),
+            (re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)\Z"),
              {"GET": self.get_blob, "HEAD": self.get_blob, "DELETE": self.delete_blob}),
-            (re.compile(r"^(?P<name>.+)/manifests/(?P<reference>[^/]+)$"),
+            (re.compile(r"^(?P<name>.+)/manifests/(?P<reference>[^/]+)\Z"),
              {"GET": self.get_manifest, "HEAD": self.get_manifest, "PUT": self.put_manifest,
               "DELETE": self.delete_manifest}),
-            (re.compile(r"^(?P<name>.+)/tags/list$"), {"GET": self.list_tags}),
-            (re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"), {"GET": self.referrers}),
+            (re.compile(r"^(?P<name>.+)/tags/list\Z"), {"GET": self.list_tags}),
+            (re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)\Z"), {"GET": self.referrers}),
         ]
 
     def add_routes(self, app: web.Application) -> None:
