@@ -79,3 +79,12 @@ def test_signin_next_with_control_characters(ui_world: UiWorld) -> None:
         response = reader.get(ui_world.url(f"/signin?next={target}"), allow_redirects=False, timeout=30)
         assert response.status_code == 303, target
         assert response.headers["Location"] == location
+
+
+def test_token_form_expiry_in_other_digits(ui_world: UiWorld) -> None:
+    session = ui_world.signed_in("admin")
+    token = csrf_of(session.get(ui_world.url("/tokens"), timeout=30).text)
+    for days in ("²", "٣", "1²", "9" * 5000):
+        response = session.post(ui_world.url("/tokens"), timeout=30, data={
+            "csrf_token": token, "name": "x", "scope": "read:package:bitbucket", "expires_days": days})
+        assert response.status_code == 400, days
