@@ -124,13 +124,15 @@ class OciStore:
 
     # --- what the UI shows ---
 
-    async def tags_with_manifests(self, package_id: int, limit: int) -> list[Row]:
-        """The ``limit`` tags pushed last, with their manifests."""
+    async def tags_with_manifests(self, package_id: int, limit: int, content_up_to: int) -> list[Row]:
+        """The ``limit`` tags pushed last, with their manifests (the content only of those of up to
+        ``content_up_to`` bytes: reading megabytes of manifests for a list would hold up the loop)."""
         return await self.db.fetchall(
-            "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.content, m.created_at FROM tags t "
+            "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.created_at, "
+            "CASE WHEN m.size <= ? THEN m.content END AS content FROM tags t "
             "JOIN manifests m ON m.package_id = t.package_id AND m.digest = t.digest "
             "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name LIMIT ?",
-            (package_id, limit),
+            (content_up_to, package_id, limit),
         )
 
     async def manifest_info(self, package_id: int, digest: str) -> Row | None:

@@ -86,8 +86,9 @@ def test_label_bomb_on_the_container_pages(world: World) -> None:
     assert image_page.count("<tr><th>k") == 500 and "k00000" in image_page  # labels shown are capped
 
 
-def test_large_manifest_put(world: World) -> None:
-    """A manifest near the 4 MiB limit: 22,000 layer descriptors (all one blob) and big annotations."""
+def test_large_manifests(world: World) -> None:
+    """Manifests near the 4 MiB limit (22,000 layer descriptors, all one blob): their PUT, GET and
+    pages, and a tags page of eight of them."""
     client = world.client("admin")
     config, layer = oci.config_blob(note="big manifest"), b"the one layer\n"
     for blob in (config, layer):
@@ -103,7 +104,14 @@ def test_large_manifest_put(world: World) -> None:
     got = assert_no_stall(world.server.url, _probe(world), lambda: client.get(
         f"/v2/{world.package}/manifests/big", headers={"Accept": oci.OCI_MANIFEST}), what="its GET")
     assert got.content == body
-    page = assert_no_stall(world.server.url, _probe(world),
-                           lambda: _page(world, f"/{world.workspace}/code/packages/container/app/-/tags/big"),
+    base = f"/{world.workspace}/code/packages/container/app"
+    page = assert_no_stall(world.server.url, _probe(world), lambda: _page(world, f"{base}/-/tags/big"),
                            what="its page")
     assert page.status_code == 200
+    for n in range(7):
+        document["annotations"] = {"n": str(n)}
+        assert client.push_manifest(world.package, f"big{n}", oci.canonical(document),
+                                    oci.OCI_MANIFEST).status_code == 201
+    tags_page = assert_no_stall(world.server.url, _probe(world), lambda: _page(world, base),
+                                what="a tags page of eight 4 MiB manifests")
+    assert tags_page.status_code == 200 and "big6" in tags_page.text
