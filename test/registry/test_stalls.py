@@ -11,6 +11,7 @@ import requests
 
 from test.registry.conftest import World, admin
 from test.support import oci_client as oci
+from test.support.maven_http import MavenHttp
 from test.support.npm_documents import NpmHttp, publish_document
 from test.support.stall import assert_no_stall
 
@@ -115,3 +116,25 @@ def test_large_manifests(world: World) -> None:
     tags_page = assert_no_stall(world.server.url, _probe(world), lambda: _page(world, base),
                                 what="a tags page of eight 4 MiB manifests")
     assert tags_page.status_code == 200 and "big6" in tags_page.text
+
+
+def test_maven_metadata_and_small_deploys_near_their_limits(world: World) -> None:
+    """A maven-metadata.xml of 1 MiB in 40,000 elements (parsed by defusedxml) and a 1 MiB file deployed
+    whole (four checksums): off the loop. (These were milliseconds on the loop before, not seconds: the
+    test keeps them from growing back.)"""
+    admin(world.server, "package", "create", f"{world.workspace}/com.example:big", "--type", "maven",
+          "--repository", world.repository)
+    http = MavenHttp(world.server.url, world.workspace, (world.email("admin"), world.tokens["admin"]))
+    versions = "".join(f"<version>1.{i}</version>" for i in range(40000))
+    metadata = (f"<metadata><groupId>com.example</groupId><artifactId>big</artifactId><versioning><versions>"
+                f"{versions}</versions></versioning></metadata>").encode()
+    assert len(metadata) < 1024 * 1024
+    put = assert_no_stall(world.server.url, _probe(world),
+                          lambda: http.put("com/example/big/maven-metadata.xml", metadata),
+                          what="a 1 MiB maven-metadata.xml upload")
+    assert put.status_code == 201, put.text
+    jar = bytes(range(256)) * 4096
+    put = assert_no_stall(world.server.url, _probe(world),
+                          lambda: http.put("com/example/big/1.0/big-1.0.jar", jar), what="a 1 MiB deploy")
+    assert put.status_code == 201, put.text
+    assert http.get("com/example/big/1.0/big-1.0.jar").content == jar
