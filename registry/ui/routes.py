@@ -7,6 +7,7 @@ Every POST carries a CSRF token and is refused without it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -153,7 +154,9 @@ class UiPages:
                      crumbs: list[tuple[str, str]] | None = None, **context: Any) -> web.Response:
         csrf = await self.sessions.csrf_token(viewer.csrf_binding) if viewer else ""
         context.setdefault("title", "Packages")
-        html = self.env.get_template(template).render(
+        # Off the event loop: a page of 500 tags, thousands of layers or a 1 MiB config takes a while.
+        html = await asyncio.to_thread(
+            self.env.get_template(template).render,
             viewer=viewer, csrf=csrf, csrf_field=CSRF_FIELD, crumbs=crumbs or [], path=request.path, **context
         )
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
@@ -448,7 +451,9 @@ class UiPages:
             if days == "parent":  # as long as the token it is made with
                 expires_at = await self._parent_expiry(viewer)
             else:
-                if days and (not days.isdigit() or not 1 <= int(days) <= MAX_EXPIRY_DAYS):
+                # ASCII digits only: "²".isdigit() is true and int() refuses it; int() takes "٣" as 3.
+                if days and not (days.isascii() and days.isdigit() and len(days) <= 4
+                                 and 1 <= int(days) <= MAX_EXPIRY_DAYS):
                     raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
                 expires_at = time.time() + int(days) * 86400 if days else None
             token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at,
