@@ -16,7 +16,6 @@ is the same image) and the same manifest (so the registry is already up to date)
 from __future__ import annotations
 
 import datetime
-import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,7 +84,3 @@ def with_image_created(annotations: Mapping[str, str], config_created: object) -
         except ValueError:
             pass
     return result
-
-
-def clone_dir(env: Mapping[str, str]) -> Path:
-    return Path(env.get("BITBUCKET_CLONE_DIR") or os.getcwd())

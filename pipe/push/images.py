@@ -3,10 +3,14 @@
 Three ways in: an image in the docker engine, a ``docker save`` archive, an OCI layout. For the
 engine and archives, layers are compressed (gzip) and pushed while the ``docker save`` stream is
 still being read. Before anything is compressed the pusher asks what it can avoid:
-- a tag that already points at this very image (same config digest): nothing to push;
+- a tag that already points at this very image (same config digest) with the same annotations:
+  nothing to push (other annotations: only a new manifest);
 - an image this machine pushed before: its manifest's blobs are checked (HEAD) or mounted;
 - layers the registry has under the tags being pushed (their configs map diff IDs to compressed
   digests), or that this machine pushed anywhere in the workspace: HEAD or mount, no compression.
+When none of the engine image's layers is known, nothing needs checking first: each layer is
+compressed and uploaded while docker save is still writing it. Manifests are OCI image manifests
+carrying the build's annotations (pipe/push/annotate.py).
 """
 
 from __future__ import annotations
