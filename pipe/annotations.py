@@ -4,7 +4,7 @@
 |---|---|
 | `revision` | `BITBUCKET_COMMIT` |
 | `source`, `url` | `BITBUCKET_GIT_HTTP_ORIGIN`, else `https://bitbucket.org/` + the repository's full name |
-| `created` | `SOURCE_DATE_EPOCH` when set, else the commit's time (git in the clone), else (annotations only) the image config's `created` |
+| `created` | `SOURCE_DATE_EPOCH` when set, else the commit's time (git, or dulwich without git), else (annotations only) the image config's `created` |
 | `version` | the most specific default tag (`1.2.3`, `pr-7`, `feature-login`), else the first of `TAGS` |
 | `title` | `IMAGE_NAME` |
 | `licenses` | `LICENSES` |
@@ -36,9 +36,11 @@ def created_time(env: Mapping[str, str], clone_dir: Path) -> str | None:
         return _utc(datetime.datetime.fromtimestamp(int(epoch), datetime.UTC))
     commit = env.get("BITBUCKET_COMMIT") or "HEAD"
     try:
-        # safe.directory: the clone belongs to another user in Pipelines (root) than may run the pipe.
+        # safe.directory: the clone may belong to another user than the one running the pipe.
         result = subprocess.run(["git", "-c", "safe.directory=*", "log", "-1", "--format=%cI", commit, "--"],
                                 cwd=clone_dir, capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False)
+    except FileNotFoundError:
+        return _commit_time_without_git(clone_dir, commit)
     except (OSError, subprocess.SubprocessError):
         return None
     text = result.stdout.strip()
@@ -48,6 +50,23 @@ def created_time(env: Mapping[str, str], clone_dir: Path) -> str | None:
         return _utc(datetime.datetime.fromisoformat(text))
     except ValueError:
         return None
+
+
+def _commit_time_without_git(clone_dir: Path, commit: str) -> str | None:
+    """The commit time read by dulwich: the pipe image has no git (Pipelines clones hold packs, not
+    loose objects, so reading them by hand is no option)."""
+    try:
+        from dulwich.errors import NotGitRepository
+        from dulwich.repo import Repo
+    except ImportError:
+        return None
+    try:
+        with Repo.discover(str(clone_dir)) as repo:
+            found = repo[repo.head() if commit == "HEAD" else commit.encode()]
+            seconds = int(found.commit_time)  # type: ignore[attr-defined]
+    except (NotGitRepository, KeyError, ValueError, AttributeError, OSError):
+        return None
+    return _utc(datetime.datetime.fromtimestamp(seconds, datetime.UTC))
 
 
 def source_url(env: Mapping[str, str]) -> str | None:

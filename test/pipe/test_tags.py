@@ -84,7 +84,7 @@ def test_semver_expansion() -> None:
     assert semver_tags("va.b.c") is None
 
 
-def test_created_from_source_date_epoch_then_git(tmp_path: Path) -> None:
+def test_created_from_source_date_epoch_then_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert created_time({"SOURCE_DATE_EPOCH": "1700000000"}, tmp_path) == "2023-11-14T22:13:20Z"
     assert created_time({}, tmp_path) is None  # not a clone
     git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -96,6 +96,14 @@ def test_created_from_source_date_epoch_then_git(tmp_path: Path) -> None:
     commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     assert created_time({"BITBUCKET_COMMIT": commit}, tmp_path) == "2024-02-03T02:05:06Z"
     assert created_time({"SOURCE_DATE_EPOCH": "0", "BITBUCKET_COMMIT": commit}, tmp_path) == "1970-01-01T00:00:00Z"
+    subprocess.run([*git, "gc", "-q"], check=True)  # a pack, as in a Pipelines clone
+
+    # Where git is not installed (the pipe image), the clone is read without it.
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    assert created_time({"BITBUCKET_COMMIT": commit}, tmp_path) == "2024-02-03T02:05:06Z"
+    assert created_time({}, tmp_path) == "2024-02-03T02:05:06Z"  # HEAD
+    assert created_time({"BITBUCKET_COMMIT": "0" * 40}, tmp_path) is None
+    assert created_time({}, Path("/")) is None  # not in a clone
 
 
 def test_image_description() -> None:
