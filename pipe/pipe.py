@@ -42,6 +42,7 @@ def main() -> None:
     from pipe.errors import PipeError
     from pipe.report import install_mask
     from pipe.schema import SCHEMA, make_validator
+    from pipe.supply import attach as supply
 
     env = dict(os.environ)
     problem = _check_list_counts(env)
@@ -51,11 +52,12 @@ def main() -> None:
     logger = get_logger()
     debug = bool(pipe.get_variable("DEBUG"))
     secrets = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")]
+    cosign = [env.get(name, "") for name in ("COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD") if env.get(name)]
     # and the encodings files and headers carry them in (.npmrc _password, docker auth, Basic)
     users = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_USERNAME", "ATLASSIAN_ACCOUNT_EMAIL")]
     secrets += [base64.b64encode(text.encode()).decode() for secret in secrets if secret
                 for text in [secret, *(f"{user}:{secret}" for user in users if user)]]
-    mask = install_mask(logger, secrets)
+    mask = install_mask(logger, secrets + cosign)
     if not debug:
         import logging
 
@@ -74,7 +76,7 @@ def main() -> None:
             done = pypi.run(pypi.load(variables, env), logger)
         else:
             settings = load_settings(variables, env)
-            outcome = container.run(settings, logger)
+            outcome = container.run(settings, logger, supply.load(variables, env))
             done = None
     except PipeError as exc:
         if debug:

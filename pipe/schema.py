@@ -151,6 +151,18 @@ SCHEMA: dict[str, dict] = {
         "type": "list", "required": False, "schema": {"type": "string", "allowed": ["npm", "maven", "container", "pypi"]},
         "meta": {"default": "`npm`, `maven`, `container` and `pypi` (`maven` only when its repository is known)",
                  "doc": "configure: which client configurations to write."}},
+    "SIGN": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Container: sign the pushed image in cosign's format with `COSIGN_PRIVATE_KEY`: the signature "
+                        "goes under the tag `sha256-<digest>.sig` (where `cosign verify --key` looks) and is an OCI "
+                        "1.1 referrer of the image."}},
+    "COSIGN_PRIVATE_KEY": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "Container, with `SIGN`: the private key `cosign generate-key-pair` wrote (`cosign.key`, "
+                        "PEM). Use a secured variable; never printed."}},
+    "COSIGN_PASSWORD": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "The password of `COSIGN_PRIVATE_KEY`. Use a secured variable; never printed."}},
     "INSECURE": {
         "type": "boolean", "required": False, "default": False,
         "meta": {"doc": "Allow plain http to a registry that is not on loopback, and skip TLS verification."}},

@@ -25,6 +25,7 @@ from pipe.oci.transport import Transport
 from pipe.push.cache import BlobCache, default_cache_path
 from pipe.push.images import ImagePusher, PushResult
 from pipe.report import Progress, references, summary, write_result
+from pipe.supply.attach import SupplySettings, attach
 
 PACKAGES_DOCS = "https://support.atlassian.com/bitbucket-cloud/docs/bitbucket-packages/"
 
@@ -36,16 +37,16 @@ class Outcome:
     lines: list[str]  # one per tag, then the summary
 
 
-def run(settings: Settings, log: logging.Logger) -> Outcome:
+def run(settings: Settings, log: logging.Logger, supply: SupplySettings | None = None) -> Outcome:
     try:
-        return _run(settings, log)
+        return _run(settings, log, supply)
     except (ImageError, InvalidReference) as exc:
         raise PipeError(str(exc)) from exc
     except RegistryError as exc:
         raise PipeError(explain(exc, settings)) from exc
 
 
-def _run(settings: Settings, log: logging.Logger) -> Outcome:
+def _run(settings: Settings, log: logging.Logger, supply: SupplySettings | None) -> Outcome:
     client = RegistryClient(Transport(settings.registry, settings.credentials))
     log.info(f"Checking access to {settings.registry.netloc}/{settings.name}")
     client.authenticate(settings.name)
@@ -78,6 +79,9 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
         engine.close()
 
     lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
+    if supply is not None:
+        for done in attach(client, supply, settings.name, settings.registry.netloc, result.digest, log):
+            lines.append(f"Attached the {done.kind} {done.digest}" + (f" (tag {done.tag})" if done.tag else ""))
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
     if settings.shared_storage is not None:
         path = write_result(settings.shared_storage, settings.registry.netloc, result, seconds)

@@ -1,0 +1,86 @@
+"""Supply chain: the pipe signs what it pushes in cosign's format, and a checker written from
+cosign's specification (test/support/cosign_verify.py, sharing nothing with the signing code)
+verifies it; a tampered payload and a wrong key fail that check."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from test.pipe.archives import write_docker_archive
+from test.pipe.conftest import PipeWorld, lists
+from test.support.cosign_keys import generate_key_pair
+from test.support.cosign_verify import NotVerified, verify_image, verify_payload
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[str, str]:
+    return generate_key_pair(PASSWORD)
+
+
+def _registry_reader(world: PipeWorld):
+    auth = (world.username, world.token)
+    base = f"{world.registry.url}/v2/{world.package}"
+    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " \
+             "application/vnd.docker.distribution.manifest.v2+json"
+
+    def manifest(reference: str) -> bytes | None:
+        response = requests.get(f"{base}/manifests/{reference}", auth=auth, headers={"Accept": accept}, timeout=30)
+        return response.content if response.status_code == 200 else None
+
+    def blob(digest: str) -> bytes:
+        response = requests.get(f"{base}/blobs/{digest}", auth=auth, timeout=30)
+        response.raise_for_status()
+        return response.content
+
+    return manifest, blob
+
+
+def test_sign_then_verify_with_the_separate_checker(pipe_world: PipeWorld, run_pipe, tmp_path: Path,
+                                                    keys: tuple[str, str]) -> None:
+    private, public = keys
+    archive = write_docker_archive(tmp_path / "image.tar", "signed image")
+    run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(archive), **lists("TAGS", ["1.0"]), "SIGN": "true",
+                    "COSIGN_PRIVATE_KEY": private, "COSIGN_PASSWORD": PASSWORD})
+    run.assert_ok()
+    assert PASSWORD not in run.output and "PRIVATE KEY" not in run.output
+    manifest, blob = _registry_reader(pipe_world)
+    image_digest = "sha256:" + hashlib.sha256(manifest("1.0")).hexdigest()
+    reference = f"{pipe_world.registry.host}/{pipe_world.package}"
+    verified = verify_image(manifest, blob, image_digest, public, reference)
+    assert verified.payload["critical"]["image"]["docker-manifest-digest"] == image_digest
+
+    # The same signature is an OCI 1.1 referrer of the image.
+    referrers = requests.get(f"{pipe_world.registry.url}/v2/{pipe_world.package}/referrers/{image_digest}",
+                             auth=(pipe_world.username, pipe_world.token), timeout=30).json()
+    kinds = {item["artifactType"] for item in referrers["manifests"]}
+    assert "application/vnd.dev.cosign.artifact.sig.v1+json" in kinds
+
+    # A wrong key, and a payload changed after signing, both fail the check.
+    _, other_public = generate_key_pair("another password")
+    with pytest.raises(NotVerified):
+        verify_image(manifest, blob, image_digest, other_public, reference)
+    layer = json.loads(manifest(f"sha256-{image_digest.split(':')[1]}.sig"))["layers"][0]
+    payload = blob(layer["digest"])
+    signature = layer["annotations"]["dev.cosignproject.cosign/signature"]
+    verify_payload(payload, signature, public, image_digest, reference)  # as stored: holds
+    tampered = payload.replace(b"cosign container image signature", b"cosign container image signaturE")
+    with pytest.raises(NotVerified):
+        verify_payload(tampered, signature, public, image_digest, reference)
+
+
+def test_sign_refuses_a_wrong_password_and_a_missing_key(pipe_world: PipeWorld, run_pipe, tmp_path: Path,
+                                                         keys: tuple[str, str]) -> None:
+    private, _ = keys
+    archive = write_docker_archive(tmp_path / "image.tar", "unsigned")
+    env = {**pipe_world.env, "IMAGE_ARCHIVE": str(archive), "SIGN": "true"}
+    run_pipe(env).assert_failed("COSIGN_PRIVATE_KEY is not")
+    wrong = run_pipe({**env, "COSIGN_PRIVATE_KEY": private, "COSIGN_PASSWORD": "nope"})
+    wrong.assert_failed("COSIGN_PASSWORD does not open COSIGN_PRIVATE_KEY")
+    assert "nope" not in wrong.output.replace("does not open", "")
