@@ -156,6 +156,13 @@ SCHEMA: dict[str, dict] = {
         "meta": {"doc": "Container: sign the pushed image in cosign's format with `COSIGN_PRIVATE_KEY`: the signature "
                         "goes under the tag `sha256-<digest>.sig` (where `cosign verify --key` looks) and is an OCI "
                         "1.1 referrer of the image."}},
+    "PROVENANCE": {
+        "type": "boolean", "required": False,
+        "meta": {"default": "the value of `SIGN`",
+                 "doc": "Container: attach SLSA v1 provenance (an in-toto statement: the pipeline, build number, "
+                        "repository, commit, branch or tag, Dockerfile and build arguments, secret-looking ones "
+                        "redacted) as an OCI 1.1 referrer; in a DSSE envelope signed with the cosign key when `SIGN` "
+                        "is set."}},
     "COSIGN_PRIVATE_KEY": {
         "type": "string", "required": False, "empty": True,
         "meta": {"doc": "Container, with `SIGN`: the private key `cosign generate-key-pair` wrote (`cosign.key`, "

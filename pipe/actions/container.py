@@ -25,7 +25,7 @@ from pipe.oci.transport import Transport
 from pipe.push.cache import BlobCache, default_cache_path
 from pipe.push.images import ImagePusher, PushResult
 from pipe.report import Progress, references, summary, write_result
-from pipe.supply.attach import SupplySettings, attach
+from pipe.supply.attach import BuildFacts, SupplySettings, attach
 
 PACKAGES_DOCS = "https://support.atlassian.com/bitbucket-cloud/docs/bitbucket-packages/"
 
@@ -80,7 +80,9 @@ def _run(settings: Settings, log: logging.Logger, supply: SupplySettings | None)
 
     lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
     if supply is not None:
-        for done in attach(client, supply, settings.name, settings.registry.netloc, result.digest, log):
+        facts = BuildFacts(str(settings.dockerfile) if settings.dockerfile else None, settings.build_args,
+                           settings.target, settings.tags)
+        for done in attach(client, supply, settings.name, settings.registry.netloc, result.digest, log, facts):
             lines.append(f"Attached the {done.kind} {done.digest}" + (f" (tag {done.tag})" if done.tag else ""))
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
     if settings.shared_storage is not None:

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipe.errors import PipeError
 from pipe.oci.client import RegistryClient
-from pipe.supply import signatures
+from pipe.supply import provenance, signatures
 from pipe.supply.cosign_keys import KeyError_, load_private_key
+
+PIPELINE_VARIABLES = ("BITBUCKET_GIT_HTTP_ORIGIN", "BITBUCKET_REPO_FULL_NAME", "BITBUCKET_WORKSPACE", "BITBUCKET_COMMIT",
+                      "BITBUCKET_BRANCH", "BITBUCKET_TAG", "BITBUCKET_BUILD_NUMBER", "BITBUCKET_PIPELINE_UUID",
+                      "BITBUCKET_STEP_UUID", "BITBUCKET_PR_ID")
+
+
+@dataclass
+class BuildFacts:
+    """What the image was built from, for its provenance."""
+
+    dockerfile: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -20,6 +34,7 @@ class SupplySettings:
     password: str
     provenance: bool
     sbom: bool
+    pipeline: dict[str, str] = field(default_factory=dict)  # the Pipelines variables provenance records
 
     @property
     def wanted(self) -> bool:
@@ -35,11 +50,12 @@ def load(variables: Mapping[str, Any], env: Mapping[str, str]) -> SupplySettings
                         "password in COSIGN_PASSWORD.")
     provenance = variables.get("PROVENANCE")
     return SupplySettings(sign, key, env.get("COSIGN_PASSWORD", ""),
-                          sign if provenance is None else bool(provenance), bool(variables.get("SBOM")))
+                          sign if provenance is None else bool(provenance), bool(variables.get("SBOM")),
+                          {name: env[name] for name in PIPELINE_VARIABLES if env.get(name)})
 
 
 def attach(client: RegistryClient, supply: SupplySettings, name: str, registry_host: str, digest: str,
-           log: logging.Logger) -> list[signatures.Attached]:
+           log: logging.Logger, facts: BuildFacts | None = None) -> list[signatures.Attached]:
     """Attach what ``supply`` asks for to the image ``name@digest``; returns what was pushed."""
     if not supply.wanted:
         return []
@@ -56,5 +72,16 @@ def attach(client: RegistryClient, supply: SupplySettings, name: str, registry_h
             raise PipeError(str(exc)) from None
         done = signatures.sign_image(client, key, name, f"{registry_host}/{name}", subject)
         log.info(f"Signed {registry_host}/{name}@{manifest.digest}: signature {done.digest} (tag {done.tag})")
+        attached.append(done)
+    if supply.provenance:
+        facts = facts or BuildFacts()
+        document = provenance.statement(f"{registry_host}/{name}", manifest.digest, supply.pipeline, facts.dockerfile,
+                                        facts.build_args, facts.target, facts.tags)
+        data, media_type = provenance.envelope(document, key)
+        body, blobs = signatures.artifact_manifest(
+            [(data, media_type, {})], subject, provenance.IN_TOTO,
+            annotations={"in-toto.io/predicate-type": provenance.SLSA_PROVENANCE})
+        done = signatures.Attached("provenance", signatures.push_artifact(client, name, body, blobs, None))
+        log.info(f"Attached SLSA provenance {done.digest}" + (" (signed)" if key else ""))
         attached.append(done)
     return attached

@@ -90,11 +90,13 @@ def artifact_manifest(layers: list[tuple[bytes, str, dict[str, str]]], subject: 
 
 
 def push_artifact(client: RegistryClient, name: str, manifest: bytes, blobs: list[tuple[str, bytes]],
-                  reference: str) -> str:
+                  reference: str | None) -> str:
+    """Upload the blobs the registry lacks, then the manifest under ``reference`` (a tag), or by its own
+    digest when it needs none (a referrer is found through its subject)."""
     for digest, data in blobs:
         if client.blob_size(name, digest) is None:
             client.upload(name, digest, len(data), lambda data=data: io.BytesIO(data))
-    return client.put_manifest(name, reference, manifest, OCI_MANIFEST)
+    return client.put_manifest(name, reference or _sha256(manifest), manifest, OCI_MANIFEST)
 
 
 def sign_image(client: RegistryClient, key: ec.EllipticCurvePrivateKey, name: str, docker_reference: str,

@@ -84,3 +84,48 @@ def test_sign_refuses_a_wrong_password_and_a_missing_key(pipe_world: PipeWorld, 
     wrong = run_pipe({**env, "COSIGN_PRIVATE_KEY": private, "COSIGN_PASSWORD": "nope"})
     wrong.assert_failed("COSIGN_PASSWORD does not open COSIGN_PRIVATE_KEY")
     assert "nope" not in wrong.output.replace("does not open", "")
+
+
+def test_signed_provenance_is_a_referrer_that_oras_fetches(pipe_world: PipeWorld, run_pipe, tmp_path: Path,
+                                                            keys: tuple[str, str]) -> None:
+    import base64
+
+    import oras.client
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    private, public = keys
+    archive = write_docker_archive(tmp_path / "image.tar", "with provenance")
+    pipeline = {"BITBUCKET_BUILD_NUMBER": "77", "BITBUCKET_BRANCH": "main",
+                "BITBUCKET_GIT_HTTP_ORIGIN": "https://bitbucket.org/acme/code"}
+    run_pipe({**pipe_world.env, **pipeline, "IMAGE_ARCHIVE": str(archive), **lists("TAGS", ["prov"]),
+              "SIGN": "true", "COSIGN_PRIVATE_KEY": private, "COSIGN_PASSWORD": PASSWORD,
+              **lists("BUILD_ARGS", ["VERSION=1.2", "NPM_TOKEN=s3cr3t"])}).assert_ok()
+    manifest, _ = _registry_reader(pipe_world)
+    image_digest = "sha256:" + hashlib.sha256(manifest("prov")).hexdigest()
+
+    referrers = requests.get(f"{pipe_world.registry.url}/v2/{pipe_world.package}/referrers/{image_digest}",
+                             params={"artifactType": "application/vnd.in-toto+json"},
+                             auth=(pipe_world.username, pipe_world.token), timeout=30).json()
+    (descriptor,) = referrers["manifests"]
+    # oras-py (it has no referrers call) fetches the provenance manifest and its envelope.
+    client = oras.client.OrasClient(hostname=pipe_world.registry.host, insecure=True, auth_backend="basic")
+    client.auth.set_basic_auth(pipe_world.username, pipe_world.token)
+    provenance_manifest = client.get_manifest(f"{pipe_world.registry.host}/{pipe_world.package}@"
+                                              f"{descriptor['digest']}")
+    layer = provenance_manifest["layers"][0]
+    assert layer["mediaType"] == "application/vnd.dsse.envelope.v1+json"
+    response = client.get_blob(f"{pipe_world.registry.host}/{pipe_world.package}", layer["digest"])
+    envelope = response.json()
+    payload = base64.b64decode(envelope["payload"])
+    signed = b"DSSEv1 %d %s %d %s" % (len(envelope["payloadType"]), envelope["payloadType"].encode(), len(payload),
+                                       payload)
+    load_pem_public_key(public.encode()).verify(base64.b64decode(envelope["signatures"][0]["sig"]), signed,
+                                                ec.ECDSA(hashes.SHA256()))
+    statement = json.loads(payload)
+    assert statement["subject"][0]["digest"]["sha256"] == image_digest.split(":")[1]
+    definition = statement["predicate"]["buildDefinition"]
+    assert definition["externalParameters"]["buildArgs"] == {"VERSION": "1.2", "NPM_TOKEN": "[redacted]"}
+    assert definition["resolvedDependencies"][0]["digest"]["gitCommit"] == pipe_world.env["BITBUCKET_COMMIT"]
+    assert statement["predicate"]["runDetails"]["metadata"]["invocationId"].endswith("/pipelines/results/77")
