@@ -163,6 +163,11 @@ SCHEMA: dict[str, dict] = {
                         "repository, commit, branch or tag, Dockerfile and build arguments, secret-looking ones "
                         "redacted) as an OCI 1.1 referrer; in a DSSE envelope signed with the cosign key when `SIGN` "
                         "is set."}},
+    "SBOM": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Container: attach a CycloneDX JSON SBOM of what the image contains, read from its layers "
+                        "without running it (dpkg and apk databases, Python dist-info, node_modules, jars), as an "
+                        "OCI 1.1 referrer (for an index: one per platform's image)."}},
     "COSIGN_PRIVATE_KEY": {
         "type": "string", "required": False, "empty": True,
         "meta": {"doc": "Container, with `SIGN`: the private key `cosign generate-key-pair` wrote (`cosign.key`, "

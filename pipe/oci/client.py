@@ -11,7 +11,8 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -127,6 +128,16 @@ class RegistryClient:
         if len(data) > limit:
             raise RegistryError(f"blob {digest} is larger than expected")
         return data
+
+    @contextmanager
+    def open_blob(self, name: str, digest: str) -> Iterator[BinaryIO]:
+        """A blob's bytes as a stream (for blobs too large to hold in memory)."""
+        response = self.transport.request("GET", f"/v2/{name}/blobs/{digest}", self.push_scopes(name),
+                                          ok=(200,), stream=True)
+        try:
+            yield response.raw
+        finally:
+            response.close()
 
     def mount(self, name: str, digest: str, source: str) -> str | None:
         """Mount ``digest`` from ``source``: None when mounted, else the Location of an upload to use."""

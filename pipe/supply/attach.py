@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any
 
 from pipe.errors import PipeError
 from pipe.oci.client import RegistryClient
-from pipe.supply import provenance, signatures
+from pipe.supply import provenance, sbom, signatures
 from pipe.supply.cosign_keys import KeyError_, load_private_key
 
 PIPELINE_VARIABLES = ("BITBUCKET_GIT_HTTP_ORIGIN", "BITBUCKET_REPO_FULL_NAME", "BITBUCKET_WORKSPACE", "BITBUCKET_COMMIT",
@@ -83,5 +84,34 @@ def attach(client: RegistryClient, supply: SupplySettings, name: str, registry_h
             annotations={"in-toto.io/predicate-type": provenance.SLSA_PROVENANCE})
         done = signatures.Attached("provenance", signatures.push_artifact(client, name, body, blobs, None))
         log.info(f"Attached SLSA provenance {done.digest}" + (" (signed)" if key else ""))
+        attached.append(done)
+    if supply.sbom:
+        attached += _attach_sboms(client, name, registry_host, manifest.body, subject, log)
+    return attached
+
+
+def _attach_sboms(client: RegistryClient, name: str, registry_host: str, body: bytes, subject: dict,
+                  log: logging.Logger) -> list[signatures.Attached]:
+    """One SBOM per image: the image itself, or each platform's image of an index."""
+    document = json.loads(body)
+    targets = [subject]
+    if isinstance(document.get("manifests"), list):
+        targets = [{key: child[key] for key in ("mediaType", "digest", "size")} for child in document["manifests"]
+                   if isinstance(child, dict) and child.get("digest")]
+    attached = []
+    for target in targets:
+        image = document if target is subject else None
+        if image is None:
+            child = client.get_manifest(name, target["digest"])
+            if child is None:
+                continue
+            image = json.loads(child.body)
+        if not isinstance(image.get("layers"), list):
+            continue  # an attestation or another artifact listed in the index
+        found = sbom.image_inventory(client, name, image)
+        data = sbom.document(f"{registry_host}/{name}", target["digest"], found)
+        manifest, blobs = signatures.artifact_manifest([(data, sbom.CYCLONEDX, {})], target, sbom.CYCLONEDX)
+        done = signatures.Attached("sbom", signatures.push_artifact(client, name, manifest, blobs, None))
+        log.info(f"Attached a CycloneDX SBOM {done.digest} of {target['digest']} ({len(found)} components)")
         attached.append(done)
     return attached

@@ -129,3 +129,66 @@ def test_signed_provenance_is_a_referrer_that_oras_fetches(pipe_world: PipeWorld
     assert definition["externalParameters"]["buildArgs"] == {"VERSION": "1.2", "NPM_TOKEN": "[redacted]"}
     assert definition["resolvedDependencies"][0]["digest"]["gitCommit"] == pipe_world.env["BITBUCKET_COMMIT"]
     assert statement["predicate"]["runDetails"]["metadata"]["invocationId"].endswith("/pipelines/results/77")
+
+
+def _debian_rootfs(target: Path) -> Path:
+    """A Debian-based image's filesystem: this machine's dpkg database and dpkg-query (with the libraries
+    it loads), its os-release, and one Python, one npm and one Maven component, as a rootfs tar."""
+    import io
+    import re
+    import subprocess
+    import tarfile
+    import zipfile
+
+    libraries = re.findall(r"(/\S+\.so[^\s]*)\s+\(0x", subprocess.run(
+        ["ldd", "/usr/bin/dpkg-query"], capture_output=True, text=True, check=True).stdout)
+    jar = io.BytesIO()
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr("META-INF/maven/org.example/greeter/pom.properties",
+                         "groupId=org.example\nartifactId=greeter\nversion=2.1.0\n")
+    extra = {
+        "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA":
+            b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\n\n",
+        "srv/app/node_modules/@acme/left-pad/package.json": b'{"name": "@acme/left-pad", "version": "1.3.0"}',
+        "srv/app/lib/greeter.jar": jar.getvalue(),
+    }
+    with tarfile.open(target, "w", dereference=True) as tar:
+        for path in ["/usr/bin/dpkg-query", "/var/lib/dpkg/status", "/etc/os-release", *libraries]:
+            tar.add(path, arcname=path.lstrip("/"))
+        for directory in ("var/lib/dpkg/info", "var/lib/dpkg/updates", "tmp"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for path, data in extra.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return target
+
+
+def test_sbom_of_a_debian_image_matches_dpkg_query(pipe_world: PipeWorld, dockerd, run_pipe, tmp_path: Path) -> None:
+    image = "sbom-debian:test"
+    dockerd.docker("import", str(_debian_rootfs(tmp_path / "rootfs.tar")), image)
+    inside = dockerd.docker("run", "--rm", image, "/usr/bin/dpkg-query", "-W",
+                            "-f=${db:Status-Abbrev}|${Package}|${Version}\n").stdout
+    installed = {tuple(line.split("|")[1:]) for line in inside.splitlines() if line.startswith("ii")}
+    assert len(installed) > 50
+
+    run = run_pipe({**pipe_world.env, "IMAGE": image, **lists("TAGS", ["sbom"]), "SBOM": "true"}, dockerd=dockerd)
+    run.assert_ok()
+    manifest, blob = _registry_reader(pipe_world)
+    image_digest = "sha256:" + hashlib.sha256(manifest("sbom")).hexdigest()
+    referrers = requests.get(f"{pipe_world.registry.url}/v2/{pipe_world.package}/referrers/{image_digest}",
+                             params={"artifactType": "application/vnd.cyclonedx+json"},
+                             auth=(pipe_world.username, pipe_world.token), timeout=30).json()
+    (descriptor,) = referrers["manifests"]
+    layer = json.loads(manifest(descriptor["digest"]))["layers"][0]
+    document = json.loads(blob(layer["digest"]))
+    assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.5"
+    components = document["components"]
+    debs = {(c["name"], c["version"]) for c in components if c["purl"].startswith("pkg:deb/debian/")}
+    assert debs == installed
+    purls = {c["purl"] for c in components}
+    assert "pkg:pypi/requests@2.31.0" in purls
+    assert "pkg:npm/%40acme/left-pad@1.3.0" in purls
+    assert "pkg:maven/org.example/greeter@2.1.0" in purls
