@@ -37,7 +37,7 @@ def main() -> None:
     _import_path()
     from bitbucket_pipes_toolkit import Pipe, fail, get_logger
 
-    from pipe.actions import configure, container, maven, npm, pypi
+    from pipe.actions import configure, container, images, maven, npm, pypi
     from pipe.config import load_settings
     from pipe.errors import PipeError
     from pipe.report import install_mask
@@ -52,7 +52,8 @@ def main() -> None:
     logger = get_logger()
     debug = bool(pipe.get_variable("DEBUG"))
     secrets = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")]
-    cosign = [env.get(name, "") for name in ("COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD") if env.get(name)]
+    cosign = [env.get(name, "") for name in ("COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD", "SOURCE_PASSWORD")
+              if env.get(name)]
     # and the encodings files and headers carry them in (.npmrc _password, docker auth, Basic)
     users = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_USERNAME", "ATLASSIAN_ACCOUNT_EMAIL")]
     secrets += [base64.b64encode(text.encode()).decode() for secret in secrets if secret
@@ -68,6 +69,15 @@ def main() -> None:
     try:
         if variables.get("ACTION") == "configure":
             done = configure.run(configure.load(variables, env), logger)
+        elif variables.get("ACTION") == "merge":
+            done = images.merge(images.load_target(variables, env), list(variables.get("IMAGES") or []),
+                                supply.load(variables, env), logger)
+        elif variables.get("ACTION") == "copy":
+            if not variables.get("SOURCE_IMAGE"):
+                raise PipeError("ACTION copy needs SOURCE_IMAGE: the image to copy in.")
+            done = images.copy(images.load_target(variables, env), variables["SOURCE_IMAGE"],
+                               variables.get("SOURCE_USERNAME"), env.get("SOURCE_PASSWORD"),
+                               supply.load(variables, env), logger)
         elif package_type == "npm":
             done = npm.run(npm.load(variables, env), logger)
         elif package_type == "maven":

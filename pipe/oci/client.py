@@ -278,6 +278,16 @@ class RegistryClient:
             media_type = str(decode_json(response).get("mediaType", ""))
         return Manifest(body, media_type, digest_bytes(body))
 
+    def referrers(self, name: str, digest: str) -> list[dict]:
+        """The OCI 1.1 referrers of a manifest; none from a registry without the referrers API."""
+        response = self.transport.request("GET", f"/v2/{name}/referrers/{digest}", self.push_scopes(name),
+                                          ok=(200, 404, 400), headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        if response.status_code != 200:
+            return []
+        document = decode_json(response)
+        manifests = document.get("manifests") if isinstance(document, dict) else None
+        return [item for item in manifests or [] if isinstance(item, dict) and item.get("digest")]
+
     def put_manifest(self, name: str, reference: str, body: bytes, media_type: str) -> str:
         response = self.transport.request("PUT", f"/v2/{name}/manifests/{reference}", self.push_scopes(name),
                                           ok=(201,), body=body, headers={"Content-Type": media_type})

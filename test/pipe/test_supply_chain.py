@@ -192,3 +192,91 @@ def test_sbom_of_a_debian_image_matches_dpkg_query(pipe_world: PipeWorld, docker
     assert "pkg:pypi/requests@2.31.0" in purls
     assert "pkg:npm/%40acme/left-pad@1.3.0" in purls
     assert "pkg:maven/org.example/greeter@2.1.0" in purls
+
+
+def _skopeo(tmp_path: Path, *args: str) -> str:
+    import shutil
+    import subprocess
+
+    result = subprocess.run([shutil.which("skopeo") or "skopeo", "--insecure-policy", *args], capture_output=True,
+                            text=True, timeout=300, check=False,
+                            env={"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(tmp_path),
+                                 "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_merge_per_platform_images_into_an_index(pipe_world: PipeWorld, dockerd, run_pipe, tmp_path: Path) -> None:
+    from test.support.oci_layout import write_multiarch_layout
+
+    layout = tmp_path / "layout"
+    write_multiarch_layout(layout, "1", "merge")
+    creds = f"--dest-creds={pipe_world.username}:{pipe_world.token}"
+    host = pipe_world.registry.host
+    for arch in ("amd64", "arm64"):  # as two runner steps would push them, one platform each
+        _skopeo(tmp_path, "--override-arch", arch, "copy", "--dest-tls-verify=false", creds, f"oci:{layout}:1",
+                f"docker://{host}/{pipe_world.package}:{arch}")
+    env = {**pipe_world.env, "ACTION": "merge", **lists("TAGS", ["multi"]),
+           **lists("ANNOTATIONS", ["org.opencontainers.image.description=two platforms"])}
+    same = run_pipe({**env, **lists("IMAGES", [f"{pipe_world.package}:amd64", f"{pipe_world.package}:amd64"])})
+    same.assert_failed("both linux/amd64")
+    merged = run_pipe({**env, **lists("IMAGES", [f"{pipe_world.package}:amd64", f"{pipe_world.package}:arm64"])})
+    merged.assert_ok()
+
+    raw = json.loads(_skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false",
+                             f"--creds={pipe_world.username}:{pipe_world.token}",
+                             f"docker://{host}/{pipe_world.package}:multi"))
+    assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert sorted(m["platform"]["architecture"] for m in raw["manifests"]) == ["amd64", "arm64"]
+    assert raw["annotations"] == {"org.opencontainers.image.description": "two platforms"}
+    dockerd.docker("login", "-u", pipe_world.username, "--password-stdin", host, input=pipe_world.token)
+    for arch in ("amd64", "arm64"):
+        dockerd.docker("pull", "--platform", f"linux/{arch}", f"{host}/{pipe_world.package}:multi")
+        inspected = json.loads(dockerd.docker("image", "inspect", f"{host}/{pipe_world.package}:multi").stdout)
+        assert inspected[0]["Architecture"] == arch
+
+
+def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: PipeWorld, run_pipe,
+                                                                 tmp_path: Path) -> None:
+    from test.support.distribution import start_distribution
+    from test.support.oci_client import image
+    from test.support.oci_layout import write_multiarch_layout
+
+    source = start_distribution(tmp_path / "distribution")
+    try:
+        layout = tmp_path / "layout"
+        index_digest = write_multiarch_layout(layout, "2.0", "moved")
+        _skopeo(tmp_path, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+                f"--dest-creds={source.username}:{source.password}", f"oci:{layout}:2.0",
+                f"docker://{source.host}/team/app:2.0")
+        # A signature beside it, where cosign puts one (distribution takes uploads in two steps: skopeo).
+        signature = image("signature of the index", artifact_type="application/vnd.dev.cosign.artifact.sig.v1+json")
+        sig_layout = tmp_path / "sig-layout"
+        for digest, data in {**signature.blobs, signature.digest: signature.manifest}.items():
+            (sig_layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            (sig_layout / "blobs" / "sha256" / digest.split(":")[1]).write_bytes(data)
+        (sig_layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+        (sig_layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": signature.digest,
+            "size": len(signature.manifest), "annotations": {"org.opencontainers.image.ref.name": "sig"}}]}))
+        sig_tag = f"sha256-{index_digest.split(':')[1]}.sig"
+        _skopeo(tmp_path, "copy", "--preserve-digests", "--dest-tls-verify=false",
+                f"--dest-creds={source.username}:{source.password}", f"oci:{sig_layout}:sig",
+                f"docker://{source.host}/team/app:{sig_tag}")
+
+        copied = run_pipe({**pipe_world.env, "ACTION": "copy", "SOURCE_IMAGE": f"{source.host}/team/app:2.0",
+                           "SOURCE_USERNAME": source.username, "SOURCE_PASSWORD": source.password,
+                           **lists("TAGS", ["2.0"])})
+        copied.assert_ok()
+        assert source.password not in copied.output
+        manifest, _ = _registry_reader(pipe_world)
+        assert "sha256:" + hashlib.sha256(manifest("2.0")).hexdigest() == index_digest
+        for child in json.loads(manifest("2.0"))["manifests"]:
+            assert manifest(child["digest"]) is not None
+        assert manifest(f"sha256-{index_digest.split(':')[1]}.sig") is not None
+        again = run_pipe({**pipe_world.env, "ACTION": "copy", "SOURCE_IMAGE": f"{source.host}/team/app:2.0",
+                          "SOURCE_USERNAME": source.username, "SOURCE_PASSWORD": source.password})
+        again.assert_ok()
+        assert "Copied 0 blobs" in again.output
+    finally:
+        source.stop()
