@@ -1,17 +1,12 @@
 """The pipe's variables: one cerberus schema, also the source of README's Variables table.
 
 Each entry's ``meta`` holds what README says: ``doc`` (usage), ``default`` (as README shows it,
-when the default is computed rather than fixed) and ``required`` (README's (*) mark).
-List variables come in the toolkit's ``NAME_COUNT`` / ``NAME_0..N`` form; their defaults are
-applied by the pipe (the toolkit never applies list defaults).
+when the default is computed rather than fixed), ``required`` (README's (*) mark) and ``format``
+(what a ``regex`` rule asks for, in words). List variables come in the toolkit's
+``NAME_COUNT`` / ``NAME_0..N`` form, read by pipe/inputs.py; their defaults are applied by the pipe.
 """
 
 from __future__ import annotations
-
-from collections.abc import MutableSequence
-from typing import Any
-
-from cerberus import Validator
 
 BUILD_ARG_RE = r"^[A-Za-z_][A-Za-z0-9_]*=.*$"
 LABEL_RE = r"^[^=\s][^=]*=.*$"
@@ -66,13 +61,14 @@ SCHEMA: dict[str, dict] = {
         "meta": {"doc": "Directory sent to the docker engine as the build context."}},
     "BUILD_ARGS": {
         "type": "list", "required": False, "schema": {"type": "string", "regex": BUILD_ARG_RE},
-        "meta": {"doc": "Build arguments, one `NAME=value` per list item."}},
+        "meta": {"doc": "Build arguments, one `NAME=value` per list item.", "format": "NAME=value"}},
     "TARGET": {
         "type": "string", "required": False, "empty": False,
         "meta": {"doc": "Stage of a multi-stage Dockerfile to build."}},
     "LABELS": {
         "type": "list", "required": False, "schema": {"type": "string", "regex": LABEL_RE},
-        "meta": {"doc": "Image labels, one `name=value` per list item. `org.opencontainers.image.revision`, "
+        "meta": {"format": "name=value",
+                 "doc": "Image labels, one `name=value` per list item. `org.opencontainers.image.revision`, "
                         "`.source` and `.created` are added from the pipeline unless given here."}},
     "CACHE_FROM": {
         "type": "list", "required": False, "schema": {"type": "string", "empty": False},
@@ -113,6 +109,7 @@ SCHEMA: dict[str, dict] = {
     "NPM_SCOPE": {
         "type": "string", "required": False, "empty": False, "regex": r"^(@[a-z0-9][a-z0-9._~-]*|none)$",
         "meta": {"default": "the scope of `NPM_PACKAGE`'s package.json name, else `@WORKSPACE`",
+                 "format": "an npm scope such as '@acme', or 'none'",
                  "doc": "configure: the npm scope whose packages `.npmrc` sends to the registry; `none` makes the "
                         "registry npm's default for every package instead."}},
     "MAVEN_REPOSITORY": {
@@ -148,18 +145,3 @@ SCHEMA: dict[str, dict] = {
 
 LIST_VARIABLES = tuple(name for name, rule in SCHEMA.items() if rule.get("type") == "list")
 
-
-def make_validator() -> Validator:
-    """The toolkit's validator, made to accept list items with their own rules.
-
-    Cerberus rebuilds a list value through its type's constructor when items have a schema, which the
-    toolkit's ArrayVariable does not support; plain lists go in instead.
-    """
-    return _Validator(SCHEMA, purge_unknown=True)
-
-
-class _Validator(Validator):
-    def validate(self, document: dict, *args: Any, **kwargs: Any) -> bool:
-        plain = {key: list(value) if isinstance(value, MutableSequence) else value
-                 for key, value in document.items()}
-        return super().validate(plain, *args, **kwargs)

@@ -24,7 +24,7 @@ from pipe.oci.reference import parse_image_reference
 from pipe.oci.transport import Transport
 from pipe.push.cache import BlobCache, default_cache_path
 from pipe.push.images import ImagePusher, PushResult
-from pipe.report import Progress, references, summary, write_result
+from pipe.report import Progress, references, summary
 
 PACKAGES_DOCS = "https://support.atlassian.com/bitbucket-cloud/docs/bitbucket-packages/"
 
@@ -79,9 +79,6 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
 
     lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
-    if settings.shared_storage is not None:
-        path = write_result(settings.shared_storage, settings.registry.netloc, result, seconds)
-        lines.append(f"Result written to {path}")
     return Outcome(result, seconds, lines)
 
 

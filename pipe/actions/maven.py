@@ -23,7 +23,6 @@ from pipe.maven.deploy import Deployed, MavenRepository
 from pipe.maven.pom import Coordinates, PomError, read_pom
 from pipe.maven.settings_xml import settings_xml
 from pipe.oci.errors import AccessDenied, AuthenticationFailed, RegistryError, RegistryUnavailable
-from pipe.report import write_document
 
 
 @dataclass
@@ -76,7 +75,10 @@ def run(settings: MavenSettings, log: logging.Logger) -> Done:
         if not coordinates.is_snapshot and repository.release_exists(coordinates):
             if settings.skip_existing:
                 return Done([(f"{coordinates.gav} is already in {settings.repository_url}: nothing to do "
-                             "(SKIP_EXISTING).")], f"{coordinates.gav} was already deployed; skipped")
+                             "(SKIP_EXISTING).")], f"{coordinates.gav} was already deployed; skipped",
+                            {"repository": settings.repository_url, "groupId": coordinates.group_id,
+                             "artifactId": coordinates.artifact_id, "version": coordinates.version,
+                             "deployed": False})
             raise PipeError(f"{coordinates.gav} is already in {settings.repository_url}, and releases cannot be "
                             "replaced: bump the version, or set SKIP_EXISTING: 'true' to succeed without deploying.")
         log.info(f"Deploying {coordinates.gav} ({len(artifacts)} files) to {settings.repository_url}")
@@ -95,14 +97,11 @@ def _report(settings: MavenSettings, deployed: Deployed) -> Done:
     lines += [f"  {url}" for url in deployed.files]
     lines.append("Use it with:")
     lines += ["  " + line for line in dependency_snippet(coordinates).splitlines()]
-    if settings.common.shared_storage is not None:
-        path = write_document(settings.common.shared_storage, {
-            "packageType": "maven", "repository": settings.repository_url, "groupId": coordinates.group_id,
-            "artifactId": coordinates.artifact_id, "version": coordinates.version,
-            "deployedVersion": deployed.version, "packaging": coordinates.packaging, "files": deployed.files,
-            "dependency": dependency_snippet(coordinates)})
-        lines.append(f"Result written to {path}")
-    return Done(lines, f"Deployed {coordinates.gav} to {settings.repository_url}")
+    result = {"repository": settings.repository_url, "groupId": coordinates.group_id,
+              "artifactId": coordinates.artifact_id, "version": coordinates.version, "deployed": True,
+              "deployedVersion": deployed.version, "packaging": coordinates.packaging, "files": deployed.files,
+              "dependency": dependency_snippet(coordinates)}
+    return Done(lines, f"Deployed {coordinates.gav} to {settings.repository_url}", result)
 
 
 def dependency_snippet(coordinates: Coordinates) -> str:
@@ -151,7 +150,8 @@ def run_mvn(settings: MavenSettings, log: logging.Logger) -> Done:
                     "--type maven --repository WORKSPACE/REPO`).")
         raise PipeError(f"mvn {' '.join(settings.command)} failed (exit {code}); its output is above.{hint}")
     return Done([f"mvn {' '.join(settings.command)} finished against {settings.repository_url}"],
-                f"mvn {' '.join(settings.command)} succeeded with {settings.repository_url}")
+                f"mvn {' '.join(settings.command)} succeeded with {settings.repository_url}",
+                {"repository": settings.repository_url, "command": ["mvn", *settings.command]})
 
 
 def explain(exc: RegistryError, settings: MavenSettings, coordinates: Coordinates) -> str:

@@ -32,7 +32,7 @@ def test_bad_variables(pipe_world: PipeWorld, archive: Path, run_pipe, extra: di
     if extra.get("BITBUCKET_PACKAGES_TOKEN") == "":
         del env["BITBUCKET_PACKAGES_TOKEN"]
     run = run_pipe(env)
-    run.assert_failed("Validation errors", fragment)
+    run.assert_failed("Some variables cannot be used", fragment)
 
 
 def test_no_credentials(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
