@@ -55,7 +55,9 @@ SCHEMA: dict[str, dict] = {
                  "doc": "Tags to push, one per list item."}},
     "DOCKERFILE": {
         "type": "string", "required": False, "empty": False,
-        "meta": {"default": "`BUILD_CONTEXT/Dockerfile`", "doc": "Path of the Dockerfile to build."}},
+        "meta": {"default": "`BUILD_CONTEXT/Dockerfile`",
+                 "doc": "Path of the Dockerfile to build, relative to the clone directory (not to `BUILD_CONTEXT`), "
+                        "as `docker build -f` takes it."}},
     "BUILD_CONTEXT": {
         "type": "string", "required": False, "default": ".", "empty": False,
         "meta": {"doc": "Directory sent to the docker engine as the build context."}},
@@ -125,7 +127,8 @@ SCHEMA: dict[str, dict] = {
         "type": "list", "required": False, "schema": {"type": "string", "empty": False},
         "meta": {"doc": "Maven: the built files to deploy with the pom: the main artifact and classified files, "
                         "recognised by name (`ARTIFACT-VERSION.jar`, `ARTIFACT-VERSION-sources.jar`, "
-                        "`-javadoc.jar`, ...). Empty for a `pom` packaging."}},
+                        "`-javadoc.jar`, ...). Paths or glob patterns (`target/*.jar`), relative to the clone "
+                        "directory; a pattern that matches nothing fails. Empty for a `pom` packaging."}},
     "MAVEN_COMMAND": {
         "type": "string", "required": False, "empty": False,
         "meta": {"doc": "Maven: instead of deploying files, run `mvn` with these arguments (e.g. "

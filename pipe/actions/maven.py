@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import shlex
 import shutil
@@ -56,8 +57,24 @@ def load(variables: Mapping[str, Any], env: Mapping[str, str]) -> MavenSettings:
         pom = Path("pom.xml")
     if pom is not None and not pom.is_file():
         raise PipeError(f"MAVEN_POM {pom} does not exist (paths are relative to the clone directory).")
-    files = [Path(item) for item in variables.get("MAVEN_FILES") or []]
+    files = expand_files(list(variables.get("MAVEN_FILES") or []))
     return MavenSettings(common, url, pom, files, command, bool(variables.get("SKIP_EXISTING")))
+
+
+def expand_files(items: list[str]) -> list[Path]:
+    """MAVEN_FILES items: paths, or glob patterns (``target/*.jar``, ``**`` across directories), relative to
+    the clone directory. A pattern that matches nothing is an error: deploying less than was meant is worse."""
+    files: list[Path] = []
+    for item in items:
+        if glob.has_magic(item):
+            matches = sorted(Path(match) for match in glob.glob(item, recursive=True) if Path(match).is_file())
+            if not matches:
+                raise PipeError(f"MAVEN_FILES {item!r} matches no file in {Path.cwd()} (paths and patterns are "
+                                "relative to the clone directory; was the build run before the pipe?)")
+            files += matches
+        else:
+            files.append(Path(item))
+    return list(dict.fromkeys(files))
 
 
 def run(settings: MavenSettings, log: logging.Logger) -> Done:

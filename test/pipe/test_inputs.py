@@ -55,8 +55,8 @@ def test_every_problem_at_once_with_near_misses() -> None:
     text = problems({"TAGS": "v1", "PULL": "maybe", "DOCKER_FILE": "x"})
     assert text.splitlines() == ["Some variables cannot be used:", "- TAGS must be a YAML list: TAGS: ['v1']",
                                  "- PULL must be true or false; got 'maybe'",
-                                 "- DOCKER_FILE is not a variable of this pipe; did you mean DOCKERFILE? It is "
-                                 "ignored."]
+                                 ("- DOCKER_FILE is not a variable of this pipe; did you mean DOCKERFILE? It is "
+                                 "ignored.")]
 
 
 @pytest.mark.parametrize(("name", "meant"), [
