@@ -1,7 +1,8 @@
 """The pipe's variables: one cerberus schema, also the source of README's Variables table.
 
 Each entry's ``meta`` holds what README says: ``doc`` (usage), ``default`` (as README shows it,
-when the default is computed rather than fixed), ``required`` (README's (*) mark) and ``format``
+when the default is computed rather than fixed), ``required`` (README's (*) mark),
+``required_unless`` (required unless those other variables are set: README's (**) mark) and ``format``
 (what a ``regex`` rule asks for, in words). List variables come in the toolkit's
 ``NAME_COUNT`` / ``NAME_0..N`` form, read by pipe/inputs.py; their defaults are applied by the pipe.
 """
@@ -14,20 +15,22 @@ LABEL_RE = r"^[^=\s][^=]*=.*$"
 SCHEMA: dict[str, dict] = {
     "BITBUCKET_PACKAGES_USERNAME": {
         "type": "string", "required": False, "empty": True, "dependencies": "BITBUCKET_PACKAGES_TOKEN",
-        "meta": {"required": True, "default": "set by Pipelines",
+        "meta": {"required_unless": ["ATLASSIAN_ACCOUNT_EMAIL", "ATLASSIAN_API_TOKEN"], "default": "set by Pipelines",
                  "doc": "Username for the Packages registry. Pipelines sets it in every step, scoped to the "
                         "repository whose pipeline runs; set it yourself elsewhere, or use "
                         "`ATLASSIAN_ACCOUNT_EMAIL` and `ATLASSIAN_API_TOKEN` instead."}},
     "BITBUCKET_PACKAGES_TOKEN": {
         "type": "string", "required": False, "empty": True, "dependencies": "BITBUCKET_PACKAGES_USERNAME",
-        "meta": {"required": True, "default": "set by Pipelines",
+        "meta": {"required_unless": ["ATLASSIAN_ACCOUNT_EMAIL", "ATLASSIAN_API_TOKEN"], "default": "set by Pipelines",
                  "doc": "Token for `BITBUCKET_PACKAGES_USERNAME`. Never printed."}},
     "ATLASSIAN_ACCOUNT_EMAIL": {
         "type": "string", "required": False, "dependencies": "ATLASSIAN_API_TOKEN",
-        "meta": {"doc": "Email of an Atlassian account, used when `BITBUCKET_PACKAGES_*` are not set."}},
+        "meta": {"required_unless": ["BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN"],
+                 "doc": "Email of an Atlassian account, used when `BITBUCKET_PACKAGES_*` are not set."}},
     "ATLASSIAN_API_TOKEN": {
         "type": "string", "required": False, "dependencies": "ATLASSIAN_ACCOUNT_EMAIL",
-        "meta": {"doc": "API token of that account, with the scopes `read:package:bitbucket` and "
+        "meta": {"required_unless": ["BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN"],
+                 "doc": "API token of that account, with the scopes `read:package:bitbucket` and "
                         "`write:package:bitbucket`. Never printed. Use a secured variable."}},
     "PACKAGE_TYPE": {
         "type": "string", "required": False, "default": "container", "allowed": ["container", "npm", "maven"],
