@@ -77,7 +77,7 @@ class Package:
 def limit_reason(principal: Principal, right: Right, need: Right) -> str:
     """Why ``principal`` has only ``right`` where it needs ``need``, as the end of a denial message: a token
     scope that caps the user's role is named, since asking for a role would not help."""
-    if principal.kind == "user" and scope_ceiling(principal.scopes) < need <= Right.WRITE:
+    if principal.kind == "user" and scope_ceiling(principal.scopes) < need:
         return (f"your credentials allow {right.name.lower()} there: the API token lacks the scope "
                 f"{SCOPE_WRITE}.")
     return f"your credentials allow {right.name.lower()} there."
