@@ -58,6 +58,18 @@ def maven_repository(registry: Registry, workspace: str, override: str | None, i
     return f"{registry.base_url}/maven/{workspace}/"
 
 
+BITBUCKET_PYPI = "https://pypi.apkg.io/{workspace}/"
+
+
+def pypi_repository(registry: Registry, workspace: str, override: str | None, insecure: bool) -> str:
+    """The upload URL of the workspace's PyPI index (its simple index is ``<it>simple/``)."""
+    if override:
+        return checked_url(override, "PYPI_REPOSITORY", insecure)
+    if is_bitbucket(registry):
+        return BITBUCKET_PYPI.format(workspace=workspace)
+    return f"{registry.base_url}/pypi/{workspace}/"
+
+
 def loopback_scheme(value: str, timeout: float = 2.0) -> str | None:
     """``http`` for a ``REGISTRY`` given as ``host:port`` without a scheme, on loopback, that does not speak
     TLS (a registry started for tests or a local mirror); None when nothing needs changing.

@@ -105,7 +105,7 @@ def main() -> None:
 def _run(action: str, package_type: str, variables: dict[str, Any], env: dict[str, str],
          logger: logging.Logger) -> tuple[list[str], str, dict[str, Any]]:
     """Do the call: (lines for the log, the success line, the result document's fields)."""
-    from pipe.actions import configure, container, maven, npm
+    from pipe.actions import configure, container, maven, npm, pypi
     from pipe.config import load_settings
     from pipe.report import container_fields
 
@@ -115,6 +115,8 @@ def _run(action: str, package_type: str, variables: dict[str, Any], env: dict[st
         done = npm.run(npm.load(variables, env), logger)
     elif package_type == "maven":
         done = maven.run(maven.load(variables, env), logger)
+    elif package_type == "pypi":
+        done = pypi.run(pypi.load(variables, env), logger)
     else:
         settings = load_settings(variables, env)
         outcome = container.run(settings, logger)

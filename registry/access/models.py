@@ -21,7 +21,7 @@ ROLES = {"read": Right.READ, "write": Right.WRITE, "admin": Right.ADMIN}
 
 SCOPES = (SCOPE_READ, SCOPE_WRITE)
 
-PACKAGE_TYPES = ("container", "npm", "maven")
+PACKAGE_TYPES = ("container", "npm", "maven", "pypi")
 
 
 def scope_ceiling(scopes: frozenset[str]) -> Right:
