@@ -35,13 +35,14 @@ def test_list_counts_and_items() -> None:
 @pytest.mark.parametrize(("env", "sentence"), [
     ({"PULL": "maybe"}, "PULL must be true or false; got 'maybe'"),
     ({"ACTION": "deploy"}, "ACTION must be one of 'publish' or 'configure'; got 'deploy'"),
-    ({"PACKAGE_TYPE": "pypi"}, "PACKAGE_TYPE must be one of 'container', 'npm' or 'maven'; got 'pypi'"),
+    ({"PACKAGE_TYPE": "gem"}, "PACKAGE_TYPE must be one of 'container', 'npm', 'maven' or 'pypi'; got 'gem'"),
     ({"IMAGE": "a:1", "IMAGE_ARCHIVE": "a.tar"}, "IMAGE and IMAGE_ARCHIVE cannot be used together: set one of them"),
     ({"IMAGE_NAME": ""}, "IMAGE_NAME must not be empty"),
     (lists("BUILD_ARGS", ["A=1", "no-equals"]), "BUILD_ARGS item 2 ('no-equals') must be NAME=value"),
     (lists("LABELS", ["=x"]), "LABELS item 1 ('=x') must be name=value"),
     ({"NPM_SCOPE": "team"}, "NPM_SCOPE must be an npm scope such as '@acme', or 'none'"),
-    (lists("CONFIGURE", ["npm", "pypi"]), "CONFIGURE item 2 ('pypi') must be one of 'npm', 'maven' or 'container'"),
+    (lists("CONFIGURE", ["npm", "gem"]),
+     "CONFIGURE item 2 ('gem') must be one of 'npm', 'maven', 'container' or 'pypi'"),
     ({"ATLASSIAN_ACCOUNT_EMAIL": "a@example.com"}, "ATLASSIAN_ACCOUNT_EMAIL needs ATLASSIAN_API_TOKEN too"),
 ])
 def test_validation_errors_are_sentences(env: dict[str, str], sentence: str) -> None:
