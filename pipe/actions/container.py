@@ -6,11 +6,11 @@ import logging
 import time
 from dataclasses import dataclass
 
+from pipe import messages
 from pipe.build.engine import BuildRequest, Engine
 from pipe.build.errors import ImageError
 from pipe.config import ARCHIVE, BUILD, Settings
 from pipe.errors import PipeError
-from pipe.messages import who as _who
 from pipe.oci.client import RegistryClient
 from pipe.oci.errors import (
     AccessDenied,
@@ -24,9 +24,7 @@ from pipe.oci.reference import parse_image_reference
 from pipe.oci.transport import Transport
 from pipe.push.cache import BlobCache, default_cache_path
 from pipe.push.images import ImagePusher, PushResult
-from pipe.report import Progress, references, summary, write_result
-
-PACKAGES_DOCS = "https://support.atlassian.com/bitbucket-cloud/docs/bitbucket-packages/"
+from pipe.report import Progress, references, summary
 
 
 @dataclass
@@ -79,9 +77,6 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
 
     lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
-    if settings.shared_storage is not None:
-        path = write_result(settings.shared_storage, settings.registry.netloc, result, seconds)
-        lines.append(f"Result written to {path}")
     return Outcome(result, seconds, lines)
 
 
@@ -114,32 +109,13 @@ def _present(engine: Engine, reference: str) -> bool:
 def explain(exc: RegistryError, settings: Settings) -> str:
     """A registry failure as a message that says what to do."""
     target = f"{settings.registry.netloc}/{settings.name}"
-    who = _who(settings)
     if isinstance(exc, AuthenticationFailed):
-        return (f"The registry {settings.registry.netloc} refused the credentials ({who}). "
-                + ("A pipeline token is valid only while its pipeline runs. " if settings.credentials_kind ==
-                   "pipeline" else "Check that the API token is not expired or revoked and has the scopes "
-                   "read:package:bitbucket and write:package:bitbucket. ")
-                + (f"Registry said: {exc.detail}" if exc.detail else "").strip())
+        return messages.refused(exc, settings, f"The registry {settings.registry.netloc}")
     if isinstance(exc, AccessDenied):
-        return (f"Pushing to {target} was denied. {exc.detail or ''} "
-                f"The credentials are {who}. "
-                + ("A pipeline token can push only to packages linked to its own repository: link the package "
-                   "to that repository, or use ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN of a user with "
-                   "write access to the repository the package is linked to."
-                   if settings.credentials_kind == "pipeline" else
-                   "Ask an admin of the repository the package is linked to for write access.")
-                ).replace("  ", " ").strip()
+        return messages.denied(exc, settings, f"Pushing to {target}")
     if isinstance(exc, NameUnknown):
-        repository = settings.pipeline_repository or f"{settings.workspace}/<repository>"
-        return (f"The container package {settings.name} does not exist in {settings.registry.netloc}, or "
-                f"the credentials ({who}) cannot see it. Create the package and link it to a repository "
-                f"first: on the workspace's Packages page (Create package), or on a bundled registry with "
-                f"`packages-registry package create {settings.name} --type container --repository "
-                f"{repository}`."
-                + (f" A pipeline token sees only packages linked to {settings.pipeline_repository}."
-                   if settings.credentials_kind == "pipeline" and settings.pipeline_repository else ""))
+        return messages.not_created(settings, "container", settings.image_name, settings.workspace,
+                                    settings.registry.netloc)
     if isinstance(exc, RegistryUnavailable):
-        return (f"The registry {settings.registry.base_url} is unreachable: it could not be reached or kept failing "
-                f"after retries ({exc.message}). Check REGISTRY, and try again later.")
-    return f"The push to {target} failed: {exc.message}"
+        return messages.unreachable(exc, f"The registry {settings.registry.base_url}", "REGISTRY")
+    return messages.generic(exc, f"The push to {target}")
