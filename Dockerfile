@@ -19,6 +19,8 @@ RUN if ls /tmp/pipe-install/*.whl >/dev/null 2>&1; then \
 
 COPY vocab /opt/pipe/vocab/
 COPY pipe /opt/pipe/pipe/
+# Compiled once here: with PYTHONDONTWRITEBYTECODE every run would compile the pipe's modules again.
+RUN python3 -m compileall -q /opt/pipe/vocab /opt/pipe/pipe
 COPY LICENSE.txt pipe.yml README.md /opt/pipe/
 
 # Root, as Pipelines runs pipes and as official pipes' images do: the clone, the pipes' shared storage

@@ -104,25 +104,38 @@ def main() -> None:
 
 def _run(action: str, package_type: str, variables: dict[str, Any], env: dict[str, str],
          logger: logging.Logger) -> tuple[list[str], str, dict[str, Any]]:
-    """Do the call: (lines for the log, the success line, the result document's fields)."""
-    from pipe.actions import configure, container, maven, npm, pypi
-    from pipe.config import load_settings
-    from pipe.report import container_fields
+    """Do the call: (lines for the log, the success line, the result document's fields).
 
+    Only the action that runs is imported: a warm re-push is mostly start-up time."""
     if action == "configure":
+        from pipe.actions import configure
+
         done = configure.run(configure.load(variables, env), logger)
     elif package_type == "npm":
+        from pipe.actions import npm
+
         done = npm.run(npm.load(variables, env), logger)
     elif package_type == "maven":
+        from pipe.actions import maven
+
         done = maven.run(maven.load(variables, env), logger)
     elif package_type == "pypi":
+        from pipe.actions import pypi
+
         done = pypi.run(pypi.load(variables, env), logger)
     else:
+        from pipe.actions import container
+        from pipe.config import load_settings
+        from pipe.report import container_fields
+
         settings = load_settings(variables, env)
         outcome = container.run(settings, logger)
-        success = (f"Pushed {settings.name}@{outcome.result.digest} to {settings.registry.netloc} as "
-                   f"{', '.join(settings.tags)}")
-        return outcome.lines, success, container_fields(settings.registry.netloc, outcome.result, outcome.seconds)
+        if outcome.result is None:  # PUSH: false
+            fields = {"registry": settings.registry.netloc, "name": settings.name, "tags": settings.tags,
+                      "pushed": False}
+        else:
+            fields = container_fields(settings.registry.netloc, outcome.result, outcome.seconds)
+        return outcome.lines, outcome.success, fields
     for warning in done.warnings:
         logger.warning(warning)
     return done.lines, done.success, done.result

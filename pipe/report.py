@@ -1,20 +1,17 @@
-"""What the pipe tells the pipeline log: progress every few seconds, a line per tag, a summary,
-and a push's fields for the result file (pipe/results.py). Secrets are masked in everything that goes
+"""What the pipe tells the pipeline log: a line per tag, a summary (progress: pipe/progress.py), and a
+push's fields for the result file (pipe/results.py). Secrets are masked in everything that goes
 through logging.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Any
 
 from pipe.push.images import PushResult
 
 MB = 1000 * 1000
-PROGRESS_INTERVAL = 5.0
 
 
 class SecretMask(logging.Filter):
@@ -46,44 +43,6 @@ def install_mask(logger: logging.Logger, secrets: Iterable[str]) -> SecretMask:
 
 def megabytes(n: int) -> str:
     return f"{n / MB:.1f} MB"
-
-
-class Progress:
-    """Counts bytes sent from any thread; a ticker logs a line every ``interval`` seconds while busy."""
-
-    def __init__(self, log: logging.Logger, interval: float = PROGRESS_INTERVAL) -> None:
-        self.log = log
-        self.interval = interval
-        self.sent = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.started = time.monotonic()
-
-    def __call__(self, n: int) -> None:
-        with self._lock:
-            self.sent += n
-
-    def __enter__(self) -> Self:
-        self.started = time.monotonic()
-        self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=2)
-
-    def _tick(self) -> None:
-        last = 0
-        while not self._stop.wait(self.interval):
-            sent = self.sent
-            if sent == last:
-                continue
-            elapsed = max(time.monotonic() - self.started, 1e-6)
-            self.log.info(f"Uploading: {megabytes(sent)} sent, {sent / MB / elapsed:.1f} MB/s")
-            last = sent
 
 
 def summary(result: PushResult, seconds: float) -> str:

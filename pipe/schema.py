@@ -11,6 +11,8 @@ from __future__ import annotations
 
 BUILD_ARG_RE = r"^[A-Za-z_][A-Za-z0-9_]*=.*\Z"
 LABEL_RE = r"^[^=\s][^=]*=.*\Z"
+TAG_PREFIX_RE = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?\Z"  # a tag may not start with . or -
+TAG_SUFFIX_RE = r"^[A-Za-z0-9_.-]{0,64}\Z"
 
 SCHEMA: dict[str, dict] = {
     "BITBUCKET_PACKAGES_USERNAME": {
@@ -55,8 +57,23 @@ SCHEMA: dict[str, dict] = {
                  "doc": "Name of the container package: the image is pushed as `REGISTRY/WORKSPACE/IMAGE_NAME`."}},
     "TAGS": {
         "type": "list", "required": False, "schema": {"type": "string", "empty": False},
-        "meta": {"default": "`latest`, the short commit, and `$BITBUCKET_TAG` when set",
-                 "doc": "Tags to push, one per list item."}},
+        "meta": {"default": "from the build: see Tags in Details",
+                 "doc": "Tags to push, one per list item; replaces the default tags (and their `TAG_PREFIX`, "
+                        "`TAG_SUFFIX`)."}},
+    "TAG_PREFIX": {
+        "type": "string", "required": False, "empty": True, "regex": TAG_PREFIX_RE,
+        "meta": {"doc": "Put before every default tag except `latest` (e.g. `app-` gives `app-1.2.3`)."}},
+    "TAG_SUFFIX": {
+        "type": "string", "required": False, "empty": True, "regex": TAG_SUFFIX_RE,
+        "meta": {"doc": "Put after every default tag except `latest` (e.g. `-alpine` gives `1.2.3-alpine`)."}},
+    "LATEST_BRANCH": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`main` or `master`",
+                 "doc": "The branch whose builds also move the `latest` tag."}},
+    "PUSH": {
+        "type": "boolean", "required": False, "default": True,
+        "meta": {"doc": "`false`: check that the package exists and the credentials may push to it, build, "
+                        "and stop there (for pull-request builds)."}},
     "DOCKERFILE": {
         "type": "string", "required": False, "empty": False,
         "meta": {"default": "`BUILD_CONTEXT/Dockerfile`",
@@ -74,8 +91,18 @@ SCHEMA: dict[str, dict] = {
     "LABELS": {
         "type": "list", "required": False, "schema": {"type": "string", "regex": LABEL_RE},
         "meta": {"format": "name=value",
-                 "doc": "Image labels, one `name=value` per list item. `org.opencontainers.image.revision`, "
-                        "`.source` and `.created` are added from the pipeline unless given here."}},
+                 "doc": "Image labels, one `name=value` per list item, over the `org.opencontainers.image.*` "
+                        "labels the pipe adds (see Labels and annotations in Details)."}},
+    "ANNOTATIONS": {
+        "type": "list", "required": False, "schema": {"type": "string", "regex": LABEL_RE},
+        "meta": {"format": "name=value",
+                 "doc": "Manifest annotations, one `name=value` per list item, over the "
+                        "`org.opencontainers.image.*` annotations the pipe adds (on the index too when "
+                        "pushing one)."}},
+    "LICENSES": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"doc": "SPDX license expression of the image (e.g. `Apache-2.0`), as the "
+                        "`org.opencontainers.image.licenses` label and annotation."}},
     "CACHE_FROM": {
         "type": "list", "required": False, "schema": {"type": "string", "empty": False},
         "meta": {"doc": "Images to use as build cache (pulled first when missing; one that cannot be pulled "

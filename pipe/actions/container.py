@@ -22,16 +22,18 @@ from pipe.oci.errors import (
 )
 from pipe.oci.reference import parse_image_reference
 from pipe.oci.transport import Transport
+from pipe.progress import PushProgress
 from pipe.push.cache import BlobCache, default_cache_path
-from pipe.push.images import ImagePusher, PushResult
-from pipe.report import Progress, references, summary
+from pipe.push.images import ImagePusher, PushResult, archive_kind
+from pipe.report import references, summary
 
 
 @dataclass
 class Outcome:
-    result: PushResult
+    result: PushResult | None  # None when PUSH is false
     seconds: float
     lines: list[str]  # one per tag, then the summary
+    success: str
 
 
 def run(settings: Settings, log: logging.Logger) -> Outcome:
@@ -45,8 +47,9 @@ def run(settings: Settings, log: logging.Logger) -> Outcome:
 
 def _run(settings: Settings, log: logging.Logger) -> Outcome:
     client = RegistryClient(Transport(settings.registry, settings.credentials))
-    log.info(f"Checking access to {settings.registry.netloc}/{settings.name}")
-    client.authenticate(settings.name)
+    target = f"{settings.registry.netloc}/{settings.name}"
+    log.info(f"Checking that {target} exists and the credentials may push to it")
+    client.check_push(settings.name)  # before a build that may take minutes
 
     engine = None
     image = settings.image
@@ -56,11 +59,13 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
     if settings.source == BUILD:
         assert engine is not None
         image = build(engine, settings, log)
+    if not settings.push:
+        return _not_pushed(settings, engine, image, log)
 
     cache = BlobCache(default_cache_path(), settings.registry.netloc)
     started = time.monotonic()
-    with Progress(log) as progress:
-        pusher = ImagePusher(client, settings.name, cache, progress)
+    with PushProgress(log, settings.name) as progress:
+        pusher = ImagePusher(client, settings.name, cache, progress, annotations=settings.annotations)
         what = settings.archive if settings.source == ARCHIVE else image
         log.info(f"Pushing {what} to {settings.registry.netloc}/{settings.name} "
                  f"as {', '.join(settings.tags)}")
@@ -77,7 +82,24 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
 
     lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
-    return Outcome(result, seconds, lines)
+    return Outcome(result, seconds, lines, f"Pushed {settings.name}@{result.digest} to {settings.registry.netloc} "
+                                           f"as {', '.join(settings.tags)}")
+
+
+def _not_pushed(settings: Settings, engine: Engine | None, image: str | None, log: logging.Logger) -> Outcome:
+    """PUSH false: the access check passed and the image is built (or found); nothing is sent."""
+    if settings.source == ARCHIVE:
+        assert settings.archive is not None
+        if settings.archive.is_file():
+            archive_kind(settings.archive)
+        what = str(settings.archive)
+    else:
+        assert engine is not None and image is not None
+        what = engine.inspect(image).id
+        engine.close()
+    target = f"{settings.registry.netloc}/{settings.name}"
+    log.info(f"PUSH is false: {what} is not pushed; it would go to {target} as {', '.join(settings.tags)}")
+    return Outcome(None, 0.0, [], f"Checked access to {target} and prepared {what} without pushing (PUSH: false)")
 
 
 def build(engine: Engine, settings: Settings, log: logging.Logger) -> str:

@@ -9,7 +9,7 @@ import pytest
 from test.pipe.archives import write_docker_archive
 from test.pipe.conftest import PipeWorld, lists
 from test.support.cutting_proxy import CuttingProxy
-from test.support.oci_client import OciClient
+from test.support.oci_client import ACCEPT, OciClient
 from test.support.oci_layout import write_multiarch_layout
 from test.support.processes import free_port
 from test.support.registry_server import READ
@@ -27,6 +27,10 @@ def archive(tmp_path: Path) -> Path:
     ({"BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": "no-equals-sign"}, "BUILD_ARGS"),
     ({"IMAGE": "local/x:1"}, "IMAGE"),  # with IMAGE_ARCHIVE: one or the other
     ({"BITBUCKET_PACKAGES_TOKEN": ""}, "BITBUCKET_PACKAGES"),
+    ({"TAG_PREFIX": "-web"}, "TAG_PREFIX"),  # a tag cannot start with -
+    ({"TAG_SUFFIX": "/x"}, "TAG_SUFFIX"),
+    ({"PUSH": "perhaps"}, "PUSH"),
+    ({"ANNOTATIONS_COUNT": "1", "ANNOTATIONS_0": "no-equals-sign"}, "ANNOTATIONS"),
 ])
 def test_bad_variables(pipe_world: PipeWorld, archive: Path, run_pipe, extra: dict, fragment: str) -> None:
     env = {**pipe_world.env, "IMAGE_ARCHIVE": str(archive), **extra}
@@ -112,8 +116,7 @@ def test_connection_cut_mid_upload_resumes(pipe_world: PipeWorld, run_pipe, tmp_
     result = pipe_world.result()
     assert result["blobs"]["uploaded"] == 3
     client = OciClient(pipe_world.registry.url, (pipe_world.username, pipe_world.token))
-    manifest = client.get(f"/v2/{pipe_world.package}/manifests/resumed",
-                          headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}).json()
+    manifest = client.get(f"/v2/{pipe_world.package}/manifests/resumed", headers={"Accept": ACCEPT}).json()
     big = max(manifest["layers"], key=lambda layer: layer["size"])
     assert big["size"] > 6 * 1024 * 1024
     blob = client.get(f"/v2/{pipe_world.package}/blobs/{big['digest']}")
@@ -124,5 +127,17 @@ def test_multi_arch_oci_layout(pipe_world: PipeWorld, run_pipe, tmp_path: Path) 
     index_digest = write_multiarch_layout(tmp_path / "multi", "multi", "multiarch")
     run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(tmp_path / "multi"), **lists("TAGS", ["multi"])})
     run.assert_ok()
-    assert pipe_world.result()["digest"] == index_digest
-    assert pipe_world.result()["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    result = pipe_world.result()
+    assert result["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    # The index and its manifests carry the build's annotations, so the index is a new one pointing at them.
+    assert result["digest"] != index_digest
+    client = OciClient(pipe_world.registry.url, (pipe_world.username, pipe_world.token))
+    index = client.get(f"/v2/{pipe_world.package}/manifests/multi", headers={"Accept": ACCEPT}).json()
+    revision = {"org.opencontainers.image.revision": pipe_world.env["BITBUCKET_COMMIT"],
+                "org.opencontainers.image.title": "app"}
+    assert revision.items() <= index["annotations"].items()
+    assert [child["platform"]["architecture"] for child in index["manifests"]] == ["amd64", "arm64"]
+    for child in index["manifests"]:
+        manifest = client.get(f"/v2/{pipe_world.package}/manifests/{child['digest']}", headers={"Accept": ACCEPT})
+        assert manifest.status_code == 200
+        assert revision.items() <= manifest.json()["annotations"].items()
