@@ -56,6 +56,9 @@ class Deleted:
     def __str__(self) -> str:
         return f"{self.what} deleted; it can be restored until {format_time(self.restorable_until)}"
 
+    def line(self) -> str:
+        return f"{self.what}\trestorable until {format_time(self.restorable_until)}"
+
 
 class Lifecycle:
     def __init__(self, db: Database, access: AccessStore, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
@@ -147,6 +150,21 @@ class Lifecycle:
         """Delete a container manifest and every tag pointing at it (admins); what only it kept becomes
         collectable."""
         await OciStore(self.db).delete_manifest(package.id, digest)
+
+    # --- what can be restored ---
+
+    async def deleted(self) -> list[Deleted]:
+        """Everything deleted and not yet purged, oldest deletion first (what an operator can restore)."""
+        found = []
+        for row in await self.db.fetchall("SELECT slug, deleted_at FROM workspaces WHERE deleted_at IS NOT NULL"):
+            found.append((row["deleted_at"], f"workspace {row['slug']}"))
+        for row in await self.db.fetchall(
+                "SELECT workspace || '/' || slug AS name, deleted_at FROM repositories WHERE deleted_at IS NOT NULL"):
+            found.append((row["deleted_at"], f"repository {row['name']}"))
+        for row in await self.db.fetchall(
+                "SELECT type, workspace || '/' || name AS name, deleted_at FROM packages WHERE deleted_at IS NOT NULL"):
+            found.append((row["deleted_at"], f"{row['type']} package {row['name']}"))
+        return [Deleted(what, at + self.retention_seconds) for at, what in sorted(found)]
 
     # --- retention ---
 

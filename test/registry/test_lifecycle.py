@@ -246,6 +246,7 @@ def test_deleted_repository_vanishes_comes_back_on_restore_and_is_purged(backend
 
     # Deleted: every protocol and page answers as for packages that never existed; lists skip them.
     assert "can be restored until" in world.cli("repository", "delete", REPO)
+    assert world.cli("deleted").startswith(f"repository {REPO}\trestorable until ")
     assert answers(world, {IMAGE: IMAGE, NPM_NAME: NPM_NAME, "jarzz": "jarzz"}) == ghosts
     assert listed(world) == set()
     assert skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false", "--creds", f"{BOSS}:{world.boss}",
@@ -268,6 +269,8 @@ def test_deleted_repository_vanishes_comes_back_on_restore_and_is_purged(backend
     # A package deleted on its own stays deleted when its repository comes back; restored on its own.
     world.cli("package", "delete", f"{WS}/{MAVEN}", "--type", "maven")
     world.cli("repository", "delete", REPO)
+    assert [line.split("\t")[0] for line in world.cli("deleted").splitlines()] == [
+        f"maven package {WS}/{MAVEN}", f"repository {REPO}"]
     world.cli("repository", "restore", REPO)
     jar_url = f"{server.url}/maven/{WS}/com/example/jarzz/1.0.0/jarzz-1.0.0.jar"
     assert requests.get(jar_url, auth=(BOSS, world.boss), timeout=30).status_code == 404
