@@ -185,7 +185,7 @@ class Lifecycle:
             "WHERE r.deleted_at < ? OR w.deleted_at < ?", (cutoff, cutoff))
         for row in repositories:
             async with self.db.transaction() as tx:
-                for table in ("roles", "pipeline_tokens", "packages"):
+                for table in ("roles", "pipeline_tokens"):  # (its packages went in the step above)
                     await tx.execute(f"DELETE FROM {table} WHERE repository_id = ?", (row["id"],))
                 await tx.execute("DELETE FROM repositories WHERE id = ?", (row["id"],))
             report.repositories += 1
