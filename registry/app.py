@@ -38,7 +38,7 @@ async def build_services(settings: Settings) -> Services:
         access=access,
         controller=AccessController(access),
         tokens=TokenService(await load_or_create_key(db)),
-        lifecycle=Lifecycle(db, access, settings.retention_days),
+        lifecycle=Lifecycle(db, access),
     )
 
 

@@ -31,7 +31,6 @@ from registry.storage.database import Database
 log = logging.getLogger("packages_registry")
 
 DAY = 86400.0
-DEFAULT_RETENTION_DAYS = 30.0
 PURGE_INTERVAL = 3600.0  # how often a server applies retention
 
 
@@ -61,10 +60,11 @@ class Deleted:
 
 
 class Lifecycle:
-    def __init__(self, db: Database, access: AccessStore, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
+    def __init__(self, db: Database, access: AccessStore) -> None:
         self.db = db
         self.access = access
-        self.retention_seconds = retention_days * DAY
+        # One setting for how long deleted things are kept: the access store reserves names for as long.
+        self.retention_seconds = access.retention_seconds
 
     # --- repositories ---
 
