@@ -121,6 +121,19 @@ def load_common(variables: Mapping[str, Any], env: Mapping[str, str]) -> Common:
                   shared_storage=Path(shared) if shared else None, pipeline_repository=repo_full)
 
 
+def dockerfile_missing(wanted: Path, dockerfile: Path | None, context: Path) -> str:
+    """Names the path looked at; DOCKERFILE is relative to the clone directory, as docker build -f takes it."""
+    message = f"There is no Dockerfile at {wanted.absolute()}"
+    if dockerfile is None:
+        return (message + " (BUILD_CONTEXT/Dockerfile): set DOCKERFILE, or set IMAGE or IMAGE_ARCHIVE to push an "
+                "image built earlier.")
+    beside = context / dockerfile
+    if not dockerfile.is_absolute() and context != Path(".") and beside.is_file():
+        return (message + f": DOCKERFILE is relative to the clone directory, not to BUILD_CONTEXT; the file is at "
+                f"{beside}, so set DOCKERFILE: '{beside}'.")
+    return message + " (DOCKERFILE is relative to the clone directory, not to BUILD_CONTEXT)."
+
+
 def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     common = load_common(variables, env)
     workspace = common.workspace
@@ -158,8 +171,7 @@ def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Setti
             raise PipeError(f"BUILD_CONTEXT {context} is not a directory.")
         wanted = dockerfile if dockerfile is not None else context / "Dockerfile"
         if not wanted.is_file():
-            raise PipeError(f"There is no Dockerfile at {wanted}: set DOCKERFILE, or set IMAGE or IMAGE_ARCHIVE "
-                            "to push an image built earlier.")
+            raise PipeError(dockerfile_missing(wanted, dockerfile, context))
         dockerfile = wanted.resolve()
 
     description = image_description(env, title=image_name, version=version, licenses=variables.get("LICENSES"),

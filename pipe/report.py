@@ -1,18 +1,17 @@
-"""What the pipe tells the pipeline log: a line per tag, a summary (progress: pipe/progress.py),
-and the result as JSON for later steps. Secrets are masked in everything that goes through logging.
+"""What the pipe tells the pipeline log: a line per tag, a summary (progress: pipe/progress.py), and a
+push's fields for the result file (pipe/results.py). Secrets are masked in everything that goes
+through logging.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
-from pathlib import Path
+from typing import Any
 
 from pipe.push.images import PushResult
 
 MB = 1000 * 1000
-RESULT_DIR = "packages-pipe"
 
 
 class SecretMask(logging.Filter):
@@ -59,18 +58,9 @@ def references(registry_netloc: str, result: PushResult) -> list[str]:
     return [f"{registry_netloc}/{result.name}:{tag}" for tag in result.tags]
 
 
-def write_document(directory: Path, document: dict) -> Path:
-    """``DIR/packages-pipe/result.json``: what the pipe did, for later steps of the pipeline."""
-    target = directory / RESULT_DIR / "result.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(document, indent=2) + "\n")
-    return target
-
-
-def write_result(directory: Path, registry_netloc: str, result: PushResult, seconds: float) -> Path:
-    """The container push as ``DIR/packages-pipe/result.json``."""
-    document = {
-        "packageType": "container",
+def container_fields(registry_netloc: str, result: PushResult, seconds: float) -> dict[str, Any]:
+    """A container push in the result file (``digestReference`` is what signing tools take)."""
+    return {
         "registry": registry_netloc,
         "name": result.name,
         "tags": result.tags,
@@ -84,4 +74,3 @@ def write_result(directory: Path, registry_netloc: str, result: PushResult, seco
         "bytesUploaded": result.stats.bytes_uploaded,
         "seconds": round(seconds, 3),
     }
-    return write_document(directory, document)

@@ -12,6 +12,7 @@ from test.support.cutting_proxy import CuttingProxy
 from test.support.oci_client import ACCEPT, OciClient
 from test.support.oci_layout import write_multiarch_layout
 from test.support.processes import free_port
+from test.support.registry_server import READ
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_bad_variables(pipe_world: PipeWorld, archive: Path, run_pipe, extra: di
     if extra.get("BITBUCKET_PACKAGES_TOKEN") == "":
         del env["BITBUCKET_PACKAGES_TOKEN"]
     run = run_pipe(env)
-    run.assert_failed("Validation errors", fragment)
+    run.assert_failed("Some variables cannot be used", fragment)
 
 
 def test_no_credentials(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
@@ -73,8 +74,9 @@ def test_another_repositorys_pipeline_token(pipe_world: PipeWorld, archive: Path
     run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(archive), "BITBUCKET_PACKAGES_USERNAME": username,
                     "BITBUCKET_PACKAGES_TOKEN": token, "BITBUCKET_REPO_SLUG": "elsewhere",
                     "BITBUCKET_REPO_FULL_NAME": f"{pipe_world.workspace}/elsewhere"})
-    run.assert_failed(f"{pipe_world.package} does not exist", "cannot see it",
-                      f"only packages linked to {pipe_world.workspace}/elsewhere")
+    run.assert_failed("package app was not found", "may exist but be linked to another repository",
+                      f"pipeline tokens reach only the packages linked to their own repository "
+                      f"({pipe_world.workspace}/elsewhere)", "ATLASSIAN_API_TOKEN of a user with write access")
 
 
 def test_reader_api_token_is_denied(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
@@ -84,6 +86,18 @@ def test_reader_api_token_is_denied(pipe_world: PipeWorld, archive: Path, run_pi
     run = run_pipe({**env, "IMAGE_ARCHIVE": str(archive), "ATLASSIAN_ACCOUNT_EMAIL": email,
                     "ATLASSIAN_API_TOKEN": token})
     run.assert_failed("denied", f"linked to repository {pipe_world.repository}", email)
+
+
+def test_api_token_without_the_write_scope(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
+    email = f"writer@{pipe_world.workspace}.example.com"
+    token = pipe_world.registry.user(email, {pipe_world.repository: "write"}, scopes=(READ,))
+    env = {k: v for k, v in pipe_world.env.items() if not k.startswith("BITBUCKET_PACKAGES_")}
+    run = run_pipe({**env, "IMAGE_ARCHIVE": str(archive), "ATLASSIAN_ACCOUNT_EMAIL": email,
+                    "ATLASSIAN_API_TOKEN": token})
+    run.assert_failed("denied", "allow read there: the API token lacks the scope write:package:bitbucket. The "
+                      "credentials are", "create an API token with the scopes read:package:bitbucket and "
+                      "write:package:bitbucket")
+    assert "ask an admin" not in run.output.lower()
 
 
 def test_package_not_created(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
