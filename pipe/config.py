@@ -174,7 +174,7 @@ def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Setti
             raise PipeError(dockerfile_missing(wanted, dockerfile, context))
         dockerfile = wanted.resolve()
 
-    description = image_description(env, title=image_name, version=version, licenses=variables.get("LICENSES"),
+    description = image_description(env, title=env.get("BITBUCKET_REPO_SLUG") or image_name, version=version, licenses=variables.get("LICENSES"),
                                     created=created_time(env, common.clone_dir))
     labels = {**description, **_pairs(list(variables.get("LABELS") or []), "LABELS")}
     annotations = {**description, **_pairs(list(variables.get("ANNOTATIONS") or []), "ANNOTATIONS")}

@@ -63,7 +63,7 @@ def described(world: PipeWorld, commit: str, version: str) -> dict[str, str]:
         "org.opencontainers.image.url": f"https://bitbucket.org/{world.repository}",
         "org.opencontainers.image.created": CREATED,
         "org.opencontainers.image.version": version,
-        "org.opencontainers.image.title": "app",
+        "org.opencontainers.image.title": "code",  # the repository, whatever the package
         "org.opencontainers.image.licenses": "MIT",
     }
 

@@ -134,7 +134,7 @@ def test_multi_arch_oci_layout(pipe_world: PipeWorld, run_pipe, tmp_path: Path) 
     client = OciClient(pipe_world.registry.url, (pipe_world.username, pipe_world.token))
     index = client.get(f"/v2/{pipe_world.package}/manifests/multi", headers={"Accept": ACCEPT}).json()
     revision = {"org.opencontainers.image.revision": pipe_world.env["BITBUCKET_COMMIT"],
-                "org.opencontainers.image.title": "app"}
+                "org.opencontainers.image.title": "code"}
     assert revision.items() <= index["annotations"].items()
     assert [child["platform"]["architecture"] for child in index["manifests"]] == ["amd64", "arm64"]
     for child in index["manifests"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from test.pipe.archives import write_docker_archive
 from test.pipe.conftest import PipeWorld, lists
 from test.support.dockerd import Dockerd
+from test.support.oci_client import ACCEPT, OciClient
 from test.support.pipe_step import PipelineStep, make_clone
 
 RUNNER = 1000  # a uid/gid other than root's, as a self-hosted runner's clone may be owned
@@ -166,3 +167,28 @@ def test_strict_inputs_through_the_image(pipeline_step: PipelineStep, pipe_world
     assert f"using http://{registry.host}" in loose.output
     assert f"{registry.host}/{pipe_world.package}:dev" in loose.output
     assert _results(step)["container-app.json"]["tags"] == ["dev"]
+
+
+def test_commit_time_is_read_without_git_in_the_image(pipeline_step: PipelineStep, pipe_world: PipeWorld,
+                                                     dockerd: Dockerd) -> None:
+    """The image has no git: the created annotation still comes from the commit, read from the clone's pack."""
+    step, registry = pipeline_step, pipe_world.registry
+    no_git = dockerd.docker("run", "--rm", "--entrypoint", "sh", step.image, "-c", "command -v git", check=False)
+    assert no_git.returncode != 0
+    clone = step.clone
+    write_docker_archive(clone / "image.tar", "dated")
+    (clone / "README").write_text("dated\n")
+    git = ["git", "-C", str(clone), "-c", "safe.directory=*", "-c", "user.name=Pipelines",
+           "-c", "user.email=ci@example.com"]
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "dated"], check=True,
+                   env={**os.environ, "GIT_COMMITTER_DATE": "2024-02-03T04:05:06+02:00"})
+    subprocess.run([*git, "gc", "-q"], check=True)  # Pipelines clones hold packs
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    run = step.run({"REGISTRY": registry.url, "IMAGE_NAME": "app", "IMAGE_ARCHIVE": "image.tar",
+                    "BITBUCKET_COMMIT": commit, **lists("TAGS", ["dated"])})
+    run.assert_ok()
+    manifest = OciClient(registry.url, (pipe_world.username, pipe_world.token)).get(
+        f"/v2/{pipe_world.package}/manifests/dated", headers={"Accept": ACCEPT}).json()
+    assert manifest["annotations"]["org.opencontainers.image.created"] == "2024-02-03T02:05:06Z"
+    assert manifest["annotations"]["org.opencontainers.image.revision"] == commit

@@ -24,10 +24,11 @@ BUSYBOX = Path("/bin/busybox")
 SKIP_DIRS = {"test", "tests", "idlelib", "tkinter", "turtledemo", "__pycache__", "lib2to3", "ensurepip",
              "config-3.11-x86_64-linux-gnu", "pydoc_data"}
 APPLETS = ("sh", "ls", "cat", "echo", "env", "mkdir", "rm", "cp", "mv", "true", "test", "id", "chmod", "ln")
-VERSION = "3"  # bump when the recipe changes
-# glibc's compatibility stubs, which wheels built for older glibc link to (charset_normalizer: libpthread)
+VERSION = "4"  # bump when the recipe changes
+# glibc's compatibility stubs, which wheels built for older glibc link to (charset_normalizer: libpthread),
+# and libgcc_s, which wheels with Rust inside load (cryptography, dulwich)
 GLIBC_COMPAT = [f"/lib/x86_64-linux-gnu/{name}" for name in ("libpthread.so.0", "libdl.so.2", "librt.so.1",
-                                                              "libutil.so.1", "libm.so.6")]
+                                                              "libutil.so.1", "libm.so.6", "libgcc_s.so.1")]
 
 
 def _shared_libraries(binaries: list[Path]) -> set[str]:
