@@ -5,7 +5,7 @@
 | `revision` | `BITBUCKET_COMMIT` |
 | `source`, `url` | `BITBUCKET_GIT_HTTP_ORIGIN`, else `https://bitbucket.org/` + the repository's full name |
 | `created` | `SOURCE_DATE_EPOCH` when set, else the commit's time (git, or dulwich without git), else (annotations only) the image config's `created` |
-| `version` | the most specific default tag (`1.2.3`, `pr-7`, `feature-login`), else the first of `TAGS` |
+| `version` | the most specific default tag (`1.2.3`, `pr-7`, `feature-login`), also when `TAGS` is given |
 | `title` | `BITBUCKET_REPO_SLUG` (the repository, as docker/metadata-action names it), else `IMAGE_NAME` |
 | `licenses` | `LICENSES` |
 

@@ -145,12 +145,11 @@ def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Setti
         raise PipeError(f"IMAGE_NAME {image_name!r} is not a valid image name: lower-case letters, digits, and "
                         ". _ - between them, with / between components.")
 
-    tags = list(variables.get("TAGS") or [])
-    version = tags[0] if tags else None
-    if not tags:
-        plan = plan_tags(env, variables.get("TAG_PREFIX") or "", variables.get("TAG_SUFFIX") or "",
-                         variables.get("LATEST_BRANCH"))
-        tags, version = plan.tags, plan.version
+    # The version describes the build, whatever TAGS says: the same image pushed under other tags keeps
+    # the same manifest.
+    plan = plan_tags(env, variables.get("TAG_PREFIX") or "", variables.get("TAG_SUFFIX") or "",
+                     variables.get("LATEST_BRANCH"))
+    tags, version = list(variables.get("TAGS") or plan.tags), plan.version
     tags = list(dict.fromkeys(tags))
     bad = [tag for tag in tags if not is_valid_tag(tag)]
     if bad:

@@ -12,7 +12,8 @@
 
 `TAG_PREFIX` and `TAG_SUFFIX` go around every generated tag except `latest`; `TAGS` replaces all of
 this. The version (for the `org.opencontainers.image.version` label and annotation) is the first,
-most specific, generated tag: `1.2.3`, `1.3.0-rc.1`, `release-2024`, `pr-7`, `feature-login`.
+most specific, generated tag: `1.2.3`, `1.3.0-rc.1`, `release-2024`, `pr-7`, `feature-login`, also
+when TAGS replaces the tags.
 """
 
 from __future__ import annotations
