@@ -366,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("package", metavar="WORKSPACE/NAME")
         p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
 
+    from registry import supply_cli
+    supply_cli.add_commands(sub, command, package)
+
     p = command("purge", cmd_purge, "remove for good what was deleted longer ago than the retention period "
                 "(the server does this every hour; gc then frees the storage)")
     p.add_argument("--older-than-days", dest="older_than_days", type=float,

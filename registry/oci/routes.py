@@ -23,9 +23,11 @@ from registry.httputil import body_chunks, read_limited, serve_blob
 from registry.oci import errors, manifests
 from registry.oci.errors import OciError
 from registry.oci.guard import CONTAINER, SCOPE_ACTIONS, authorize, caller_of, challenge, token_allows
+from registry.oci.signatures import PullPolicy, SignatureVerifier
 from registry.oci.store import OciStore
 from registry.offload import off_loop
 from registry.storage.blobs import BlobNotFound
+from registry.trust import TrustStore
 from vocab import mediatypes
 from vocab.digests import Digest, InvalidDigest, digest_bytes, is_digest
 from vocab.names import is_valid_name, is_valid_tag
@@ -63,6 +65,7 @@ class OciApi:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.store = OciStore(svc.db)
+        self.pull_policy = PullPolicy(self.store, SignatureVerifier(self.store, svc.blobs), TrustStore(svc.db))
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(r"^(?P<name>.+)/blobs/uploads/?\Z"), {"POST": self.start_upload}),
             (re.compile(rf"^(?P<name>.+)/blobs/uploads/(?P<upload>{_UUID})\Z"),
@@ -290,6 +293,7 @@ class OciApi:
         manifest = await self.store.get_manifest(package.id, ref, by_digest)
         if manifest is None:
             raise errors.manifest_unknown(reference)
+        await self.pull_policy.check(package, manifest, ref, by_digest)
         headers = {**API_HEADERS, "Content-Type": manifest.media_type, "Docker-Content-Digest": manifest.digest,
                    "ETag": f'"{manifest.digest}"'}
         if request.method == "HEAD":

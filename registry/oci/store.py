@@ -176,6 +176,13 @@ class OciStore:
             (package_id, digest),
         )
 
+    async def parents(self, package_id: int, digest: str, limit: int) -> list[str]:
+        """Indexes of the package that list this manifest (up to ``limit``)."""
+        rows = await self.db.fetchall(
+            "SELECT manifest_digest FROM manifest_refs WHERE package_id = ? AND ref_digest = ? AND kind = 'manifest' "
+            "ORDER BY manifest_digest LIMIT ?", (package_id, digest, limit))
+        return [row["manifest_digest"] for row in rows]
+
     async def tags_of(self, package_id: int, digest: str) -> list[str]:
         rows = await self.db.fetchall(
             "SELECT name FROM tags WHERE package_id = ? AND digest = ? ORDER BY name", (package_id, digest)
