@@ -165,6 +165,18 @@ class SignatureVerifier:
         self.results.put(cache_key, result, 1)
         return result
 
+    async def covering(self, package: Package, digest: str, keys: list[TrustedKey]) -> tuple[SignatureStatus, str]:
+        """(status, index digest): the image's own status, or, if that is not verified, the verified
+        status of an index of the package that lists it (a signed index's signature covers its
+        children's digests); the index digest is "" when the image's own status is the answer."""
+        status = await self.status(package, digest, keys)
+        if status.verified:
+            return status, ""
+        for parent in await self.store.parents(package.id, digest, MAX_PARENTS_CHECKED):
+            if (covered := await self.status(package, parent, keys)).verified:
+                return covered, parent
+        return status, ""
+
     async def _payload(self, layer: _Layer) -> bytes | None:
         if not 0 <= layer.size <= MAX_PAYLOAD_BYTES:
             return None
@@ -196,13 +208,9 @@ class PullPolicy:
             return
         if by_digest and any(COSIGN_TAG.fullmatch(tag) for tag in await self.store.tags_of(package.id, manifest.digest)):
             return
-        keys = await self.trust.keys(package.workspace)
-        status = await self.verifier.status(package, manifest.digest, keys)
+        status, _ = await self.verifier.covering(package, manifest.digest, await self.trust.keys(package.workspace))
         if status.verified:
             return
-        for parent in await self.store.parents(package.id, manifest.digest, MAX_PARENTS_CHECKED):
-            if (await self.verifier.status(package, parent, keys)).verified:
-                return
         raise errors.denied(f"{package.full_name}@{manifest.digest} may only be pulled with a signature by a key "
                             f"workspace {package.workspace} trusts ({status.reason}): sign it with a trusted key, "
                             f"or ask an admin of the package to turn off the signature policy")

@@ -25,6 +25,7 @@ from registry.oci.errors import OciError
 from registry.oci.store import OciStore
 from registry.packages import validate_package_name
 from registry.pypi.store import PypiStore
+from registry.trust import TrustError, TrustStore
 from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
 from registry.ui.maven_pages import MavenPages, settings_xml
@@ -40,6 +41,7 @@ from registry.ui.render import (
     workspace_url,
 )
 from registry.ui.sessions import SESSION_TTL, SessionStore
+from registry.ui.supply_chain import CYCLONEDX, IN_TOTO, SupplyChainPages, referrer_digests
 from registry.ui.viewer import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -83,6 +85,8 @@ class UiPages:
         self.env = make_environment()
         self.oci = OciStore(svc.db)
         self.container = ContainerPages(self.oci, svc.blobs)
+        self.trust = TrustStore(svc.db)
+        self.supply = SupplyChainPages(self.oci, svc.blobs, self.trust)
         npm_store, maven_store = NpmStore(svc.db), MavenStore(svc.db)
         self.npm, self.maven = NpmPages(npm_store), MavenPages(maven_store)
         self.pypi_store = PypiStore(svc.db)
@@ -110,6 +114,9 @@ class UiPages:
         route.add_get("/{workspace}/workspace/packages", self._page(self.workspace_packages))
         route.add_get("/{workspace}/workspace/packages/new", self._page(self.new_package_form))
         route.add_post("/{workspace}/workspace/packages/new", self._page(self.create_package))
+        route.add_get("/{workspace}/workspace/trust", self._page(self.trust_page))
+        route.add_post("/{workspace}/workspace/trust", self._page(self.trust_add))
+        route.add_post("/{workspace}/workspace/trust/{key_id}/remove", self._page(self.trust_remove))
         route.add_get("/{workspace}/workspace/projects/{project}/packages", self._page(self.project_packages))
         route.add_get("/{workspace}/{repository}/packages", self._page(self.repository_packages))
         route.add_post("/{workspace}/{repository}/packages/pypi/{name}/-/manage", self._page(self.manage_pypi))
@@ -324,6 +331,10 @@ class UiPages:
     async def package_action(self, request: Request, viewer: Viewer, form: Form) -> Response:
         """The forms of a package page: delete the package (admin), delete a container tag (write)."""
         package, right, tail = await self._package_of(request, viewer)
+        if tail == "policy" and package.type == "container":
+            self._require(right, Right.ADMIN, "Changing a package's pull policy takes the admin role on its repository.")
+            await self.trust.set_requires_signature(package.id, form.get("require_signature") == "on")
+            raise PageError(303, "changed", {"Location": package_url(package)})
         self._require_delete_enabled()
         if tail == "delete":
             self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
@@ -500,7 +511,10 @@ class UiPages:
         if not tail:
             tags = await self.container.tags(package)
             return await self.render(request, viewer, "container.html", crumbs=crumbs, package=package,
-                                     tags=tags, host=host, title=package.name, right=right.name.lower())
+                                     tags=tags, host=host, title=package.name, right=right.name.lower(),
+                                     require_signature=await self.trust.requires_signature(package.id),
+                                     may_admin=right >= Right.ADMIN, policy_url=package_url(package, "policy"),
+                                     trust_url=f"/{package.workspace}/workspace/trust")
         kind, _, reference = tail.partition("/")
         if kind == "tags" and is_valid_tag(reference):
             view = await self.container.reference(package, reference, None)
@@ -514,11 +528,52 @@ class UiPages:
             raise not_found()
         referrers = await self.container.referrers(package, view.digest)
         tags = await self.oci.tags_of(package.id, view.digest)
+        signature, signed_index = await self.supply.signature(package, view.digest)
+        provenance = await self.supply.provenance(package, view.digest, referrer_digests(referrers, IN_TOTO))
+        sbom = await self.supply.sbom(package, referrer_digests(referrers, CYCLONEDX), request.query.get("q", ""))
         return await self.render(request, viewer, "container_ref.html", crumbs=crumbs + [(reference, "")],
                                  package=package, view=view, referrers=referrers, tags=tags, pull=pull,
+                                 signature=signature, signed_index=signed_index, provenance=provenance, sbom=sbom,
                                  host=host, reference=reference, sep=":" if kind == "tags" else "@",
                                  title=f"{package.name} {reference}")
 
+
+    # --- trusted keys of a workspace (registry/trust.py) ---
+
+    async def _trust_admin(self, request: Request, viewer: Viewer) -> tuple[str, list[dict]]:
+        """The workspace, if the viewer administers one of its repositories (who may trust keys for it)."""
+        workspace = request.match_info["workspace"]
+        repositories = await self._repositories(viewer, workspace)
+        if not repositories:
+            raise not_found()
+        if not any([await self.svc.controller.may_administer(viewer.principal, row["id"]) for row in repositories]):
+            raise PageError(403, "Managing a workspace's trusted keys takes the admin role on one of its repositories "
+                                 "(and a token with the write scope).")
+        return workspace, repositories
+
+    async def trust_page(self, request: Request, viewer: Viewer, form: Form, error: str = "",
+                         status: int = 200) -> Response:
+        workspace, _ = await self._trust_admin(request, viewer)
+        return await self.render(request, viewer, "trust.html", status=status, title=f"Trusted keys of {workspace}",
+                                 crumbs=[(workspace, workspace_url(workspace)), ("Trusted keys", "")],
+                                 workspace=workspace, keys=await self.trust.keys(workspace), error=error,
+                                 form=form)
+
+    async def trust_add(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        workspace, _ = await self._trust_admin(request, viewer)
+        try:
+            await self.trust.add(workspace, form.get("public_key", ""), form.get("name", ""), viewer.principal.name)
+        except TrustError as exc:
+            return await self.trust_page(request, viewer, form, error=str(exc), status=400)
+        raise PageError(303, "added", {"Location": f"/{workspace}/workspace/trust"})
+
+    async def trust_remove(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        workspace, _ = await self._trust_admin(request, viewer)
+        key_id = request.match_info["key_id"]
+        if not (key_id.isascii() and key_id.isdigit() and len(key_id) <= 18) or \
+                not await self.trust.remove(workspace, int(key_id)):
+            raise not_found()
+        raise PageError(303, "removed", {"Location": f"/{workspace}/workspace/trust"})
 
     @staticmethod
     def _version_of(tail: str) -> str | None:
