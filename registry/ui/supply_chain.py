@@ -29,11 +29,11 @@ IN_TOTO = "application/vnd.in-toto+json"
 CYCLONEDX = "application/vnd.cyclonedx+json"
 MAX_PROVENANCE_BYTES = 1024 * 1024
 MAX_SBOM_BYTES = 16 * 1024 * 1024
-MAX_COMPONENTS_KEPT = 20_000  # of one SBOM (the rest is counted, not listed)
+MAX_COMPONENTS_KEPT = 50_000  # of one SBOM (the rest is counted, not searched)
 MAX_COMPONENTS_SHOWN = 500  # per page, after the search
 MAX_QUERY = 200
 MAX_FIELD = 1000  # characters of any one value shown
-PARSED_BUDGET = 64 * 1024 * 1024  # bytes of referrer documents whose parsed views are kept
+PARSED_BUDGET = 32 * 1024 * 1024  # bytes of SBOM documents whose parsed component lists are kept
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ class SbomPage:
     digest: str
     shown: list[Component]
     matching: int
-    total: int
+    searched: int  # components searched (the first MAX_COMPONENTS_KEPT)
+    total: int  # components the SBOM lists
     query: str
     problem: str = ""
 
@@ -175,7 +176,8 @@ def _search(sbom: Sbom, query: str) -> SbomPage:
     needle = query.lower()
     matching = [component for component in sbom.components
                 if not needle or needle in component.name.lower() or needle in component.purl.lower()]
-    return SbomPage(sbom.digest, matching[:MAX_COMPONENTS_SHOWN], len(matching), sbom.total, query, sbom.problem)
+    return SbomPage(sbom.digest, matching[:MAX_COMPONENTS_SHOWN], len(matching), len(sbom.components), sbom.total,
+                    query, sbom.problem)
 
 
 def _first_descriptor(content: bytes) -> tuple[object, object] | None:
@@ -240,7 +242,7 @@ class SupplyChainPages:
         if sbom is None:
             read = await self._first_layer(package, digest, MAX_SBOM_BYTES)
             if isinstance(read, str):
-                return SbomPage(digest, [], 0, 0, query, read)
+                return SbomPage(digest, [], 0, 0, 0, query, read)
             sbom = await asyncio.to_thread(_sbom, digest, read[1])
             self.sboms.put(digest, sbom, len(read[1]))
         return await asyncio.to_thread(_search, sbom, query)
