@@ -174,6 +174,8 @@ class Lifecycle:
         for row in await self.db.fetchall("SELECT slug FROM workspaces WHERE deleted_at < ?", (cutoff,)):
             async with self.db.transaction() as tx:
                 await tx.execute("DELETE FROM projects WHERE workspace = ?", (row["slug"],))
+                # A workspace made again under the name must not inherit the old one's trust.
+                await tx.execute("DELETE FROM trusted_keys WHERE workspace = ?", (row["slug"],))
                 await tx.execute("DELETE FROM workspaces WHERE slug = ?", (row["slug"],))
             report.workspaces += 1
         return report

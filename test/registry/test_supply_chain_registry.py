@@ -259,3 +259,13 @@ def test_hostile_supply_chain_referrers_are_read_within_bounds(world: World) -> 
     assert "Signed, but not by a trusted key" in text
     searched = reader.get(page_url, params={"q": "lib00499"}, timeout=60).text
     assert "10 of 50000 components" in searched and "lib004999" in searched and "lib005000" not in searched
+
+def test_a_purged_workspace_takes_its_trusted_keys_along(make_world, tmp_path: Path) -> None:
+    world = make_world("-purged")
+    key_file = tmp_path / "cosign.pub"
+    key_file.write_text(_key_pair()[1])
+    admin(world.server, "trust", "add", world.workspace, "--key", str(key_file))
+    admin(world.server, "workspace", "delete", world.workspace)
+    admin(world.server, "purge", "--older-than-days", "0")
+    admin(world.server, "workspace", "create", world.workspace)
+    assert admin(world.server, "trust", "list", world.workspace) == ""
