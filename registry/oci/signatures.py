@@ -116,7 +116,7 @@ def verify_ecdsa(public_key_pem: str, signature: bytes, message: bytes) -> bool:
 
 
 def _decide(image_digest: str, layers: list[_Layer], payloads: dict[str, bytes],
-            keys: tuple[TrustedKey, ...], workspace: str) -> SignatureStatus:
+            keys: tuple[TrustedKey, ...]) -> SignatureStatus:
     """CPU-bound (hashing, JSON, ECDSA per key and signature): run in a thread."""
     reasons = []
     for layer in layers:
@@ -128,7 +128,7 @@ def _decide(image_digest: str, layers: list[_Layer], payloads: dict[str, bytes],
             reasons.append("a signature payload does not match its digest")
             continue
         if _claimed_digest(payload) != image_digest:
-            reasons.append("a signature is for another image")
+            reasons.append("its signature is for another image")
             continue
         try:
             signature = base64.b64decode(layer.signature, validate=True)
@@ -138,9 +138,9 @@ def _decide(image_digest: str, layers: list[_Layer], payloads: dict[str, bytes],
         for key in keys:
             if verify_ecdsa(key.public_key, signature, payload):
                 return SignatureStatus(VERIFIED, key_name=key.name)
-        reasons.append(f"signed, but by no key workspace {workspace} trusts" if keys
-                       else f"signed, but workspace {workspace} trusts no keys yet")
-    return SignatureStatus(UNTRUSTED, reason=reasons[-1] if reasons else "its signature manifest has no signatures")
+        reasons.append("it is signed by no key the workspace trusts" if keys
+                       else "the workspace trusts no keys yet")
+    return SignatureStatus(UNTRUSTED, reason=reasons[-1] if reasons else "its signature manifest holds no signatures")
 
 
 class SignatureVerifier:
@@ -161,7 +161,7 @@ class SignatureVerifier:
         layers = await off_loop(len(signatures.content), _signature_layers, signatures.content)
         payloads = {layer.digest: payload for layer in layers
                     if (payload := await self._payload(layer)) is not None}
-        result = await asyncio.to_thread(_decide, digest, layers, payloads, tuple(keys), package.workspace)
+        result = await asyncio.to_thread(_decide, digest, layers, payloads, tuple(keys))
         self.results.put(cache_key, result, 1)
         return result
 
@@ -211,6 +211,6 @@ class PullPolicy:
         status, _ = await self.verifier.covering(package, manifest.digest, await self.trust.keys(package.workspace))
         if status.verified:
             return
-        raise errors.denied(f"{package.full_name}@{manifest.digest} may only be pulled with a signature by a key "
-                            f"workspace {package.workspace} trusts ({status.reason}): sign it with a trusted key, "
-                            f"or ask an admin of the package to turn off the signature policy")
+        raise errors.denied(f"pulling {package.full_name}@{manifest.digest} requires a signature by a key workspace "
+                            f"{package.workspace} trusts, and {status.reason}: sign the image with a trusted key, "
+                            f"or ask an admin of the package to turn the signature policy off")

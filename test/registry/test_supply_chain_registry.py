@@ -148,13 +148,16 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
     dockerd.docker("pull", signed_ref)
     refused = dockerd.docker("pull", stranger_ref, check=False)
     assert refused.returncode != 0
-    assert "denied" in refused.stderr and f"workspace {world.workspace} trusts" in refused.stderr, refused.stderr
+    assert (f"denied: pulling {name}@{stranger_digest} requires a signature by a key workspace {world.workspace} "
+            "trusts, and it is signed by no key the workspace trusts") in refused.stderr, refused.stderr
 
     # Over the API: unsigned and tampered are DENIED; signatures, referrers, a signed index and its
     # children stay pullable.
-    for ref in ("unsigned", "tampered", unsigned.digest):
+    for ref, reason in (("unsigned", "it has no signature"), ("tampered", "it is signed by no key the workspace trusts"),
+                        (unsigned.digest, "it has no signature")):
         response = client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
         assert response.status_code == 403 and error_codes(response) == ["DENIED"], (ref, response.text)
+        assert reason in response.json()["errors"][0]["message"]
         assert client.head(f"/v2/{name}/manifests/{ref}").status_code == 403
     for ref in ("multi", amd64.digest, arm64.digest, pipe_signatures.signature_tag(signed)):
         response = client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"})
