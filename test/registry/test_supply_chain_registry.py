@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from markupsafe import escape
+from playwright.sync_api import expect, sync_playwright
 
 from pipe.supply import provenance as pipe_provenance
 from pipe.supply import sbom as pipe_sbom
@@ -28,6 +29,7 @@ from test.support.oci_client import OCI_INDEX, OCI_MANIFEST, OciClient, error_co
 from test.support.stall import assert_no_stall
 from test.ui.conftest import csrf_of
 
+CHROMIUM = "/usr/bin/chromium"
 XSS_NAME = '<script>alert("sbom")</script>'
 
 
@@ -79,12 +81,38 @@ def _attest(client: OciClient, name: str, digest: str, size: int, key: ec.Ellipt
                                                                     pipe_sbom.CYCLONEDX))
 
 
+def _browse(world: World, base: str, artifacts_dir: Path) -> None:
+    """The trusted keys and the signed image's page in Debian's chromium (screenshots in test-artifacts/ui/)."""
+    shots = artifacts_dir / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        page = browser.new_context(viewport={"width": 1366, "height": 860}).new_page()
+        page.goto(world.server.url + "/signin")
+        page.fill("input[name=email]", world.email("admin"))
+        page.fill("input[name=token]", world.tokens["admin"])
+        page.click("button:has-text('Sign in')")
+        page.goto(f"{world.server.url}/{world.workspace}/workspace/packages")
+        page.click("a:text-is('Trusted keys')")
+        expect(page.locator("table.list")).to_contain_text("release")
+        page.screenshot(path=shots / "trusted-keys.png", full_page=True)
+        page.goto(base + "tags/signed")
+        expect(page.locator("p.signature")).to_contain_text("Verified with key release")
+        expect(page.locator("table.provenance")).to_contain_text("refs/heads/main")
+        page.fill("input[name=q]", "busybox")
+        page.click("button:has-text('Search')")
+        expect(page.locator("table.sbom tbody tr")).to_have_count(1)
+        expect(page.locator("table.sbom")).to_contain_text("pkg:deb/debian/busybox-static")
+        page.screenshot(path=shots / "container-tag-supply-chain.png", full_page=True)
+        browser.close()
+
+
 def _digest_of_push(output: str) -> str:
     return output.split("digest: ")[1].split()[0]
 
 
 def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied(
-        world: World, dockerd: Dockerd, busybox_image: str, tmp_path: Path) -> None:
+        world: World, dockerd: Dockerd, busybox_image: str, tmp_path: Path, artifacts_dir: Path) -> None:
     server, name = world.server, world.package
     trusted, trusted_pub = _key_pair()
     stranger, _ = _key_pair()
@@ -139,6 +167,8 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
     assert "Unsigned" in reader.get(base + "tags/unsigned", timeout=30).text
     child_page = reader.get(base + f"manifests/{amd64.digest}", timeout=30).text
     assert "Verified with key <strong>release</strong>" in child_page and "through the signed index" in child_page
+
+    _browse(world, base, artifacts_dir)
 
     # The policy: a signed image pulls with docker; one signed by an untrusted key is DENIED, with why.
     assert "require a signature" in admin(server, "package", "policy", name, "--type", "container",
