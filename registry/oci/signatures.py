@@ -189,11 +189,31 @@ class SignatureVerifier:
             return None
 
 
+def _is_artifact(content: bytes) -> bool:
+    """Whether a manifest is no runnable image: an index (its images are checked on their own) or a
+    manifest whose layers are all JSON documents (signatures, attestations, SBOMs), which no container
+    engine unpacks. Anything else, or anything unreadable, counts as an image."""
+    try:
+        document = json.loads(content)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(document, dict):
+        return False
+    layers = document.get("layers")
+    if layers is None:
+        return isinstance(document.get("manifests"), list)
+    return isinstance(layers, list) and all(
+        isinstance(layer, dict) and isinstance(layer.get("mediaType"), str)
+        and (layer["mediaType"].endswith("+json") or layer["mediaType"] == "application/json") for layer in layers)
+
+
 class PullPolicy:
     """"Pull requires a trusted signature", per container package. What stays pullable without a
-    signature of its own: cosign's artifacts (tags ``sha256-<hex>.sig|att|sbom``), referrers (manifests
-    with a subject: signatures, SBOMs, provenance), and the images of a signed index (a child of a
-    verified index counts as signed: the index's signature covers its children's digests)."""
+    signature of its own: cosign's artifacts (tags ``sha256-<hex>.sig|att|sbom``) and referrers
+    (manifests with a subject: signatures, SBOMs, provenance) as long as they are no runnable image
+    (a writer cannot slip an image past the policy by giving it a subject or such a tag), and the
+    images of a signed index (a child of a verified index counts as signed: the index's signature
+    covers its children's digests)."""
 
     def __init__(self, store: OciStore, verifier: SignatureVerifier, trust: TrustStore) -> None:
         self.store = store
@@ -204,9 +224,7 @@ class PullPolicy:
         """Raise DENIED if the package requires a trusted signature and this manifest has none."""
         if not await self.trust.requires_signature(package.id):
             return
-        if manifest.subject or (not by_digest and COSIGN_TAG.fullmatch(reference)):
-            return
-        if by_digest and any(COSIGN_TAG.fullmatch(tag) for tag in await self.store.tags_of(package.id, manifest.digest)):
+        if await self._is_attachment(package, manifest, reference, by_digest):
             return
         status, _ = await self.verifier.covering(package, manifest.digest, await self.trust.keys(package.workspace))
         if status.verified:
@@ -214,3 +232,10 @@ class PullPolicy:
         raise errors.denied(f"pulling {package.full_name}@{manifest.digest} requires a signature by a key workspace "
                             f"{package.workspace} trusts, and {status.reason}: sign the image with a trusted key, "
                             f"or ask an admin of the package to turn the signature policy off")
+
+    async def _is_attachment(self, package: Package, manifest: StoredManifest, reference: str, by_digest: bool) -> bool:
+        """A signature, attestation or SBOM of another manifest (by subject or by cosign's tag)."""
+        attached = bool(manifest.subject) or (not by_digest and COSIGN_TAG.fullmatch(reference) is not None)
+        if not attached and by_digest:
+            attached = any(COSIGN_TAG.fullmatch(tag) for tag in await self.store.tags_of(package.id, manifest.digest))
+        return attached and await off_loop(len(manifest.content), _is_artifact, manifest.content)

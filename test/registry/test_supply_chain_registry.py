@@ -183,6 +183,15 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
 
     # Over the API: unsigned and tampered are DENIED; signatures, referrers, a signed index and its
     # children stay pullable.
+    # A runnable image cannot pass as an attachment: neither with a subject nor under cosign's tag.
+    sneaky = image("sneaky", subject={"mediaType": docker_v2, "digest": signed, "size": sizes[signed]})
+    cosign_tagged = image("under a cosign tag")
+    fake_tag = "sha256-" + "ab" * 32 + ".sig"
+    for tag, img in (("sneaky", sneaky), (fake_tag, cosign_tagged)):
+        assert client.push_image(name, tag, img).status_code == 201
+        for ref in (tag, img.digest):
+            response = client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
+            assert response.status_code == 403 and error_codes(response) == ["DENIED"], (ref, response.text)
     for ref, reason in (("unsigned", "it has no signature"), ("tampered", "it is signed by no key the workspace trusts"),
                         (unsigned.digest, "it has no signature")):
         response = client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": OCI_MANIFEST})
@@ -194,8 +203,9 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
         assert response.status_code == 200, (ref, response.text)
     referrers = json.loads(client.get(f"/v2/{name}/referrers/{signed}").content)["manifests"]
     assert {entry.get("artifactType") for entry in referrers} >= {pipe_provenance.IN_TOTO, pipe_sbom.CYCLONEDX}
-    for entry in referrers:
-        assert client.get(f"/v2/{name}/manifests/{entry['digest']}").status_code == 200
+    for entry in referrers:  # the attachments pull; the sneaky image among them does not (above)
+        expected = 403 if entry["digest"] == sneaky.digest else 200
+        assert client.get(f"/v2/{name}/manifests/{entry['digest']}").status_code == expected
 
     # Removing the key un-trusts its signatures at once; turning the policy off lets everything pull.
     admin(server, "trust", "remove", world.workspace, key_id)
