@@ -166,6 +166,12 @@ async def cmd_workspace_restore(svc, args) -> None:
 
 
 @_with_services
+async def cmd_deleted(svc, args) -> None:
+    for deleted in await svc.lifecycle.deleted():
+        print(deleted.line())
+
+
+@_with_services
 async def cmd_purge(svc, args) -> None:
     print(await svc.lifecycle.purge(args.older_than_days))
 
@@ -365,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, handler, help_text, package)
         p.add_argument("package", metavar="WORKSPACE/NAME")
         p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
+
+    command("deleted", cmd_deleted, "list the deleted workspaces, repositories and packages that can still be "
+            "restored, and until when")
 
     from registry import supply_cli
     supply_cli.add_commands(sub, command, package)

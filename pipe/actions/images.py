@@ -25,7 +25,7 @@ from pipe.oci.errors import InvalidReference, RegistryError
 from pipe.oci.reference import Registry, is_loopback, parse_image_reference
 from pipe.oci.transport import Transport
 from pipe.push.transfer import INDEX_TYPES, Transfer
-from pipe.supply.attach import SupplySettings, attach
+from pipe.supply.attach import SupplySettings, attach, result_fields
 from vocab.mediatypes import OCI_INDEX
 from vocab.names import is_valid_name, is_valid_tag
 
@@ -120,9 +120,10 @@ def merge(target: Target, images: list[str], supply: SupplySettings | None, log:
     for tag in target.tags:
         digest = client.put_manifest(target.name, tag, body, OCI_INDEX)
     lines = [f"Pushed {registry.netloc}/{target.name}:{tag} {digest}" for tag in target.tags]
-    lines += _attach(client, target, digest, supply, log)
-    return Done(lines, f"Merged {len(entries)} platform images into {registry.netloc}/{target.name}@{digest} as "
-                       f"{', '.join(target.tags)}")
+    more, fields = _attach(client, target, digest, supply, log)
+    return Done(lines + more, f"Merged {len(entries)} platform images into {registry.netloc}/{target.name}@{digest} "
+                              f"as {', '.join(target.tags)}",
+                {**_result(target, digest, OCI_INDEX), "platforms": [e["platform"] for e in entries], **fields})
 
 
 def source_client(reference: str, username: str | None, password: str | None, insecure: bool
@@ -160,14 +161,23 @@ def copy(target: Target, reference: str, username: str | None, password: str | N
     lines = [f"Pushed {target.common.registry.netloc}/{target.name}:{tag} {manifest.digest}" for tag in target.tags]
     lines.append(f"Copied {transfer.copied_blobs} blobs ({transfer.bytes_copied} bytes), skipped {transfer.skipped_blobs} "
                  f"the registry had, and {len(attachments)} signatures and referrers")
-    lines += _attach(client, target, manifest.digest, supply, log)
-    return Done(lines, f"Copied {reference} to {target.common.registry.netloc}/{target.name}@{manifest.digest} as "
-                       f"{', '.join(target.tags)}")
+    more, fields = _attach(client, target, manifest.digest, supply, log)
+    return Done(lines + more, f"Copied {reference} to {target.common.registry.netloc}/{target.name}@{manifest.digest} "
+                              f"as {', '.join(target.tags)}",
+                {**_result(target, manifest.digest, manifest.media_type), "source": reference,
+                 "blobsCopied": transfer.copied_blobs, "bytesCopied": transfer.bytes_copied, **fields})
+
+
+def _result(target: Target, digest: str, media_type: str) -> dict:
+    host = target.common.registry.netloc
+    return {"registry": host, "name": target.name, "tags": target.tags, "digest": digest,
+            "digestReference": f"{host}/{target.name}@{digest}", "mediaType": media_type}
 
 
 def _attach(client: RegistryClient, target: Target, digest: str, supply: SupplySettings | None,
-            log: logging.Logger) -> list[str]:
+            log: logging.Logger) -> tuple[list[str], dict]:
     if supply is None:
-        return []
-    return [f"Attached the {done.kind} {done.digest}" + (f" (tag {done.tag})" if done.tag else "")
-            for done in attach(client, supply, target.name, target.common.registry.netloc, digest, log)]
+        return [], {}
+    attached = attach(client, supply, target.name, target.common.registry.netloc, digest, log)
+    lines = [f"Attached the {done.kind} {done.digest}" + (f" (tag {done.tag})" if done.tag else "") for done in attached]
+    return lines, result_fields(attached)

@@ -13,9 +13,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from pipe.oci.client import Manifest, RegistryClient
+from pipe.oci.client import Manifest, Progress, RegistryClient
 from pipe.oci.errors import RegistryError
-from pipe.report import Progress
 from vocab.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
 
 INDEX_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)

@@ -55,6 +55,17 @@ def load(variables: Mapping[str, Any], env: Mapping[str, str]) -> SupplySettings
                           {name: env[name] for name in PIPELINE_VARIABLES if env.get(name)})
 
 
+def result_fields(attached: list[signatures.Attached]) -> dict[str, Any]:
+    """What the result file says of them: the digests later steps (or a verifier) look up."""
+    fields: dict[str, Any] = {}
+    for done in attached:
+        if done.kind == "sbom":
+            fields.setdefault("sboms", []).append(done.digest)
+        else:
+            fields[done.kind] = {"digest": done.digest, **({"tag": done.tag} if done.tag else {})}
+    return fields
+
+
 def attach(client: RegistryClient, supply: SupplySettings, name: str, registry_host: str, digest: str,
            log: logging.Logger, facts: BuildFacts | None = None) -> list[signatures.Attached]:
     """Attach what ``supply`` asks for to the image ``name@digest``; returns what was pushed."""
