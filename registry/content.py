@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from registry.offload import off_loop
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
-from vocab.digests import Digest
+from vocab.digests import Digest, digest_bytes
 
 # Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
 STREAM_ALGORITHM = "sha256"
@@ -266,7 +267,7 @@ class ContentService:
         there is no session to record, since the bytes are all here. A crash before the commit leaves
         at most an unrecorded file, which garbage collection deletes.
         """
-        digest = f"{STREAM_ALGORITHM}:{hashlib.new(STREAM_ALGORITHM, data).hexdigest()}"
+        digest = await off_loop(len(data), digest_bytes, data, STREAM_ALGORITHM)
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         try:

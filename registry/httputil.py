@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
 from aiohttp import web
 
+from registry.lru import BudgetLru
 from registry.storage.blobs import BlobNotFound, BlobStore
 
 BODY_CHUNK = 1024 * 1024
@@ -19,7 +19,7 @@ BODY_CHUNK = 1024 * 1024
 # headers to drain, then the file's pieces) costs more than the copy (128 KiB: 1.9k req/s by sendfile,
 # 5k read whole, on loopback here).
 SMALL_READ = 256 * 1024
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 _TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux
 
 
@@ -43,28 +43,11 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-class SmallBlobs:
-    """Bytes of small blobs, least recently used dropped first, within a byte budget."""
+class SmallBlobs(BudgetLru[str, bytes]):
+    """Bytes of small blobs by digest, least recently used dropped first, within a byte budget."""
 
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.size = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-
-    def get(self, digest: str) -> bytes | None:
-        data = self._items.get(digest)
-        if data is not None:
-            self._items.move_to_end(digest)
-        return data
-
-    def put(self, digest: str, data: bytes) -> None:
-        if len(data) > self.budget or digest in self._items:
-            return
-        self._items[digest] = data
-        self.size += len(data)
-        while self.size > self.budget:
-            _, dropped = self._items.popitem(last=False)
-            self.size -= len(dropped)
+    def put(self, digest: str, data: bytes) -> None:  # type: ignore[override]
+        super().put(digest, data, len(data))
 
 
 # RFC 9110 Host: uri-host [ ":" port ], uri-host being a name, an IPv4 address or a bracketed IPv6 one.

@@ -27,6 +27,7 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
+    pypi_max_file_bytes: int = 1024**3  # PyPI: the largest file an upload may bring
     # Resumable upload sessions (registry/content.py UploadLimits): caps, and when an unused one expires.
     max_uploads_per_credential: int = 100
     max_uploads_per_package: int = 200
@@ -38,14 +39,18 @@ class Settings:
     body_min_rate: float = 500.0
     keepalive_timeout: float = 75.0
 
-    def connection_timeouts(self) -> ConnectionTimeouts:
-        return ConnectionTimeouts(self.header_timeout, self.body_timeout, self.body_min_rate, self.keepalive_timeout)
     # Bearer-token signing keys: a key file or a directory of <kid>.key files (replicas share it);
     # default: DATA/keys, made on first start (registry/access/signing_keys.py).
     signing_key_file: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_SIGNING_KEY_FILE"))
+    # How long deleted workspaces, repositories and packages are kept (restorable, names reserved)
+    # before they are purged (registry/lifecycle.py).
+    retention_days: float = 30.0
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))
     blob_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_BLOBS"))
     s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_S3_ENDPOINT"))
     s3_region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+
+    def connection_timeouts(self) -> ConnectionTimeouts:
+        return ConnectionTimeouts(self.header_timeout, self.body_timeout, self.body_min_rate, self.keepalive_timeout)
