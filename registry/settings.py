@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.connection_timeouts import ConnectionTimeouts
-
 
 def default_data_dir() -> Path:
     if env := os.environ.get("PACKAGES_REGISTRY_DATA"):
@@ -51,6 +49,3 @@ class Settings:
     blob_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_BLOBS"))
     s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_S3_ENDPOINT"))
     s3_region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-
-    def connection_timeouts(self) -> ConnectionTimeouts:
-        return ConnectionTimeouts(self.header_timeout, self.body_timeout, self.body_min_rate, self.keepalive_timeout)
