@@ -26,7 +26,8 @@ class UsageError(Exception):
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
-                  "database_url", "blob_url", "s3_endpoint"):
+                  "database_url", "blob_url", "s3_endpoint", "gc_interval", "backend_timeout", "db_pool_size",
+                  "reserve_bytes"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -140,9 +141,12 @@ async def cmd_package_delete(svc, args) -> None:
 
 @_with_services
 async def cmd_gc(svc, args) -> None:
-    from registry.gc import collect
+    from registry.gc import CollectorBusy, collect_exclusively
 
-    report = await collect(svc.db, svc.content, svc.settings.gc_grace_seconds, args.dry_run)
+    try:
+        report = await collect_exclusively(svc.db, svc.content, svc.settings.gc_grace_seconds, args.dry_run)
+    except CollectorBusy as exc:
+        raise UsageError(str(exc)) from None
     print(("dry run: " if args.dry_run else "") + str(report))
 
 
@@ -173,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "$PACKAGES_REGISTRY_BLOBS)")
     common.add_argument("--s3-endpoint", dest="s3_endpoint", default=argparse.SUPPRESS, metavar="URL",
                         help="S3 endpoint for a non-AWS store such as Ceph or MinIO ($PACKAGES_REGISTRY_S3_ENDPOINT)")
+    common.add_argument("--backend-timeout", dest="backend_timeout", type=float, default=argparse.SUPPRESS,
+                        metavar="SECONDS", help="longest wait for a database statement or connection, or an S3 "
+                                                "connection, before answering 503 (default 5)")
+    common.add_argument("--db-pool-size", dest="db_pool_size", type=int, default=argparse.SUPPRESS, metavar="N",
+                        help="PostgreSQL connections per server process (default 8)")
+    common.add_argument("--reserve-bytes", dest="reserve_bytes", type=int, default=argparse.SUPPRESS,
+                        metavar="BYTES", help="free space blob writes leave on the data dir's disk, for metadata "
+                                              "(default 67108864, 64 MiB)")
     parser = argparse.ArgumentParser(prog="packages-registry", parents=[common],
                                      description="The bundled Bitbucket Packages-style registry.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse DELETE of manifests, tags, blobs and packages")
     serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
                        help="Maven: allow re-deploying release files")
+    serve.add_argument("--gc-interval", dest="gc_interval", type=float, metavar="SECONDS",
+                       help="run garbage collection in the background this often, one replica at a time "
+                            "(default 86400, daily; 0: never)")
+    serve.add_argument("--gc-grace-seconds", dest="gc_grace_seconds", type=float, metavar="SECONDS",
+                       help="what the background collector keeps: anything younger than this (default 3600)")
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")

@@ -13,15 +13,21 @@ import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
+from registry.storage.faults import StorageFull
 from vocab.digests import Digest
 
 # Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
 STREAM_ALGORITHM = "sha256"
+# An upload receiving bytes holds a lease in the database that garbage collection respects (it may
+# run in another process or replica, with any grace period), renewed while the bytes arrive. A
+# crashed server's lease simply runs out.
+LEASE_SECONDS = 30.0
+LEASE_RENEWAL = LEASE_SECONDS / 3
 
 
 class UploadNotFound(Exception):
@@ -96,13 +102,19 @@ class ContentService:
 
     async def start_upload(self, package_id: int) -> str:
         upload_id = str(uuid.uuid4())
-        await self.blobs.start_upload(upload_id)
         now = time.time()
+        # The row first: a file the database does not know is one that garbage collection may take.
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO uploads (id, package_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 (upload_id, package_id, now, now),
             )
+        try:
+            await self.blobs.start_upload(upload_id)
+        except BaseException:
+            async with self.db.transaction() as tx:
+                await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            raise
         self._hash_states[upload_id] = _HashState(0, hashlib.new(STREAM_ALGORITHM))
         return upload_id
 
@@ -135,24 +147,51 @@ class ContentService:
         if start is not None and start != size:
             raise RangeMismatch(size)
         state = await self._hash_state(upload_id, size)
+        await self._hold_lease(upload_id, time.time() + LEASE_SECONDS)
+        renew_at = time.monotonic() + LEASE_RENEWAL
 
         async def hashed() -> AsyncIterator[bytes]:
+            nonlocal renew_at
             async for chunk in chunks:
                 yield chunk
                 # Counted only once the store has taken the chunk, so state matches the stored bytes.
                 state.hasher.update(chunk)
                 state.size += len(chunk)
+                if time.monotonic() >= renew_at:
+                    await self._hold_lease(upload_id, time.time() + LEASE_SECONDS)
+                    renew_at = time.monotonic() + LEASE_RENEWAL
 
         try:
             new_size = await self.blobs.append(upload_id, hashed())
-            if length is not None and new_size - size != length:
-                await self.blobs.truncate_upload(upload_id, size)
-                self._hash_states.pop(upload_id, None)
-                raise RangeMismatch(size)
-            return new_size
-        finally:
-            async with self.db.transaction() as tx:
-                await tx.execute("UPDATE uploads SET updated_at = ? WHERE id = ?", (time.time(), upload_id))
+        except StorageFull:
+            # Nothing this session holds may keep a full disk full: the client starts again later.
+            await self._drop(upload_id)
+            raise
+        except BaseException:
+            await self._release_lease_quietly(upload_id)
+            raise
+        # Released with a check: a session dropped meanwhile must not answer as if its bytes were kept.
+        await self._hold_lease(upload_id, 0)
+        if length is not None and new_size - size != length:
+            await self.blobs.truncate_upload(upload_id, size)
+            self._hash_states.pop(upload_id, None)
+            raise RangeMismatch(size)
+        return new_size
+
+    async def _hold_lease(self, upload_id: str, until: float) -> None:
+        """Take, renew (``until`` in the future) or release (0) the session's lease; UploadNotFound if
+        the session is gone."""
+        async with self.db.transaction() as tx:
+            touched = await tx.execute("UPDATE uploads SET updated_at = ?, lease_until = ? WHERE id = ?",
+                                       (time.time(), until, upload_id))
+        if not touched:
+            self._hash_states.pop(upload_id, None)
+            raise UploadNotFound(upload_id)
+
+    async def _release_lease_quietly(self, upload_id: str) -> None:
+        # On the way out of a failed append: the failure is what the client must hear, not this.
+        with suppress(Exception):  # the lease runs out by itself anyway
+            await self._hold_lease(upload_id, 0)
 
     async def finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         """Verify the upload against ``digest``, make it durable and link it to the package."""
@@ -197,9 +236,11 @@ class ContentService:
 
     async def _drop(self, upload_id: str) -> None:
         self._hash_states.pop(upload_id, None)
+        # The bytes first: on a full disk the row's delete may fail, and the space must come back
+        # regardless (a row without its file is a session that answers "unknown", and gc drops it).
+        await self.blobs.cancel(upload_id)
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-        await self.blobs.cancel(upload_id)
 
     async def store(self, package_id: int, chunks: AsyncIterator[bytes], digest: Digest | None = None
                     ) -> tuple[str, BlobInfo]:
@@ -286,6 +327,11 @@ class ContentService:
         async with self.db.transaction() as tx:
             await tx.lock(blob_lock(digest))
             if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:
+                return False
+            try:
+                # A collector whose commit failed (a full disk) may have left the row of a deleted file.
+                await self.blobs.stat(digest)
+            except BlobNotFound:
                 return False
             await self._link(tx, package_id, digest, time.time())
         return True

@@ -156,6 +156,13 @@ class UiPages:
         response.headers.update(error.headers)
         return response
 
+    async def fault_page(self, request: Request, status: int, message: str) -> web.Response:
+        """The error page for a backend fault: rendered without a viewer (finding one needs the
+        database, which may be what is away)."""
+        response = await self._error(request, None, PageError(status, message))
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     def _registry_host(self, request: Request) -> str:
         return external_base(request, self.svc.settings.public_url).split("://", 1)[1]
 
