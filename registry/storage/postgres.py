@@ -12,9 +12,10 @@ is bounded by ``timeout`` (on the server by ``statement_timeout``, and here as
 well, for a server that does not answer at all); past it, or when the server
 cannot be reached, the caller gets :class:`BackendUnavailable` at once. The
 pool checks each connection before handing it out; after a failure the next
-request probes the server with one fresh connection (at most one probe at a
-time, a few per second) and, once it answers, replaces the whole pool, so no
-connection from before an outage or a restart is used again.
+request probes the server with one fresh connection (one probe at a time: the
+requests that waited for it share its answer) and, once it answers, replaces
+the whole pool, so no connection from before an outage or a restart is used
+again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import asyncio
 import logging
 import math
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
@@ -39,8 +39,6 @@ from registry.storage.migrate import migrate
 
 DEFAULT_POOL_SIZE = 8
 DEFAULT_TIMEOUT = 5.0
-# How often a request may probe a server that is down; the others are answered 503 at once.
-PROBE_INTERVAL = 0.25
 # An advisory lock is held across a blob's commit (a copy, on S3): waiting for one may take longer
 # than a statement.
 LOCK_WAIT_FACTOR = 6
@@ -144,7 +142,7 @@ class PostgresDatabase:
         self._pool_size = pool_size
         self._pool = self._new_pool()
         self._down = False
-        self._last_probe = 0.0
+        self._probes = 0  # probes made so far: a request that waited for another's probe takes its answer
         self._probe_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
 
@@ -180,12 +178,13 @@ class PostgresDatabase:
         task.add_done_callback(self._background.discard)
 
     async def _recover(self) -> None:
+        probes_seen = self._probes
         async with self._probe_lock:
             if not self._down:
                 return
-            if time.monotonic() - self._last_probe < PROBE_INTERVAL:
-                raise BackendUnavailable("database", "unavailable (probed a moment ago)")
-            self._last_probe = time.monotonic()
+            if self._probes != probes_seen:
+                raise BackendUnavailable("database", "unavailable (probed just now)")
+            self._probes += 1
             try:
                 probe = await asyncio.wait_for(psycopg.AsyncConnection.connect(**self._kwargs), self.bound)
             except (OSError, psycopg.Error, TimeoutError) as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test.support.services import start_services, stop_services
+from test.support.services import ServiceFaults, start_services, stop_services
 
 
 @pytest.fixture(scope="session")
@@ -17,8 +17,33 @@ def services(session_dir: Path) -> Iterator[dict[str, str]]:
     base = session_dir / "services"
     session_dir.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data dir below
     values = start_services(base)
+    values["BASE"] = str(base)
     yield values
     stop_services(base)
+
+
+@pytest.fixture
+def service_faults(services: dict[str, str]) -> Iterator[ServiceFaults]:
+    """Restart, stop or freeze the real PostgreSQL and radosgw; whatever a test did is undone after it."""
+    faults = ServiceFaults(Path(services["BASE"]))
+    yield faults
+    if (faults.pg_data / "postmaster.pid").exists():
+        faults.pg_thaw()
+    else:
+        faults.pg_start()
+    if not faults.rgw_running():
+        faults.rgw_start(services["S3_ENDPOINT"])
+
+
+@pytest.fixture
+def scale_out_env(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]) -> dict[str, str]:
+    """The environment of registry replicas sharing PostgreSQL (a schema of the test's own) and S3."""
+    return {
+        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
+        "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/{tmp_path.name}",
+        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
+        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
+    }
 
 
 @pytest.fixture
