@@ -70,7 +70,7 @@ class ServiceFaults:
     # --- PostgreSQL ---
 
     def _pg_ctl(self, *args: str) -> None:
-        pg_bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        pg_bin = max(Path("/usr/lib/postgresql").glob("*/bin"))
         as_postgres = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
         subprocess.run([*as_postgres, str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l",
                         str(self.base / "pg" / "pg.log"), "-w", *args], check=True, capture_output=True, timeout=60)
