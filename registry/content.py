@@ -299,6 +299,14 @@ class ContentService:
             self._hash_states[upload_id] = state
         return state
 
+    @asynccontextmanager
+    async def holding_blob(self, digest: str) -> AsyncIterator[None]:
+        """Hold ``digest``'s lock (against garbage collection) for a write of the blob store outside an
+        upload, such as the start-up probe."""
+        async with self.db.transaction() as tx:
+            await tx.lock(blob_lock(digest))
+            yield
+
     # --- blobs and their links ---
 
     async def linked_blob(self, package_id: int, digest: str) -> int | None:

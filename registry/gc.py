@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from registry.content import ContentService, blob_lock
 from registry.storage.database import Database
@@ -54,7 +54,7 @@ class CollectorBusy(Exception):
 async def _retrying(work: Callable[[], Awaitable[T]]) -> T:
     """Run one of the collector's transactions again when the database aborted it for a deadlock."""
     async for attempt in AsyncRetrying(retry=retry_if_exception_type(TransactionConflict),
-                                       stop=stop_after_attempt(5), wait=wait_exponential_jitter(0.05, 1.0),
+                                       stop=stop_after_attempt(5), wait=wait_random_exponential(multiplier=0.05, max=1.0),
                                        reraise=True):
         with attempt:
             return await work()
