@@ -132,17 +132,18 @@ class ContentService:
             raise UploadNotFound(upload_id) from None
 
     async def append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
-                     start: int | None = None, length: int | None = None) -> int:
+                     start: int | None = None, length: int | None = None, *, finishing: bool = False) -> int:
         """Append a stream; ``start`` (from Content-Range) must equal the current size, and a chunk
-        that does not bring the ``length`` it announced is dropped whole (RangeMismatch)."""
+        that does not bring the ``length`` it announced is dropped whole (RangeMismatch). With
+        ``finishing`` (``finish`` follows at once and removes the session) the lease is left to it."""
         async with self._sessions.hold(upload_id):
             try:
-                return await self._append(upload_id, package_id, chunks, start, length)
+                return await self._append(upload_id, package_id, chunks, start, length, finishing)
             except BlobNotFound:
                 raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
 
     async def _append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
-                      start: int | None, length: int | None) -> int:
+                      start: int | None, length: int | None, finishing: bool) -> int:
         size = await self._size(upload_id, package_id)
         if start is not None and start != size:
             raise RangeMismatch(size)
@@ -170,8 +171,10 @@ class ContentService:
         except BaseException:
             await self._release_lease_quietly(upload_id)
             raise
-        # Released with a check: a session dropped meanwhile must not answer as if its bytes were kept.
-        await self._hold_lease(upload_id, 0)
+        if not finishing:
+            # Released with a check: a session dropped meanwhile must not answer as if its bytes were kept
+            # (when finishing, the commit's own check of the session does that).
+            await self._hold_lease(upload_id, 0)
         if length is not None and new_size - size != length:
             await self.blobs.truncate_upload(upload_id, size)
             self._hash_states.pop(upload_id, None)
@@ -247,7 +250,7 @@ class ContentService:
         """One-shot upload: stream, verify against ``digest`` if given, link. Returns (digest, info)."""
         upload_id = await self.start_upload(package_id)
         try:
-            await self.append(upload_id, package_id, chunks)
+            await self.append(upload_id, package_id, chunks, finishing=True)
             if digest is None:
                 state = self._hash_states[upload_id]
                 digest = Digest(STREAM_ALGORITHM, state.hasher.hexdigest())
