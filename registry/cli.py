@@ -14,6 +14,7 @@ from pathlib import Path
 from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES
 from registry.access.store import DEFAULT_PIPELINE_TOKEN_TTL, AccessError
 from registry.settings import Settings, default_data_dir
+from registry.storage.faults import StorageFault
 from registry.storage.migrate import DatabaseNewerThanCode
 from registry.storage.probe import StorageProbeFailed
 from vocab.names import is_valid_workspace
@@ -276,5 +277,8 @@ def main(argv: list[str] | None = None) -> None:
     except (UsageError, AccessError, ValueError, StorageProbeFailed, DatabaseNewerThanCode) as exc:
         print(f"packages-registry: {exc}", file=sys.stderr)
         sys.exit(2)
+    except StorageFault as exc:
+        print(f"packages-registry: {exc} (try again once it is back)", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

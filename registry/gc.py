@@ -171,7 +171,11 @@ async def collect(db: Database, content: ContentService, grace_seconds: float, d
                     return True
                 return False
 
-        if await _retrying(delete_stray):
+        try:
+            deleted = await _retrying(delete_stray)
+        except StorageFull:
+            deleted = True  # the file went before the commit that a full disk refused
+        if deleted:
             report.strays_deleted += 1
     await _sweep_upload_area(db, content, cutoff, report)
     return report

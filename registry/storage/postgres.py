@@ -149,10 +149,14 @@ class PostgresDatabase:
     @classmethod
     async def connect(cls, dsn: str, pool_size: int = DEFAULT_POOL_SIZE, timeout: float = DEFAULT_TIMEOUT
                       ) -> PostgresDatabase:
-        # One replica at a time applies pending migrations; when there are none, nothing is locked.
-        await asyncio.to_thread(migrate, dsn)
-        db = cls(dsn, pool_size, timeout)
-        await db._pool.open(wait=True, timeout=db.bound)
+        try:
+            # One replica at a time applies pending migrations; when there are none, nothing is locked.
+            await asyncio.to_thread(migrate, dsn)
+            db = cls(dsn, pool_size, timeout)
+            await db._pool.open(wait=True, timeout=db.bound)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise BackendUnavailable("database", str(exc).strip().splitlines()[-1] if str(exc).strip()
+                                     else "no connection") from None
         return db
 
     def _new_pool(self) -> AsyncConnectionPool:

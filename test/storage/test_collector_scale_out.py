@@ -3,7 +3,9 @@ and one background collector at a time across replicas (``serve --gc-interval``)
 
 from __future__ import annotations
 
+import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -142,3 +144,57 @@ def test_one_background_collector_at_a_time_across_replicas(collecting_pair: lis
     logs = first.log_path.read_text() + second.log_path.read_text()
     assert "background garbage collection: " in logs
     assert "Traceback" not in logs
+
+
+def test_gc_over_and_over_beside_pushes_on_postgres(tmp_path: Path, scale_out_env: dict[str, str]) -> None:
+    """gc with no grace, in a loop from its own process, while images are pushed through two replicas:
+    it never fails (deadlocks against the pushes are retried), and what was accepted stays whole."""
+    servers = [RegistryServer(data=tmp_path / f"replica{i}", port=free_port(), env=scale_out_env,
+                              flags=["--gc-interval", "0"]) for i in range(2)]
+    for server in servers:
+        server.start()
+    try:
+        servers[0].package("acme/app", "acme/code")
+        token = servers[0].user("dev@acme.example.com", {"acme/code": "write"})
+        clients = [OciClient(server.url, ("dev@acme.example.com", token)) for server in servers]
+        stop, runs, failures = threading.Event(), [], []
+
+        def collect() -> None:
+            while not stop.is_set():
+                result = subprocess.run([*CLI, "--data", str(tmp_path / "gc"), "gc", "--grace-seconds", "0"],
+                                        capture_output=True, text=True, env={**os.environ, **scale_out_env},
+                                        check=False, timeout=120)
+                if result.returncode != 0:
+                    failures.append(result.stderr)
+                    return
+                runs.append(1)
+
+        collector = threading.Thread(target=collect)
+        collector.start()
+        accepted = []
+        try:
+            i = 0
+            while (len(runs) < 3 or i < 12) and collector.is_alive():
+                client = clients[i % 2]
+                img = oci.image(f"pg-gc-{i}", layers=3)
+                i += 1
+                for blob in img.blobs.values():
+                    pushed = client.push_blob("acme/app", blob)
+                    assert pushed.status_code == 201 or oci.error_codes(pushed) == ["BLOB_UPLOAD_UNKNOWN"], \
+                        pushed.text
+                response = client.push_manifest("acme/app", f"v{i}", img.manifest, img.media_type)
+                if response.status_code == 201:
+                    accepted.append(img)
+                else:
+                    assert oci.error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"], response.text
+        finally:
+            stop.set()
+            collector.join()
+        assert not failures, failures[0][-3000:]
+        assert accepted
+        for img in accepted:
+            for digest, blob in img.blobs.items():
+                assert clients[1].get(f"/v2/acme/app/blobs/{digest}").content == blob
+    finally:
+        for server in servers:
+            server.stop()
