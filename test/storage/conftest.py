@@ -77,3 +77,38 @@ def fresh_schema(pg_dsn: str) -> Iterator[str]:
     yield f"{pg_dsn}?options=-csearch_path%3D{schema}"
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+class ScaleOutAdmin:
+    """``packages-registry`` commands in-process against the replicas' shared stores (a fresh interpreter
+    per command costs seconds; a test's world takes a dozen)."""
+
+    def __init__(self, data: Path, env: dict[str, str]) -> None:
+        from test.support.registry_server import RegistryServer
+
+        self._somewhere = RegistryServer(data=data, port=0)
+        self._settings = ["--database", env["PACKAGES_REGISTRY_DATABASE"], "--blobs", env["PACKAGES_REGISTRY_BLOBS"],
+                          "--s3-endpoint", env["PACKAGES_REGISTRY_S3_ENDPOINT"]]
+
+    def __call__(self, *args: str) -> str:
+        from test.registry.conftest import admin
+
+        return admin(self._somewhere, *self._settings, *args)
+
+    def world(self, *packages: tuple[str, str], role: str = "write") -> str:
+        """Workspace acme, repository acme/code with ``packages`` (name, type) linked, and the user
+        dev@acme.example.com with ``role`` there; their new token."""
+        from test.support.registry_server import READ, WRITE
+
+        self("workspace", "create", "acme")
+        self("repository", "create", "acme/code")
+        for name, package_type in packages:
+            self("package", "create", name, "--type", package_type, "--repository", "acme/code")
+        self("user", "create", "dev@acme.example.com")
+        self("grant", "dev@acme.example.com", "acme/code", role)
+        return self("token", "create", "dev@acme.example.com", "--scope", READ, "--scope", WRITE)
+
+
+@pytest.fixture
+def scale_out_admin(tmp_path: Path, scale_out_env: dict[str, str]) -> ScaleOutAdmin:
+    return ScaleOutAdmin(tmp_path / "admin", scale_out_env)

@@ -21,7 +21,7 @@ from test.support.processes import free_port
 from test.support.registry_server import RegistryServer
 from test.support.services import ServiceFaults
 
-TIMEOUT = 2  # --backend-timeout in these tests: a frozen database is given up on after about this
+TIMEOUT = 1  # --backend-timeout in these tests: a frozen database is given up on after about this
 # A generous bound on "a quick answer" (the timeout, the pool's own margin, a loaded machine); a hang
 # is what it catches: before this fix a frozen database held every request as long as it stayed frozen.
 QUICK = TIMEOUT + 6
@@ -48,8 +48,8 @@ class Clients:
         self.npm = NpmHttp(server.url, "acme", NpmHttp.bearer(token))
         self.maven = MavenHttp(server.url, "acme", (email, token))
 
-    def answers(self) -> dict[str, requests.Response]:
-        """A read of every protocol and a page, each timed."""
+    def answers(self, only: tuple[str, ...] = ()) -> dict[str, requests.Response]:
+        """A read of every protocol and a page (or those named), each timed."""
         calls = {
             "oci": lambda: self.oci.get("/v2/acme/app/manifests/v1"),
             "oci push": lambda: self.oci.post("/v2/acme/app/blobs/uploads/"),
@@ -59,6 +59,8 @@ class Clients:
         }
         answers = {}
         for what, call in calls.items():
+            if only and what not in only:
+                continue
             started = time.monotonic()
             response = call()
             response.elapsed_total = time.monotonic() - started
@@ -71,12 +73,17 @@ def assert_unavailable(answers: dict[str, requests.Response]) -> None:
         assert response.status_code == 503, (what, response.status_code, response.text[:300])
         assert response.headers.get("Retry-After"), what
         assert response.elapsed_total < QUICK, (what, response.elapsed_total)
-    assert oci.error_codes(answers["oci"]) == ["UNAVAILABLE"]
-    assert oci.error_codes(answers["oci push"]) == ["UNAVAILABLE"]
-    assert "unavailable" in answers["npm"].json()["error"]
-    assert "unavailable" in answers["maven"].reason  # mvn shows the reason phrase
-    assert answers["page"].headers["Content-Type"].startswith("text/html")
-    assert "unavailable" in answers["page"].text
+    if "oci" in answers:
+        assert oci.error_codes(answers["oci"]) == ["UNAVAILABLE"]
+    if "oci push" in answers:
+        assert oci.error_codes(answers["oci push"]) == ["UNAVAILABLE"]
+    if "npm" in answers:
+        assert "unavailable" in answers["npm"].json()["error"]
+    if "maven" in answers:
+        assert "unavailable" in answers["maven"].reason  # mvn shows the reason phrase
+    if "page" in answers:
+        assert answers["page"].headers["Content-Type"].startswith("text/html")
+        assert "unavailable" in answers["page"].text
 
 
 def assert_served(clients: Clients, maven_jar: bytes) -> None:
@@ -86,13 +93,9 @@ def assert_served(clients: Clients, maven_jar: bytes) -> None:
     assert requests.get(f"{clients.server.url}/", auth=clients.auth, timeout=30).status_code == 200
 
 
-def test_replicas_ride_out_postgres_restart_outage_and_freeze(pair: list[RegistryServer],
+def test_replicas_ride_out_postgres_restart_outage_and_freeze(pair: list[RegistryServer], scale_out_admin,
                                                                service_faults: ServiceFaults) -> None:
-    first = pair[0]
-    first.package("acme/app", "acme/code")
-    first.package("acme/lib", "acme/code", "npm")
-    first.package("acme/com.example:app", "acme/code", "maven")
-    token = first.user("dev@acme.example.com", {"acme/code": "write"})
+    token = scale_out_admin.world(("acme/app", "container"), ("acme/lib", "npm"), ("acme/com.example:app", "maven"))
     clients = [Clients(server, "dev@acme.example.com", token) for server in pair]
     assert clients[0].oci.push_image("acme/app", "v1", oci.image("faults")).status_code == 201
     assert clients[1].npm.publish("lib", publish_document("lib", "1.0.0", package_tarball("lib", "1.0.0"))
@@ -118,7 +121,7 @@ def test_replicas_ride_out_postgres_restart_outage_and_freeze(pair: list[Registr
     service_faults.pg_freeze()
     try:
         for client in clients:
-            assert_unavailable(client.answers())
+            assert_unavailable(client.answers(("oci", "npm")))
     finally:
         service_faults.pg_thaw()
     for client in clients:
@@ -128,15 +131,13 @@ def test_replicas_ride_out_postgres_restart_outage_and_freeze(pair: list[Registr
         log = server.log_path.read_text()
         assert "Traceback" not in log, log[-3000:]
         # One line per failed request, naming what failed.
-        assert log.count(": 503, database") >= 10, log[-3000:]
+        assert log.count(": 503, database") >= 7, log[-3000:]
 
 
-def test_replicas_answer_503_while_the_blob_store_is_away(pair: list[RegistryServer],
+def test_replicas_answer_503_while_the_blob_store_is_away(pair: list[RegistryServer], scale_out_admin,
                                                           service_faults: ServiceFaults,
                                                           services: dict[str, str]) -> None:
-    first = pair[0]
-    first.package("acme/app", "acme/code")
-    token = first.user("dev@acme.example.com", {"acme/code": "write"})
+    token = scale_out_admin.world(("acme/app", "container"))
     client, other = (OciClient(server.url, ("dev@acme.example.com", token)) for server in pair)
     img = oci.image("blob store faults")
     assert client.push_image("acme/app", "v1", img).status_code == 201

@@ -119,10 +119,9 @@ def collecting_pair(tmp_path: Path, scale_out_env: dict[str, str]):
 
 
 def test_one_background_collector_at_a_time_across_replicas(collecting_pair: list[RegistryServer],
-                                                            scale_out_env: dict[str, str]) -> None:
+                                                            scale_out_env: dict[str, str], scale_out_admin) -> None:
     first, second = collecting_pair
-    first.package("acme/app", "acme/code")
-    token = first.user("dev@acme.example.com", {"acme/code": "admin"})
+    token = scale_out_admin.world(("acme/app", "container"), role="admin")
     client = OciClient(second.url, ("dev@acme.example.com", token))
     img = oci.image("collected in the background", layers=2)
     layer = list(img.blobs)[1]
@@ -146,7 +145,8 @@ def test_one_background_collector_at_a_time_across_replicas(collecting_pair: lis
     assert "Traceback" not in logs
 
 
-def test_gc_over_and_over_beside_pushes_on_postgres(tmp_path: Path, scale_out_env: dict[str, str]) -> None:
+def test_gc_over_and_over_beside_pushes_on_postgres(tmp_path: Path, scale_out_env: dict[str, str],
+                                                    scale_out_admin) -> None:
     """gc with no grace, in a loop from its own process, while images are pushed through two replicas:
     it never fails (deadlocks against the pushes are retried), and what was accepted stays whole."""
     servers = [RegistryServer(data=tmp_path / f"replica{i}", port=free_port(), env=scale_out_env,
@@ -154,8 +154,7 @@ def test_gc_over_and_over_beside_pushes_on_postgres(tmp_path: Path, scale_out_en
     for server in servers:
         server.start()
     try:
-        servers[0].package("acme/app", "acme/code")
-        token = servers[0].user("dev@acme.example.com", {"acme/code": "write"})
+        token = scale_out_admin.world(("acme/app", "container"))
         clients = [OciClient(server.url, ("dev@acme.example.com", token)) for server in servers]
         stop, runs, failures = threading.Event(), [], []
 
