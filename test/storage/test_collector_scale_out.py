@@ -111,11 +111,13 @@ def test_a_deadlock_is_a_transaction_conflict(fresh_schema: str, run) -> None:
 def collecting_pair(tmp_path: Path, scale_out_env: dict[str, str]):
     servers = [RegistryServer(data=tmp_path / f"replica{i}", port=free_port(), env=scale_out_env,
                               flags=["--gc-interval", "0.5", "--gc-grace-seconds", "0"]) for i in range(2)]
-    for server in servers:
-        server.start()
-    yield servers
-    for server in servers:
-        server.stop()
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def test_one_background_collector_at_a_time_across_replicas(collecting_pair: list[RegistryServer],
