@@ -150,7 +150,8 @@ class UiPages:
     async def _error(self, request: Request, viewer: Viewer | None, error: PageError) -> web.Response:
         if 300 <= error.status < 400:
             return web.Response(status=error.status, headers=error.headers)
-        title = {401: "Sign in", 403: "Not allowed", 404: "Not found"}.get(error.status, "Cannot do that")
+        title = {401: "Sign in", 403: "Not allowed", 404: "Not found", 503: "Unavailable",
+                 507: "Storage full"}.get(error.status, "Cannot do that")
         response = await self.render(request, viewer, "error.html", status=error.status,
                                      message=error.message, title=title)
         response.headers.update(error.headers)
