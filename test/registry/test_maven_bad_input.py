@@ -195,7 +195,7 @@ def test_release_files_are_immutable_but_snapshots_are_not(bw: BadWorld) -> None
     # checksums; the large-file path decides the same way.
     assert bw.http.put(release, JAR).status_code in (200, 201)
     assert bw.http.put(release + ".sha1", hashlib.sha1(JAR).hexdigest().encode()).status_code in (200, 201)
-    large_release = artifact_path(GROUP, "lib", "1.5")
+    large_release = artifact_path(GROUP, "lib", "1.45")
     large = os.urandom(3 * 1024 * 1024)
     assert bw.http.put(large_release, large).status_code == 201
     assert bw.http.put(large_release, large).status_code in (200, 201)
