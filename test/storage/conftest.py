@@ -1,25 +1,23 @@
-"""Every implementation of the storage interfaces, each against a real backend."""
+"""Every implementation of the storage interfaces, each against a real backend (PostgreSQL and S3:
+the ``services`` fixtures of test/conftest.py), and registry replicas sharing them, under faults."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from test.support.services import ServiceFaults, start_services, stop_services
+from test.support.services import ServiceFaults
 
 
-@pytest.fixture(scope="session")
-def services(session_dir: Path) -> Iterator[dict[str, str]]:
-    base = session_dir / "services"
-    session_dir.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data dir below
-    values = start_services(base)
-    values["BASE"] = str(base)
-    yield values
-    stop_services(base)
+@pytest.fixture
+def run():
+    """Run a coroutine to completion (the storage interfaces are async)."""
+    loop = asyncio.new_event_loop()
+    yield loop.run_until_complete
+    loop.close()
 
 
 @pytest.fixture
@@ -37,46 +35,20 @@ def service_faults(services: dict[str, str]) -> Iterator[ServiceFaults]:
 
 @pytest.fixture
 def scale_out_env(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]) -> dict[str, str]:
-    """The environment of registry replicas sharing PostgreSQL (a schema of the test's own) and S3."""
+    """The environment of registry replicas sharing PostgreSQL (a schema of the test's own), S3, and one
+    signing-key directory, as every replica would mount it (a secret volume); nothing else is local."""
+    from test.registry.conftest import admin
+    from test.support.registry_server import RegistryServer
+
+    keys = tmp_path / "signing-keys"
+    admin(RegistryServer(data=tmp_path / "admin", port=0), "--signing-key-file", str(keys), "keys", "rotate")
     return {
         "PACKAGES_REGISTRY_DATABASE": fresh_schema,
         "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/{tmp_path.name}",
         "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
+        "PACKAGES_REGISTRY_SIGNING_KEY_FILE": str(keys),
         **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
     }
-
-
-@pytest.fixture
-def run():
-    """Run a coroutine to completion (the storage interfaces are async)."""
-    loop = asyncio.new_event_loop()
-    yield loop.run_until_complete
-    loop.close()
-
-
-@pytest.fixture
-def pg_dsn(services: dict[str, str]) -> str:
-    return services["PG_DSN"]
-
-
-@pytest.fixture
-def s3_env(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(name, services[name])
-    return services
-
-
-@pytest.fixture
-def fresh_schema(pg_dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a schema of its own, dropped afterwards (tests do not share tables)."""
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{pg_dsn}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class ScaleOutAdmin:
@@ -88,7 +60,8 @@ class ScaleOutAdmin:
 
         self._somewhere = RegistryServer(data=data, port=0)
         self._settings = ["--database", env["PACKAGES_REGISTRY_DATABASE"], "--blobs", env["PACKAGES_REGISTRY_BLOBS"],
-                          "--s3-endpoint", env["PACKAGES_REGISTRY_S3_ENDPOINT"]]
+                          "--s3-endpoint", env["PACKAGES_REGISTRY_S3_ENDPOINT"],
+                          "--signing-key-file", env["PACKAGES_REGISTRY_SIGNING_KEY_FILE"]]
 
     def __call__(self, *args: str) -> str:
         from test.registry.conftest import admin

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 
@@ -53,13 +55,32 @@ def test_push_to_one_replica_pull_from_the_other(replicas: list[RegistryServer],
     assert dockerd.docker("run", "--rm", mirrored, "echo", "served by the other replica").stdout.strip() \
         == "served by the other replica"
 
-    # A bearer token issued by one replica is honoured by the other (one signing key, in the database).
+    # A bearer token issued by one replica is honoured by the other (one signing key, from the shared key
+    # directory; the database holds none).
     issued = requests.get(f"{first.url}/auth/token", params={"service": "packages-registry",
                                                              "scope": "repository:acme/web:pull"},
                           auth=("dev@example.com", token), timeout=10).json()["token"]
     tags = requests.get(f"{second.url}/v2/acme/web/tags/list", headers={"Authorization": f"Bearer {issued}"},
                         timeout=10)
     assert tags.status_code == 200 and tags.json()["tags"] == ["v1"]
+
+    # A rotation on the shared directory: both replicas sign with the new key (a moment later), and
+    # tokens of the old key keep working on both.
+    old_kid = jwt.get_unverified_header(issued)["kid"]
+    first.cli("keys", "rotate")
+    deadline = time.monotonic() + 10
+    while True:
+        fresh = requests.get(f"{second.url}/auth/token", params={"service": "packages-registry",
+                                                                 "scope": "repository:acme/web:pull"},
+                             auth=("dev@example.com", token), timeout=10).json()["token"]
+        if jwt.get_unverified_header(fresh)["kid"] != old_kid:
+            break
+        assert time.monotonic() < deadline, "the other replica never signed with the new key"
+        time.sleep(0.2)
+    for server, bearer in ((first, fresh), (first, issued), (second, issued)):
+        assert requests.get(f"{server.url}/v2/acme/web/tags/list", headers={"Authorization": f"Bearer {bearer}"},
+                            timeout=10).status_code == 200
+    assert not any((server.data / "keys").exists() for server in replicas)
 
     # A multi-arch index with skopeo --all, and a chunked upload of blobs big enough to span S3 pieces.
     layout = tmp_path / "layout"
