@@ -46,7 +46,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     async def prepare() -> None:
         svc = await build_services(settings)
         try:
-            await probe_blob_store(svc.blobs)
+            await probe_blob_store(svc.blobs, svc.content.holding_blob)
         finally:
             await svc.db.close()
 

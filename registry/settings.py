@@ -25,6 +25,15 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
+    # serve: run the online collector every this many seconds (one replica at a time); 0 = never.
+    gc_interval: float = 86400.0
+    # Backends under faults (docs/running.md): how long a statement, a connection or an object store
+    # call may take before the request is answered 503; PostgreSQL connections per server process;
+    # free bytes blob writes leave on the data dir's disk, so metadata commits still fit when blobs
+    # fill it.
+    backend_timeout: float = 5.0
+    db_pool_size: int = 8
+    reserve_bytes: int = 64 * 1024 * 1024
     pypi_max_file_bytes: int = 1024**3  # PyPI: the largest file an upload may bring
     # Resumable upload sessions (registry/content.py UploadLimits): caps, and when an unused one expires.
     max_uploads_per_credential: int = 100

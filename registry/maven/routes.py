@@ -115,10 +115,17 @@ def _stamp(at: float) -> str:
 
 def _check_claimed(request: web.Request, checksums: Checksums) -> None:
     """Refuse a body whose checksum headers (sent by some clients with a PUT) do not match it."""
+    if (header := _claims_other_content(request, checksums)) is not None:
+        raise errors.invalid(f"the body's {CHECKSUM_HEADERS[header]} does not match the {header} header")
+
+
+def _claims_other_content(request: web.Request, checksums: Checksums) -> str | None:
+    """The first checksum header of the request (if it sent any) that describes other content."""
     for header, algorithm in CHECKSUM_HEADERS.items():
         claimed = request.headers.get(header)
         if claimed is not None and claimed.strip().lower() != checksums.get(algorithm):
-            raise errors.invalid(f"the body's {algorithm} does not match the {header} header")
+            return header
+    return None
 
 
 def _content_type(path: MavenPath) -> str:
@@ -233,7 +240,10 @@ class MavenApi:
         path = target.path
         package = await authorize(request, self.svc, target.workspace, path.package_name, Right.WRITE)
         is_release_file = not path.is_metadata and not path.checksum and not self._replaceable(path)
-        if is_release_file and await self._file(package, path) is not None:
+        if is_release_file and (file := await self._file(package, path)) is not None and \
+                _claims_other_content(request, file.checksums) is not None:
+            # Refused before the body comes when its checksum headers already say it differs; otherwise
+            # the body decides (the same bytes again, a retried deploy, are welcome).
             raise self._release_exists(path)
         return _PreparedPut(target, package)
 

@@ -164,10 +164,18 @@ class UiPages:
     async def _error(self, request: Request, viewer: Viewer | None, error: PageError) -> web.Response:
         if 300 <= error.status < 400:
             return web.Response(status=error.status, headers=error.headers)
-        title = {401: "Sign in", 403: "Not allowed", 404: "Not found"}.get(error.status, "Cannot do that")
+        title = {401: "Sign in", 403: "Not allowed", 404: "Not found", 503: "Unavailable",
+                 507: "Storage full"}.get(error.status, "Cannot do that")
         response = await self.render(request, viewer, "error.html", status=error.status,
                                      message=error.message, title=title)
         response.headers.update(error.headers)
+        return response
+
+    async def fault_page(self, request: Request, status: int, message: str) -> web.Response:
+        """The error page for a backend fault: rendered without a viewer (finding one needs the
+        database, which may be what is away)."""
+        response = await self._error(request, None, PageError(status, message))
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     def _registry_host(self, request: Request) -> str:
