@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from registry import periodic, quota
 from registry.access import token_endpoint
 from registry.access.controller import AccessController
 from registry.access.jwt_tokens import TokenService, load_or_create_key
@@ -59,14 +60,16 @@ async def server_errors(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def create_app(settings: Settings, svc: Services | None = None) -> web.Application:
-    app = web.Application(middlewares=[server_errors], client_max_size=1024**2)
     svc = svc or await build_services(settings)
+    app = web.Application(middlewares=[server_errors, quota.warning_middleware(quota.Warnings(svc.db))],
+                          client_max_size=1024**2)
     app[SERVICES] = svc
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
     npm_routes.setup(app, svc)
     maven_routes.setup(app, svc)
     ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
+    periodic.setup(app)
 
     async def close(_app: web.Application) -> None:
         await svc.db.close()

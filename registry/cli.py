@@ -26,7 +26,8 @@ class UsageError(Exception):
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
-                  "database_url", "blob_url", "s3_endpoint"):
+                  "database_url", "blob_url", "s3_endpoint", "retention_interval", "usage_sample_interval",
+                  "audit_pulls", "audit_days"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -124,7 +125,10 @@ async def cmd_package_create(svc, args) -> None:
     from registry.packages import validate_package_name
 
     validate_package_name(args.type, name)
-    await svc.access.create_package(workspace, name, args.type, args.repository)
+    package = await svc.access.create_package(workspace, name, args.type, args.repository)
+    from registry import audit
+
+    await audit.record(svc.db, "create", audit.cli_actor(), package=package)
     print(f"{args.type} package {workspace}/{name} created, linked to {args.repository}")
 
 
@@ -135,6 +139,9 @@ async def cmd_package_delete(svc, args) -> None:
     if package is None:
         raise UsageError(f"no {args.type} package {args.package}")
     await svc.access.delete_package(package.id)
+    from registry import audit
+
+    await audit.record(svc.db, "delete", audit.cli_actor(), package=package)
     print(f"{args.type} package {args.package} deleted (run gc to free its storage)")
 
 
@@ -194,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse DELETE of manifests, tags, blobs and packages")
     serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
                        help="Maven: allow re-deploying release files")
+    from registry import policy_cli
+
+    policy_cli.add_serve_options(serve)
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")
@@ -238,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("delete", cmd_package_delete, "delete a package", package)
     p.add_argument("package", metavar="WORKSPACE/NAME")
     p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
+
+    policy_cli.add_commands(sub, command)
 
     command("migrate", cmd_migrate, "apply pending schema migrations (the server also does on start)")
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from registry.quota import Quota, QuotaExceeded
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
 from vocab.digests import Digest
@@ -91,10 +92,13 @@ class ContentService:
         # process takes the next chunk; it is then rebuilt from the bytes already stored.
         self._hash_states: dict[str, _HashState] = {}
         self._sessions = _SessionLocks()
+        # A workspace's storage limit, checked as an upload starts, grows and commits (QuotaExceeded).
+        self.quota = Quota(db)
 
     # --- upload sessions ---
 
     async def start_upload(self, package_id: int) -> str:
+        await self.quota.room(package_id)
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         now = time.time()
@@ -128,6 +132,9 @@ class ContentService:
                 return await self._append(upload_id, package_id, chunks, start, length)
             except BlobNotFound:
                 raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
+            except QuotaExceeded:
+                await self._drop(upload_id)  # a refused push leaves nothing behind
+                raise
 
     async def _append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
                       start: int | None, length: int | None) -> int:
@@ -135,9 +142,11 @@ class ContentService:
         if start is not None and start != size:
             raise RangeMismatch(size)
         state = await self._hash_state(upload_id, size)
+        room = await self.quota.room(package_id)
 
         async def hashed() -> AsyncIterator[bytes]:
             async for chunk in chunks:
+                await self.quota.check_stream(package_id, room, state.size + len(chunk))
                 yield chunk
                 # Counted only once the store has taken the chunk, so state matches the stored bytes.
                 state.hasher.update(chunk)
@@ -161,6 +170,9 @@ class ContentService:
                 return await self._finish(upload_id, package_id, digest)
             except BlobNotFound:
                 raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
+            except QuotaExceeded:
+                await self._drop(upload_id)
+                raise
 
     async def _finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         size = await self._size(upload_id, package_id)
@@ -180,6 +192,7 @@ class ContentService:
             # Under the blob's lock: garbage collection deletes blobs under it too, so a blob
             # can never be deleted between becoming visible and being recorded.
             await tx.lock(blob_lock(str(digest)))
+            await self.quota.admit_blob(tx, package_id, str(digest), size)
             info = await self.blobs.commit(upload_id, str(digest))
             await tx.execute(
                 "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
@@ -226,6 +239,7 @@ class ContentService:
         at most an unrecorded file, which garbage collection deletes.
         """
         digest = f"{STREAM_ALGORITHM}:{hashlib.new(STREAM_ALGORITHM, data).hexdigest()}"
+        await self.quota.admit_blob(self.db, package_id, digest, len(data), locked=False)
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         try:
@@ -233,6 +247,7 @@ class ContentService:
             await self.blobs.seal(upload_id)
             async with self.db.transaction() as tx:
                 await tx.lock(blob_lock(digest))
+                await self.quota.admit_blob(tx, package_id, digest, len(data))
                 info = await self.blobs.commit(upload_id, digest)
                 now = time.time()
                 await tx.execute(
@@ -285,8 +300,10 @@ class ContentService:
         """Link an existing blob to a package (cross-repository mount). False if there is no such blob."""
         async with self.db.transaction() as tx:
             await tx.lock(blob_lock(digest))
-            if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:
+            row = await tx.fetchone("SELECT size FROM blobs WHERE digest = ?", (digest,))
+            if row is None:
                 return False
+            await self.quota.admit_blob(tx, package_id, digest, int(row["size"]))
             await self._link(tx, package_id, digest, time.time())
         return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from registry import immutable
 from registry.content import blob_lock
 from registry.oci.errors import OciError, manifest_unknown
 from registry.oci.manifests import ParsedManifest
@@ -71,6 +72,7 @@ class OciStore:
                     (package_id, digest, ref, kind),
                 )
             if tag is not None:
+                await immutable.check_move(tx, package_id, tag, digest)
                 await tx.execute(
                     "INSERT INTO tags (package_id, name, digest, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, "
@@ -81,6 +83,9 @@ class OciStore:
 
     async def delete_manifest(self, package_id: int, digest: str) -> None:
         async with self.db.transaction() as tx:
+            await immutable.check_delete(tx, package_id, [
+                row["name"] for row in await tx.fetchall("SELECT name FROM tags WHERE package_id = ? AND digest = ?",
+                                                         (package_id, digest))])
             if await tx.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest)) == 0:
                 raise manifest_unknown(digest)
             await tx.execute("DELETE FROM tags WHERE package_id = ? AND digest = ?", (package_id, digest))
@@ -89,6 +94,7 @@ class OciStore:
 
     async def delete_tag(self, package_id: int, tag: str) -> None:
         async with self.db.transaction() as tx:
+            await immutable.check_delete(tx, package_id, [tag])
             if await tx.execute("DELETE FROM tags WHERE package_id = ? AND name = ?", (package_id, tag)) == 0:
                 raise manifest_unknown(tag)
 
