@@ -24,7 +24,6 @@ log = logging.getLogger("packages_registry")
 
 WARN_FRACTION = 0.8
 WARNING_HEADER = "X-Packages-Quota-Warning"
-_WARNING_CACHE_SECONDS = 5.0
 _WARNING_LOG_SECONDS = 600.0
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -122,23 +121,19 @@ class Quota:
 
 
 class Warnings:
-    """The warning a successful push carries once its workspace is over WARN_FRACTION of its limit."""
+    """The warning a successful push carries once its workspace is over WARN_FRACTION of its limit, and
+    its log line (at most one per workspace every ten minutes)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._recent: dict[str, tuple[float, str | None]] = {}
         self._logged: dict[str, float] = {}
 
     async def of(self, workspace: str) -> str | None:
-        now = time.monotonic()
-        cached = self._recent.get(workspace)
-        if cached is not None and now - cached[0] < _WARNING_CACHE_SECONDS:
-            return cached[1]
         message = await warning(self.db, workspace)
-        if len(self._recent) > 4096:
-            self._recent.clear()
-        self._recent[workspace] = (now, message)
+        now = time.monotonic()
         if message and now - self._logged.get(workspace, -_WARNING_LOG_SECONDS) >= _WARNING_LOG_SECONDS:
+            if len(self._logged) > 4096:
+                self._logged.clear()
             self._logged[workspace] = now
             log.warning("%s", message)
         return message
