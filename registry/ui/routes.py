@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from registry import audit
 from registry.access.models import PACKAGE_TYPES, SCOPE_READ, SCOPE_WRITE, SCOPES, Package, Right
 from registry.access.store import AccessError
 from registry.context import Services
@@ -26,6 +27,7 @@ from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
 from registry.ui.maven_pages import MavenPages, settings_xml
 from registry.ui.npm_pages import NpmPages, npmrc
+from registry.ui.policy_pages import POLICIES_TAIL, PolicyPages, workspace_usage
 from registry.ui.render import (
     STATIC,
     STATIC_PREFIX,
@@ -88,6 +90,7 @@ class UiPages:
         }
         self.type_pages: dict[str, Callable[..., Awaitable[Response]]] = {
             "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page}
+        self.policies = PolicyPages(self)
 
     def add_routes(self, app: web.Application) -> None:
         route = app.router
@@ -105,6 +108,7 @@ class UiPages:
         route.add_get("/{workspace}/workspace/projects/{project}/packages", self._page(self.project_packages))
         route.add_get("/{workspace}/{repository}/packages", self._page(self.repository_packages))
         route.add_get("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_page))
+        self.policies.add_routes(app)
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
 
@@ -237,7 +241,8 @@ class UiPages:
         return await self.render(request, viewer, "packages.html", crumbs=[(workspace, "")], page=page,
                                  title=f"Packages of workspace {workspace}", workspace=workspace,
                                  repositories=repositories, projects=projects, may_create=bool(may_create),
-                                 types=PACKAGE_TYPES, scope="workspace")
+                                 types=PACKAGE_TYPES, scope="workspace",
+                                 usage=await workspace_usage(self.svc, workspace), audit_link=bool(may_create))
 
     async def project_packages(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace, key = request.match_info["workspace"], request.match_info["project"]
@@ -307,6 +312,8 @@ class UiPages:
                                                            f"{workspace}/{slug}")
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
+        await audit.record(self.svc.db, "create", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                           package=package)
         raise PageError(303, "created", {"Location": package_url(package)})
 
     # --- API tokens ---
@@ -365,6 +372,8 @@ class UiPages:
             raise PageError(301, "moved", {"Location": package_url(package, *([tail] if tail else []))})
         crumbs = [(workspace, workspace_url(workspace)), (slug, repository_url(package.repository)),
                   (package.name, "" if not tail else package_url(package))]
+        if tail == POLICIES_TAIL:
+            return await self.policies.package_page(request, viewer, package, right, crumbs)
         return await self.type_pages[package_type](request, viewer, package, right, tail, crumbs)
 
     async def container_page(self, request: Request, viewer: Viewer, package: Package, right: Right,

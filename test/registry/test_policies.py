@@ -26,6 +26,7 @@ from test.support.npm_documents import NpmHttp, package_tarball, publish_documen
 from test.support.oci_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, canonical, digest_of
 from test.support.processes import wait_for
 from test.support.registry_server import RegistryServer, start_registry
+from test.ui.conftest import csrf_of
 
 
 @pytest.fixture(scope="module")
@@ -443,3 +444,73 @@ def test_audit_records_every_action_without_secrets(server: RegistryServer, tmp_
     for secret in [pipeline_secret, *world.tokens.values()]:
         assert secret not in everything
         assert hashlib.sha256(secret.encode()).hexdigest() not in everything
+
+
+# --- the pages ---
+
+def signed_in(server: RegistryServer, email: str, token: str) -> requests.Session:
+    session = requests.Session()
+    form = session.get(f"{server.url}/signin", timeout=30)
+    answer = session.post(f"{server.url}/signin", timeout=30, allow_redirects=False,
+                          data={"email": email, "token": token, "csrf_token": csrf_of(form.text)})
+    assert answer.status_code == 303, answer.text
+    return session
+
+
+def test_pages_show_usage_policies_and_the_audit_log(server: RegistryServer) -> None:
+    world = build_world(server, "pages")
+    image = oci.image("paged", layers=2)
+    size = sum(len(blob) for blob in image.blobs.values())
+    admin(server, "plan", "set", world.workspace, "--storage", str(size * 100 // 90))
+    assert world.client("write").push_image(world.package, "v1", image).status_code == 201
+
+    browser = signed_in(server, world.email("admin"), world.tokens["admin"])
+    workspace_page = browser.get(f"{server.url}/{world.workspace}/workspace/packages", timeout=30).text
+    assert "of its storage limit" in workspace_page and 'class="warning"' in workspace_page
+    assert "Audit log" in workspace_page
+
+    # A package's policies page: immutable tags and a retention policy, added through the forms.
+    policies = f"{server.url}/{world.workspace}/code/packages/container/app/-/policies"
+    page = browser.get(policies, timeout=30)
+    assert page.status_code == 200 and "No immutable tags." in page.text
+    for fields in ({"action": "add-immutable", "pattern": "v*"},
+                   {"action": "add-policy", "kind": "tags", "pattern": "pr-*", "keep": "2"}):
+        posted = browser.post(policies, data={**fields, "csrf_token": csrf_of(page.text)}, timeout=30,
+                              allow_redirects=False)
+        assert posted.status_code == 303, posted.text
+    assert admin(server, "immutable", "list", world.package) == "v*"
+    assert "keep the newest 2 tags matching pr-*" in admin(server, "retention", "list", "--workspace",
+                                                           world.workspace)
+    admin(server, "plan", "set", world.workspace, "--storage", "none")
+    client = world.client("write")
+    for n in range(4):
+        assert client.push_image(world.package, f"pr-{n}", oci.image(f"paged pr {n}")).status_code == 201
+    preview = browser.get(policies + "?preview=1", timeout=30).text
+    assert "tag pr-0" in preview and "tag pr-1" in preview and "tag pr-2" not in preview
+    assert "Storage used" in browser.get(f"{server.url}/{world.workspace}/workspace/packages", timeout=30).text
+    refused = browser.post(policies, data={"action": "add-policy", "kind": "untagged", "csrf_token": csrf_of(page.text)},
+                           timeout=30)
+    assert refused.status_code == 400 and "needs --older-than-days" in refused.text
+
+    # Writers may not change policies; strangers do not see the page at all.
+    writer = signed_in(server, world.email("write"), world.tokens["write"])
+    assert writer.get(policies, timeout=30).status_code == 403
+    assert writer.get(f"{server.url}/{world.workspace}/workspace/audit", timeout=30).status_code == 403
+    stranger = build_world(server, "pagesother")
+    outsider = signed_in(server, stranger.email("admin"), stranger.tokens["admin"])
+    assert outsider.get(policies, timeout=30).status_code == 404
+
+    # The audit log, for admins: the form's changes with the session's credential; never a secret.
+    log_page = browser.get(f"{server.url}/{world.workspace}/workspace/audit", timeout=30)
+    assert log_page.status_code == 200
+    assert "add v*" in log_page.text and "keep the newest 2 tags matching pr-*" in log_page.text
+    assert f"v1 -&gt; {image.digest}" in log_page.text
+    for secret in world.tokens.values():
+        assert secret not in log_page.text
+
+    # A repository's policies page.
+    repository_policies = f"{server.url}/{world.workspace}/code/policies"
+    page = browser.get(repository_policies, timeout=30)
+    posted = browser.post(repository_policies, data={"action": "add-policy", "kind": "snapshots", "keep": "4",
+                                                     "csrf_token": csrf_of(page.text)}, timeout=30)
+    assert posted.status_code == 200 and "keep the newest 4 timestamped builds of each SNAPSHOT" in posted.text
