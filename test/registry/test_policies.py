@@ -192,7 +192,10 @@ def test_maven_deploy_over_quota_is_refused_and_leaves_nothing(server: RegistryS
 # --- usage and metering ---
 
 def test_usage_is_what_the_blob_store_holds(tmp_path: Path) -> None:
-    fresh = start_registry(tmp_path / "usage", "--usage-sample-interval", "1", "--retention-interval", "0")
+    # The server's periodic work: usage sampled every second, policies applied and the audit log pruned (of
+    # everything: zero days) every second.
+    fresh = start_registry(tmp_path / "usage", "--usage-sample-interval", "1", "--retention-interval", "1",
+                           "--audit-days", "0")
     try:
         world = build_world(fresh, "usage")
         other_repository = world.new_repository("other")
@@ -232,6 +235,10 @@ def test_usage_is_what_the_blob_store_holds(tmp_path: Path) -> None:
         # The server samples usage periodically: GB-hours of this month grow.
         month = time.strftime("%Y-%m", time.gmtime())
         wait_for(lambda: usage(fresh, world.workspace, "--month", month)["gb_hours"] > 0, 20, "usage metering")
+        admin(fresh, "retention", "set", "--package", second, "--type", "container", "--kind", "tags",
+              "--pattern", "v*", "--keep", "1")
+        wait_for(lambda: client.get(f"/v2/{second}/tags/list").json()["tags"] == ["v2"], 20, "retention by the server")
+        wait_for(lambda: audit_log(fresh) == [], 20, "audit pruning")
     finally:
         fresh.stop()
 
