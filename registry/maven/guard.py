@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.authn import AuthenticationFailed, Caller, authenticate
 from registry.access.models import Package, Right
 from registry.access.store import NOT_REMEMBERED
@@ -66,6 +67,8 @@ async def authorize(request: web.Request, svc: Services, workspace: str, package
     if package is None and need >= Right.WRITE and _may_auto_create(svc, caller, workspace):
         assert caller.principal.repository_id is not None
         package = await svc.access.ensure_package(workspace, package_name, MAVEN, caller.principal.repository_id)
+        await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                   detail="created by a deploy (--auto-create)")
         right = await svc.controller.right(caller.principal, package)
     if package is None or right < Right.READ:
         raise errors.package_unknown(workspace, package_name)

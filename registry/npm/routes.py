@@ -236,6 +236,8 @@ class NpmApi:
         if package is None:  # --auto-create: link it to the publishing pipeline token's repository
             assert caller.principal.repository_id is not None
             package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
+            await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                       detail="created by a publish (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.package_not_found(workspace, name)
         if await self.store.tarball(package.id, new.version) is not None:

@@ -151,6 +151,8 @@ class OciApi:
             assert caller.principal.repository_id is not None
             package = await self.svc.access.ensure_package(workspace, image, CONTAINER,
                                                            caller.principal.repository_id)
+            await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                       detail="created by a push (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.name_unknown(name)  # someone else created it meanwhile, elsewhere
         return package.id
