@@ -119,7 +119,12 @@ async def record_request(request: web.Request, action: str, *, principal: Princi
                          target: str | None = None, detail: str | None = None) -> None:
     from registry.context import services
 
-    actor = await actor_of_request(request, principal)
+    try:
+        actor = await actor_of_request(request, principal)
+    except Exception:
+        # Telling who it was failed (the database is away?): the entry is still worth more than nothing.
+        log.exception("could not tell the actor of %s %s for the audit log", request.method, request.path)
+        actor = Actor("unknown", None, request.remote)
     await record(services(request).db, action, actor, outcome=outcome, package=package, workspace=workspace,
                  target=target, detail=detail)
 

@@ -134,11 +134,13 @@ class OciApi:
 
     async def delete_blob(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
         self._require_delete_enabled()
-        package, _ = await authorize(request, self.svc, name, Right.ADMIN)
+        package, caller = await authorize(request, self.svc, name, Right.ADMIN)
         assert package is not None
         parsed = _parse_digest(digest)
         if not await self.svc.content.unlink(package.id, str(parsed)):
             raise errors.blob_unknown(digest)
+        await audit.record_request(request, "delete", principal=caller.principal, package=package,
+                                   target=f"blob {parsed}")
         return web.Response(status=202, headers=API_HEADERS)
 
     # --- uploads ---
