@@ -75,6 +75,8 @@ async def cmd_usage(svc, args) -> None:
         at = parse_time(args.at) if args.at else None
         print(f"sampled the usage of {await usage.sample(svc.db, at)} workspace(s)")
         return
+    if not (args.workspace_flag or args.workspace):
+        raise UsageError("usage needs a WORKSPACE (or `usage sample`)")
     workspace = await _workspace(svc, args.workspace_flag or args.workspace)
     total = await usage.workspace_bytes(svc.db, workspace)
     limit = await quota.storage_limit(svc.db, workspace)
@@ -211,8 +213,9 @@ def add_commands(sub, command) -> None:
     p.add_argument("--json", action="store_true")
 
     p = command("usage", cmd_usage, "storage used by a workspace (or `usage sample`: meter every workspace now)")
-    p.add_argument("workspace", help="a workspace, or `sample` to take a metering sample")
-    p.add_argument("--workspace", dest="workspace_flag", help=argparse.SUPPRESS)
+    p.add_argument("workspace", nargs="?", help="a workspace, or `sample` to take a metering sample")
+    p.add_argument("--workspace", dest="workspace_flag", metavar="W",
+                   help="the workspace (for one named `sample`)")
     p.add_argument("--by", choices=("repository", "package"))
     p.add_argument("--month", metavar="YYYY-MM", help="also the GB-hours metered in that month (UTC)")
     p.add_argument("--json", action="store_true")
