@@ -98,7 +98,7 @@ class ContentService:
     # --- upload sessions ---
 
     async def start_upload(self, package_id: int) -> str:
-        await self.quota.room(package_id)
+        await self.quota.budget(package_id)
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         now = time.time()
@@ -142,11 +142,12 @@ class ContentService:
         if start is not None and start != size:
             raise RangeMismatch(size)
         state = await self._hash_state(upload_id, size)
-        room = await self.quota.room(package_id)
+        budget = await self.quota.budget(package_id)
 
         async def hashed() -> AsyncIterator[bytes]:
             async for chunk in chunks:
-                await self.quota.check_stream(package_id, room, state.size + len(chunk))
+                if budget is not None:
+                    await budget.check(state.size + len(chunk))
                 yield chunk
                 # Counted only once the store has taken the chunk, so state matches the stored bytes.
                 state.hasher.update(chunk)
@@ -239,7 +240,7 @@ class ContentService:
         at most an unrecorded file, which garbage collection deletes.
         """
         digest = f"{STREAM_ALGORITHM}:{hashlib.new(STREAM_ALGORITHM, data).hexdigest()}"
-        await self.quota.admit_blob(self.db, package_id, digest, len(data), locked=False)
+        await self.quota.precheck_blob(package_id, digest, len(data))
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         try:

@@ -1,12 +1,13 @@
 """Plans and quotas: a workspace's storage limit, checked before a push's bytes are kept.
 
 The content service asks here at each step of storing a blob: when an upload starts (is there room
-at all?), as its bytes arrive (does the upload still fit?), and when it is committed (exactly:
-inside the commit's transaction, under a lock per workspace, counting a blob the workspace already
-holds as free). A refused push raises :class:`QuotaExceeded`, which each protocol answers in its own
+at all?), as its bytes arrive (does the upload still fit?), and when it is committed (inside the
+commit's transaction, under a lock per workspace, counting a blob the workspace already holds as
+free). Checks read the workspace's running count (registry/usage.py), and recount exactly before
+refusing, so a refusal is always right and an accepted push never costs a sum over the workspace. A refused push raises :class:`QuotaExceeded`, which each protocol answers in its own
 error format; the content service drops what the upload had stored.
 
-Workspaces without a plan (the default) cost one indexed lookup per blob and nothing else.
+Workspaces without a plan (the default) cost a few indexed lookups per blob.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from registry import usage
 from registry.storage.database import Database, Transaction
-from registry.usage import workspace_bytes, workspace_has_blob
 
 log = logging.getLogger("packages_registry")
 
@@ -77,47 +79,80 @@ class Quota:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def _plan(self, db: Database | Transaction, package_id: int) -> tuple[str, int] | None:
-        """(workspace, limit) of the package's workspace, or None when it has no limit."""
+    async def _workspace_limit(self, db: Database | Transaction, package_id: int) -> tuple[str, int | None]:
         row = await db.fetchone(
-            "SELECT p.workspace, w.storage_limit FROM packages p JOIN workspace_plans w ON w.workspace = p.workspace "
-            "WHERE p.id = ? AND w.storage_limit IS NOT NULL", (package_id,))
-        return None if row is None else (row["workspace"], int(row["storage_limit"]))
+            "SELECT p.workspace, w.storage_limit FROM packages p LEFT JOIN workspace_plans w "
+            "ON w.workspace = p.workspace WHERE p.id = ?", (package_id,))
+        if row is None:
+            return "", None
+        return row["workspace"], None if row["storage_limit"] is None else int(row["storage_limit"])
 
-    async def room(self, package_id: int) -> int | None:
-        """Bytes the package's workspace may still take (None: no limit). Refuses when there is none left."""
-        plan = await self._plan(self.db, package_id)
-        if plan is None:
-            return None
-        workspace, limit = plan
-        usage = await workspace_bytes(self.db, workspace)
-        if usage >= limit:
-            raise QuotaExceeded(workspace, usage, limit, 1)
-        return limit - usage
-
-    async def check_stream(self, package_id: int, room: int | None, total: int) -> None:
-        """Raise once an upload of ``total`` bytes no longer fits the ``room`` measured at its start."""
-        if room is not None and total > room:
-            plan = await self._plan(self.db, package_id)
-            if plan is not None:
-                workspace, limit = plan
-                raise QuotaExceeded(workspace, await workspace_bytes(self.db, workspace), limit, total)
-
-    async def admit_blob(self, tx: Database | Transaction, package_id: int, digest: str, size: int,
-                         locked: bool = True) -> None:
-        """Check, in the transaction that links the blob, that linking it keeps the workspace within its
-        limit. ``locked`` takes the workspace's quota lock (commits of one workspace take turns)."""
-        plan = await self._plan(tx, package_id)
-        if plan is None:
-            return
-        workspace, limit = plan
-        if locked:
+    async def recount(self, workspace: str) -> int:
+        async with self.db.transaction() as tx:
             await tx.lock(f"quota:{workspace}")
-        if await workspace_has_blob(tx, workspace, digest):
+            return await usage.recount(tx, workspace)
+
+    async def budget(self, package_id: int) -> Budget | None:
+        """What an upload to the package may still add (None: no limit). Refuses when there is no room left."""
+        workspace, limit = await self._workspace_limit(self.db, package_id)
+        if limit is None:
+            return None
+        used = await usage.counted_bytes(self.db, workspace)
+        if used >= limit:
+            used = await self.recount(workspace)
+            if used >= limit:
+                raise QuotaExceeded(workspace, used, limit, 1)
+        return Budget(self, workspace, limit, limit - used)
+
+    async def precheck_blob(self, package_id: int, digest: str, size: int) -> None:
+        """Refuse a blob of known size before it is written (the commit checks again, exactly)."""
+        workspace, limit = await self._workspace_limit(self.db, package_id)
+        if limit is None or await usage.workspace_has_blob(self.db, workspace, digest):
             return
-        usage = await workspace_bytes(tx, workspace)
-        if usage + size > limit:
-            raise QuotaExceeded(workspace, usage, limit, size)
+        used = await usage.counted_bytes(self.db, workspace)
+        if used + size > limit:
+            used = await self.recount(workspace)
+            if used + size > limit:
+                raise QuotaExceeded(workspace, used, limit, size)
+
+    async def admit_blob(self, tx: Transaction, package_id: int, digest: str, size: int) -> None:
+        """In the transaction that links the blob: refuse it if it takes the workspace over its limit, else
+        count it (a blob the workspace holds already costs nothing). Commits to a limited workspace take
+        turns on its quota lock, so concurrent pushes cannot together pass the limit."""
+        workspace, limit = await self._workspace_limit(tx, package_id)
+        if not workspace or await usage.workspace_has_blob(tx, workspace, digest):
+            return
+        if limit is not None:
+            await tx.lock(f"quota:{workspace}")
+            used = await usage.count_in(tx, workspace)
+            if used is None or used + size > limit:
+                used = await usage.recount(tx, workspace)
+                if used + size > limit:
+                    raise QuotaExceeded(workspace, used, limit, size)
+        await usage.count_added(tx, workspace, size)
+
+
+@dataclass
+class Budget:
+    """The room an upload had when it started; checked as its bytes arrive."""
+
+    quota: Quota
+    workspace: str
+    limit: int
+    room: int
+    recounted: bool = False
+
+    async def check(self, total: int) -> None:
+        """Raise once an upload of ``total`` bytes no longer fits (after one recount, which may find room
+        that deletions made since the last one)."""
+        if total <= self.room:
+            return
+        if not self.recounted:
+            self.recounted = True
+            self.room = self.limit - await self.quota.recount(self.workspace)
+            if total <= self.room:
+                return
+        raise QuotaExceeded(self.workspace, self.limit - self.room, self.limit, total)
 
 
 class Warnings:
@@ -144,11 +179,11 @@ async def warning(db: Database, workspace: str) -> str | None:
     limit = await storage_limit(db, workspace)
     if limit is None:
         return None
-    usage = await workspace_bytes(db, workspace)
-    if usage < WARN_FRACTION * limit:
+    used = await usage.counted_bytes(db, workspace)
+    if used < WARN_FRACTION * limit:
         return None
-    return (f"workspace {workspace} uses {usage * 100 // max(limit, 1)}% of its storage limit "
-            f"({format_size(usage)} of {format_size(limit)})")
+    return (f"workspace {workspace} uses {used * 100 // max(limit, 1)}% of its storage limit "
+            f"({format_size(used)} of {format_size(limit)})")
 
 
 def _workspace_of_path(path: str) -> str | None:

@@ -245,8 +245,9 @@ class MavenApi:
             raise self._release_exists(path)
         if not path.is_metadata and not path.checksum and request.content_length:
             # Refused by its announced length before a byte of the body is read (Expect: 100-continue).
-            quota = self.svc.content.quota
-            await quota.check_stream(package.id, await quota.room(package.id), request.content_length)
+            budget = await self.svc.content.quota.budget(package.id)
+            if budget is not None:
+                await budget.check(request.content_length)
         return _PreparedPut(target, package)
 
     def _replaceable(self, path: MavenPath) -> bool:

@@ -219,7 +219,7 @@ class NpmApi:
                           rev: str | None = None) -> web.StreamResponse:
         package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE)
         if package is not None and rev is None and (request.content_length or 0) > QUOTA_PRECHECK_BYTES:
-            await self.svc.content.quota.room(package.id)  # a full workspace refuses a publish before reading it
+            await self.svc.content.quota.budget(package.id)  # a full workspace refuses a publish before reading it
         document = await self._read_json(request, publish.MAX_PUBLISH_BYTES)
         if isinstance(document, dict) and document.get("_attachments") and rev is None:
             return await self._publish(request, workspace, name, package, caller, document)

@@ -30,7 +30,7 @@ def policies_url(full_slug: str) -> str:
 async def workspace_usage(svc: Any, workspace: str) -> dict:
     """What the workspace pages show: bytes used, the limit, and the over-80 % warning."""
     limit = await quota.storage_limit(svc.db, workspace)
-    used = await usage.workspace_bytes(svc.db, workspace)
+    used = await usage.counted_bytes(svc.db, workspace)
     percent = None if not limit else used * 100 // limit
     return {"bytes": used, "limit": limit, "percent": percent,
             "warning": await quota.warning(svc.db, workspace)}

@@ -521,3 +521,23 @@ def test_pages_show_usage_policies_and_the_audit_log(server: RegistryServer) -> 
     posted = browser.post(repository_policies, data={"action": "add-policy", "kind": "snapshots", "keep": "4",
                                                      "csrf_token": csrf_of(page.text)}, timeout=30)
     assert posted.status_code == 200 and "keep the newest 4 timestamped builds of each SNAPSHOT" in posted.text
+
+
+def test_the_running_count_is_recounted_before_a_refusal(server: RegistryServer) -> None:
+    world = build_world(server, "recount")
+    client = world.client("admin")
+    first, second = oci.image("counted first", layers=3), oci.image("counted second", layers=3)
+    first_size = sum(len(blob) for blob in first.blobs.values())
+    second_size = sum(len(blob) for blob in second.blobs.values())
+    admin(server, "plan", "set", world.workspace, "--storage", str(max(first_size, second_size) + 100))
+    assert client.push_image(world.package, "v1", first).status_code == 201
+    # Deleted and collected: the disk no longer holds it, though the running count still does.
+    assert client.delete(f"/v2/{world.package}/manifests/{first.digest}").status_code == 202
+    admin(server, "gc", "--grace-seconds", "0")
+    assert usage(server, world.workspace)["bytes"] == 0
+    # The count says the second image does not fit; the recount before refusing finds that it does.
+    assert client.push_image(world.package, "v2", second).status_code == 201
+    assert usage(server, world.workspace)["bytes"] == second_size
+    refused = client.post(f"/v2/{world.package}/blobs/uploads/", params={"digest": oci.digest_of(b"x" * 200)},
+                          data=b"x" * 200)
+    assert refused.status_code == 403 and f"uses {second_size} B ({second_size} bytes)" in refused.text

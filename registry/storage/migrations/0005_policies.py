@@ -28,6 +28,12 @@ STATEMENTS = [
         pattern {ctext} NOT NULL,
         created_at {float} NOT NULL,
         PRIMARY KEY (package_id, pattern))""",
+    # The running count of each workspace's stored bytes: made exact by a recount (SUM over its blobs),
+    # raised by each blob a commit adds, made exact again periodically and before a push is refused.
+    """CREATE TABLE IF NOT EXISTS workspace_usage (
+        workspace {ctext} PRIMARY KEY,
+        stored_bytes BIGINT NOT NULL,
+        counted_at {float} NOT NULL)""",
     # Metering: byte-seconds of stored content per workspace and calendar month (UTC), and the last
     # sample each was counted from.
     """CREATE TABLE IF NOT EXISTS usage_meter (
