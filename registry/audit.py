@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
 from aiohttp import web
@@ -27,6 +28,19 @@ log = logging.getLogger("packages_registry")
 
 ACTIONS = ("create", "push", "pull", "delete", "restore", "purge", "policy", "plan")
 MAX_LIMIT = 10_000
+
+# The client address of the request being handled, for services that record actions without seeing the
+# request (registry/lifecycle.py): set by :func:`address_middleware`.
+_REQUEST_ADDRESS: ContextVar[str | None] = ContextVar("audit_request_address", default=None)
+
+
+@web.middleware
+async def address_middleware(request: web.Request, handler) -> web.StreamResponse:
+    token = _REQUEST_ADDRESS.set(request.remote)
+    try:
+        return await handler(request)
+    finally:
+        _REQUEST_ADDRESS.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,14 @@ async def actor_of(db: Database, principal: Principal, address: str | None) -> A
     return Actor(principal.name or principal.kind, None, address)
 
 
+async def actor_for(db: Database, principal: Principal | None) -> Actor:
+    """The actor of a service call: a request's principal (and the request's address), or the operator at
+    the command line (None)."""
+    if principal is None:
+        return cli_actor()
+    return await actor_of(db, principal, _REQUEST_ADDRESS.get())
+
+
 async def actor_of_request(request: web.Request, principal: Principal | None = None) -> Actor:
     """The actor of a request: its principal when the handler has it, else its credentials read again
     (for a refusal raised below the handler). Anonymous when they are not valid."""
@@ -96,12 +118,14 @@ async def actor_of_request(request: web.Request, principal: Principal | None = N
 
 async def record(db: Database, action: str, actor: Actor, *, outcome: str = "ok", package: Package | None = None,
                  workspace: str | None = None, repository: str | None = None, target: str | None = None,
-                 detail: str | None = None) -> None:
-    """Add an entry. A failure to record is logged, never raised: it must not undo the action it follows."""
+                 detail: str | None = None, package_name: str | None = None) -> None:
+    """Add an entry. A failure to record is logged, never raised: it must not undo the action it follows.
+
+    ``package`` names the package, its workspace and repository; ``package_name`` (workspace/name) names
+    one that can no longer be looked up (deleted)."""
     if package is not None:
         workspace, repository = package.workspace, package.repository
-    package_name = f"{package.workspace}/{package.name}" if package is not None else None
-    if package is not None:
+        package_name = f"{package.workspace}/{package.name}"
         detail = f"{package.type} package" + (f"; {detail}" if detail else "")
     try:
         async with db.transaction() as tx:

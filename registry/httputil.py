@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
 from aiohttp import web
 
+from registry.lru import BudgetLru
 from registry.storage.blobs import BlobNotFound, BlobStore
 
 BODY_CHUNK = 1024 * 1024
@@ -19,7 +19,7 @@ BODY_CHUNK = 1024 * 1024
 # headers to drain, then the file's pieces) costs more than the copy (128 KiB: 1.9k req/s by sendfile,
 # 5k read whole, on loopback here).
 SMALL_READ = 256 * 1024
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 _TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux
 
 
@@ -43,32 +43,25 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-class SmallBlobs:
-    """Bytes of small blobs, least recently used dropped first, within a byte budget."""
+class SmallBlobs(BudgetLru[str, bytes]):
+    """Bytes of small blobs by digest, least recently used dropped first, within a byte budget."""
 
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.size = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+    def put(self, digest: str, data: bytes) -> None:  # type: ignore[override]
+        super().put(digest, data, len(data))
 
-    def get(self, digest: str) -> bytes | None:
-        data = self._items.get(digest)
-        if data is not None:
-            self._items.move_to_end(digest)
-        return data
 
-    def put(self, digest: str, data: bytes) -> None:
-        if len(data) > self.budget or digest in self._items:
-            return
-        self._items[digest] = data
-        self.size += len(data)
-        while self.size > self.budget:
-            _, dropped = self._items.popitem(last=False)
-            self.size -= len(dropped)
+# RFC 9110 Host: uri-host [ ":" port ], uri-host being a name, an IPv4 address or a bracketed IPv6 one.
+# Nothing else (quotes, commas, spaces, slashes, "@") may reach a realm, a tarball URL or a page.
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
+def is_valid_host(value: str) -> bool:
+    return _HOST_RE.fullmatch(value) is not None
 
 
 def external_base(request: web.Request, public_url: str | None) -> str:
-    """The scheme://host[:port] clients use to reach us."""
+    """The scheme://host[:port] clients use to reach us (the Host header was checked on the way in:
+    app.valid_host)."""
     if public_url:
         return public_url.rstrip("/")
     return f"{request.scheme}://{request.host}"

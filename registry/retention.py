@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from registry import audit, immutable
 from registry.access.models import Package
-from registry.access.store import AccessStore
+from registry.access.store import LIVE_PACKAGE, AccessStore
 from registry.maven.paths import InvalidPath, parse
 from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
@@ -35,8 +35,11 @@ from registry.storage.database import Database
 
 KINDS = {"tags": "container", "untagged": "container", "snapshots": "maven", "prereleases": "npm"}
 MAX_PATTERN_LENGTH = 128
-# Which packages policies run on: a package kept for its retention period after a deletion is left alone.
-ACTIVE_PACKAGE = "1 = 1"
+# Which packages policies run on: a package kept for its retention period after a deletion (its own,
+# its repository's or its workspace's) is left alone, to be restored as it was.
+ACTIVE_PACKAGE = LIVE_PACKAGE
+_PACKAGES = ("SELECT p.id FROM packages p JOIN repositories r ON r.id = p.repository_id "
+             "JOIN workspaces w ON w.slug = p.workspace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +154,10 @@ class Retention:
 
     async def _packages(self, policy: Policy) -> list[Package]:
         if policy.package_id is not None:
-            sql, params = "SELECT p.id FROM packages p WHERE p.id = ?", (policy.package_id,)
+            sql, params = f"{_PACKAGES} WHERE p.id = ?", (policy.package_id,)
         else:
-            sql, params = ("SELECT p.id FROM packages p WHERE p.repository_id = ? AND p.type = ?",
-                           (policy.repository_id, KINDS[policy.kind]))
+            sql, params = f"{_PACKAGES} WHERE p.repository_id = ? AND p.type = ?", (policy.repository_id,
+                                                                                  KINDS[policy.kind])
         rows = await self.db.fetchall(f"{sql} AND {ACTIVE_PACKAGE} ORDER BY p.id", params)
         found = [await self.access.get_package_by_id(int(row["id"])) for row in rows]
         return [package for package in found if package is not None]

@@ -24,9 +24,11 @@ GB = 10**9  # billing gigabytes are decimal, as Bitbucket's
 HOUR = 3600.0
 
 # The one rule for whose storage counts against a workspace (``p`` is the package's row): every
-# package's, including deleted ones kept for their retention period, except when their whole
-# workspace was deleted (see docs/lifecycle.md). Every usage figure and quota check reads it.
-COUNTS_AGAINST_WORKSPACE = "1 = 1"
+# package's, including deleted ones and those of deleted repositories kept for their retention period,
+# except when their whole workspace was deleted (see docs/lifecycle.md). Every usage figure and quota
+# check reads it.
+COUNTS_AGAINST_WORKSPACE = ("NOT EXISTS (SELECT 1 FROM workspaces dw WHERE dw.slug = p.workspace "
+                            "AND dw.deleted_at IS NOT NULL)")
 
 # Blobs linked to counted packages of one workspace, each once.
 _WORKSPACE_DIGESTS = (

@@ -29,11 +29,36 @@ class AccessError(ValueError):
     """A request to the access store that cannot be carried out (unknown or duplicate object)."""
 
 
+class PackageNameTaken(AccessError):
+    """A package of that type and name exists in the workspace (perhaps where the caller cannot see)."""
+
+
+class NameReserved(AccessError):
+    """The name belongs to a deleted package kept for the retention period.
+
+    The message says no more than when the name is free again: whoever reads it may not be allowed
+    to see the deleted package (no existence oracle beyond "not available")."""
+
+    def __init__(self, subject: str, until: float) -> None:
+        super().__init__(f"{subject} is not available until {format_time(until)}")
+        self.until = until
+
+
+def format_time(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
+
+
 _PACKAGE_SELECT = (
     "SELECT p.id, p.workspace, p.type, p.name, p.repository_id, p.created_at, p.updated_at, "
     "r.workspace || '/' || r.slug AS repository "
-    "FROM packages p JOIN repositories r ON r.id = p.repository_id"
+    "FROM packages p JOIN repositories r ON r.id = p.repository_id JOIN workspaces w ON w.slug = p.workspace"
 )
+# A package is gone (deleted, kept for the retention period) while it, its repository or its workspace
+# has a deletion time. Every lookup of a package goes through this condition, so every protocol and
+# page answers for a gone package exactly as for one that never existed (registry/lifecycle.py).
+LIVE_PACKAGE = "p.deleted_at IS NULL AND r.deleted_at IS NULL AND w.deleted_at IS NULL"
+LIVE_REPOSITORY = ("r.deleted_at IS NULL AND NOT EXISTS "
+                   "(SELECT 1 FROM workspaces w WHERE w.slug = r.workspace AND w.deleted_at IS NOT NULL)")
 
 
 def _package(row: Row) -> Package:
@@ -41,8 +66,9 @@ def _package(row: Row) -> Package:
 
 
 class AccessStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, retention_seconds: float = 30 * 86400) -> None:
         self.db = db
+        self.retention_seconds = retention_seconds  # how long a deleted package's name stays reserved
         self._last_touched: dict[str, float] = {}
         self._data_version = getattr(db, "data_version", None)
         self._recent: dict[tuple, object] = {}
@@ -91,10 +117,14 @@ class AccessStore:
             try:
                 await tx.execute("INSERT INTO workspaces (slug, created_at) VALUES (?, ?)", (slug, time.time()))
             except IntegrityError:
+                deleted = await self.db.fetchone("SELECT deleted_at FROM workspaces WHERE slug = ?", (slug,))
+                if deleted is not None and deleted["deleted_at"] is not None:
+                    raise NameReserved(f"workspace {slug}", deleted["deleted_at"] + self.retention_seconds) from None
                 raise AccessError(f"workspace {slug!r} already exists") from None
 
     async def workspace_exists(self, slug: str) -> bool:
-        return await self.db.fetchone("SELECT 1 AS x FROM workspaces WHERE slug = ?", (slug,)) is not None
+        return await self.db.fetchone("SELECT 1 AS x FROM workspaces WHERE slug = ? AND deleted_at IS NULL",
+                                      (slug,)) is not None
 
     async def create_project(self, workspace: str, key: str, name: str | None = None) -> None:
         async with self.db.transaction() as tx:
@@ -118,6 +148,11 @@ class AccessStore:
                     (workspace, slug, project_key, time.time()),
                 )
             except IntegrityError:
+                deleted = await self.db.fetchone(
+                    "SELECT deleted_at FROM repositories WHERE workspace = ? AND slug = ?", (workspace, slug))
+                if deleted is not None and deleted["deleted_at"] is not None:
+                    raise NameReserved(f"repository {workspace}/{slug}",
+                                       deleted["deleted_at"] + self.retention_seconds) from None
                 raise AccessError(f"repository {workspace}/{slug} already exists") from None
             row = await tx.fetchone("SELECT id FROM repositories WHERE workspace = ? AND slug = ?", (workspace, slug))
         assert row is not None
@@ -126,7 +161,8 @@ class AccessStore:
     async def get_repository(self, full_slug: str) -> Row | None:
         workspace, _, slug = full_slug.partition("/")
         return await self.db.fetchone(
-            "SELECT id, workspace, slug, project_key FROM repositories WHERE workspace = ? AND slug = ?",
+            f"SELECT id, workspace, slug, project_key FROM repositories r WHERE workspace = ? AND slug = ? "
+            f"AND {LIVE_REPOSITORY}",
             (workspace, slug),
         )
 
@@ -138,7 +174,8 @@ class AccessStore:
 
     async def list_repositories(self, workspace: str) -> list[Row]:
         return await self.db.fetchall(
-            "SELECT id, workspace, slug, project_key FROM repositories WHERE workspace = ? ORDER BY slug",
+            f"SELECT id, workspace, slug, project_key FROM repositories r WHERE workspace = ? AND {LIVE_REPOSITORY} "
+            f"ORDER BY slug",
             (workspace,),
         )
 
@@ -179,31 +216,64 @@ class AccessStore:
     async def repositories_of(self, email: str) -> list[Row]:
         """Every repository the user has a role on, with the role."""
         return await self.db.fetchall(
-            "SELECT r.id, r.workspace, r.slug, r.project_key, ro.role FROM roles ro "
-            "JOIN repositories r ON r.id = ro.repository_id WHERE ro.email = ? ORDER BY r.workspace, r.slug",
+            f"SELECT r.id, r.workspace, r.slug, r.project_key, ro.role FROM roles ro "
+            f"JOIN repositories r ON r.id = ro.repository_id WHERE ro.email = ? AND {LIVE_REPOSITORY} "
+            f"ORDER BY r.workspace, r.slug",
             (email,),
         )
 
     # --- API tokens ---
 
     async def create_api_token(
-        self, email: str, scopes: list[str], name: str = "", expires_at: float | None = None
+        self, email: str, scopes: list[str], name: str = "", expires_at: float | None = None,
+        parent: str | None = None,
     ) -> tuple[str, str]:
-        """Return (token id, secret). The secret is shown once and stored only as a hash."""
+        """Return (token id, secret). The secret is shown once and stored only as a hash.
+
+        ``parent`` is the credential id of the API token the request was made with (the pages): the
+        new token gets no scope the parent lacks, does not outlive it, and is revoked with it.
+        """
         unknown = [scope for scope in scopes if scope not in SCOPES]
         if unknown or not scopes:
             raise AccessError(f"scopes must be among {', '.join(SCOPES)}")
         if not await self.user_exists(email):
             raise AccessError(f"user {email} does not exist")
+        parent_id = None
+        if parent is not None:
+            parent_id = await self._check_parent(email, parent, scopes, expires_at)
         token_id, secret = secrets.new_id(), secrets.new_secret(secrets.API_TOKEN_PREFIX)
         async with self.db.transaction() as tx:
+            if parent_id is not None and not await tx.fetchone(
+                    "SELECT 1 AS x FROM api_tokens WHERE id = ? AND revoked_at IS NULL", (parent_id,)):
+                raise AccessError("the token this one would be made with has just been revoked")
             await tx.execute(
-                "INSERT INTO api_tokens (id, email, name, secret_hash, scopes, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_tokens (id, email, name, secret_hash, scopes, created_at, expires_at, parent_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (token_id, email.lower(), name or token_id, secrets.hash_secret(secret), " ".join(sorted(set(scopes))),
-                 time.time(), expires_at),
+                 time.time(), expires_at, parent_id),
             )
         return token_id, secret
+
+    async def _check_parent(self, email: str, parent: str, scopes: list[str], expires_at: float | None) -> str:
+        kind, _, parent_id = parent.partition(":")
+        row = await self.db.fetchone("SELECT email, scopes, expires_at, revoked_at FROM api_tokens WHERE id = ?",
+                                     (parent_id,))
+        if kind != "a" or row is None or row["email"] != email.lower() or row["revoked_at"] is not None \
+                or (row["expires_at"] is not None and row["expires_at"] <= time.time()):
+            raise AccessError("only a live API token of the same user can make a token")
+        if not set(scopes) <= set(row["scopes"].split()):
+            raise AccessError("a token cannot have scopes that the token it is made with lacks")
+        if row["expires_at"] is not None and (expires_at is None or expires_at > row["expires_at"]):
+            raise AccessError("a token cannot outlive the token it is made with: choose an expiry no later than "
+                              + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["expires_at"])))
+        return parent_id
+
+    async def api_token_expiry(self, credential_id: str) -> float | None:
+        """When the API token behind a credential id expires (None: never, or not an API token)."""
+        kind, _, token_id = credential_id.partition(":")
+        row = await self.db.fetchone("SELECT expires_at FROM api_tokens WHERE id = ?", (token_id,)) \
+            if kind == "a" else None
+        return row["expires_at"] if row else None
 
     async def list_api_tokens(self, email: str) -> list[Row]:
         return await self.db.fetchall(
@@ -213,14 +283,25 @@ class AccessStore:
         )
 
     async def revoke_api_token(self, token_id: str, email: str | None = None) -> bool:
-        """Revoke a token (only the owner's, when ``email`` is given). True if it was live."""
+        """Revoke a token (only the owner's, when ``email`` is given) and every token made with it, and
+        with those, and so on. True if it was live."""
         sql = "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
-        params: tuple = (time.time(), token_id)
+        now = time.time()
+        params: tuple = (now, token_id)
         if email is not None:
             sql += " AND email = ?"
             params += (email.lower(),)
         async with self.db.transaction() as tx:
-            return await tx.execute(sql, params) > 0
+            if not await tx.execute(sql, params):
+                return False
+            await tx.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND id IN ("
+                "WITH RECURSIVE made_with(id) AS (SELECT id FROM api_tokens WHERE parent_id = ? "
+                "UNION SELECT t.id FROM api_tokens t JOIN made_with m ON t.parent_id = m.id) "
+                "SELECT id FROM made_with)",
+                (now, token_id),
+            )
+            return True
 
     # --- pipeline tokens ---
 
@@ -246,8 +327,8 @@ class AccessStore:
         now = time.time()
         if secret.startswith(secrets.PIPELINE_TOKEN_PREFIX):
             row = await self._fetchone_recent(
-                "SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace FROM pipeline_tokens t "
-                "JOIN repositories r ON r.id = t.repository_id WHERE t.secret_hash = ?",
+                f"SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace FROM pipeline_tokens t "
+                f"JOIN repositories r ON r.id = t.repository_id WHERE t.secret_hash = ? AND {LIVE_REPOSITORY}",
                 (digest,),
             )
             if row is None or username != PIPELINE_USER_PREFIX + row["id"]:
@@ -315,7 +396,10 @@ class AccessStore:
                     (workspace, package_type, name, repository["id"], now, now),
                 )
             except IntegrityError:
-                raise AccessError(f"{package_type} package {workspace}/{name} already exists") from None
+                until = await self.reserved_until(workspace, package_type, name)
+                if until is not None:
+                    raise NameReserved(f"the name {workspace}/{name}", until) from None
+                raise PackageNameTaken(f"{package_type} package {workspace}/{name} already exists") from None
         package = await self.get_package(workspace, package_type, name)
         assert package is not None
         return package
@@ -332,6 +416,8 @@ class AccessStore:
             raise AccessError(f"repository {repository_id} does not exist")
         try:
             return await self.create_package(workspace, name, package_type, row["full_slug"])
+        except NameReserved:
+            raise
         except AccessError:
             existing = await self.get_package(workspace, package_type, name)
             if existing is None:
@@ -339,20 +425,38 @@ class AccessStore:
             return existing
 
     async def get_package(self, workspace: str, package_type: str, name: str) -> Package | None:
+        """The package, unless it does not exist or is gone (deleted, itself or with its repository or
+        workspace: registry/lifecycle.py)."""
         row = await self._fetchone_recent(
-            f"{_PACKAGE_SELECT} WHERE p.workspace = ? AND p.type = ? AND p.name = ?", (workspace, package_type, name)
+            f"{_PACKAGE_SELECT} WHERE p.workspace = ? AND p.type = ? AND p.name = ? AND {LIVE_PACKAGE}",
+            (workspace, package_type, name),
         )
         return _package(row) if row else None
 
     async def get_package_by_id(self, package_id: int) -> Package | None:
-        row = await self.db.fetchone(f"{_PACKAGE_SELECT} WHERE p.id = ?", (package_id,))
+        row = await self.db.fetchone(f"{_PACKAGE_SELECT} WHERE p.id = ? AND {LIVE_PACKAGE}", (package_id,))
         return _package(row) if row else None
+
+    async def reserved_until(self, workspace: str, package_type: str, name: str) -> float | None:
+        """Until when the name of a gone package stays reserved (None: the name is not a gone package's).
+
+        A gone package is purged, and its name freed, when the earliest of the deletions that hide it
+        is older than the retention period."""
+        row = await self.db.fetchone(
+            "SELECT p.deleted_at AS p_at, r.deleted_at AS r_at, w.deleted_at AS w_at "
+            "FROM packages p JOIN repositories r ON r.id = p.repository_id JOIN workspaces w ON w.slug = p.workspace "
+            "WHERE p.workspace = ? AND p.type = ? AND p.name = ?",
+            (workspace, package_type, name),
+        )
+        deleted = [at for at in (row["p_at"], row["r_at"], row["w_at"]) if at is not None] if row else []
+        return min(deleted) + self.retention_seconds if deleted else None
 
     async def touch_package(self, package_id: int) -> None:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (time.time(), package_id))
 
-    async def delete_package(self, package_id: int) -> None:
+    async def purge_package(self, package_id: int) -> None:
+        """Remove a package for good: its row and every row that belongs to it (gc then frees its blobs)."""
         async with self.db.transaction() as tx:
             for table in PACKAGE_TABLES:
                 await tx.execute(f"DELETE FROM {table} WHERE package_id = ?", (package_id,))
@@ -371,7 +475,7 @@ class AccessStore:
         limit: int = 100,
     ) -> list[Package]:
         """Packages the principal may read, ordered by full name, after ``after``."""
-        where, params = ["(p.workspace || '/' || p.name) > ?"], [after]
+        where, params = ["(p.workspace || '/' || p.name) > ?", LIVE_PACKAGE], [after]
         if principal.kind == "pipeline":
             where.append("p.repository_id = ?")
             params.append(principal.repository_id)

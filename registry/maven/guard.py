@@ -15,7 +15,7 @@ from aiohttp import web
 from registry import audit
 from registry.access.authn import AuthenticationFailed, Caller, authenticate
 from registry.access.models import Package, Right
-from registry.access.store import NOT_REMEMBERED
+from registry.access.store import NOT_REMEMBERED, NameReserved
 from registry.context import Services
 from registry.maven import errors
 
@@ -66,7 +66,10 @@ async def authorize(request: web.Request, svc: Services, workspace: str, package
     right = await svc.controller.right(caller.principal, package)
     if package is None and need >= Right.WRITE and _may_auto_create(svc, caller, workspace):
         assert caller.principal.repository_id is not None
-        package = await svc.access.ensure_package(workspace, package_name, MAVEN, caller.principal.repository_id)
+        try:
+            package = await svc.access.ensure_package(workspace, package_name, MAVEN, caller.principal.repository_id)
+        except NameReserved as exc:
+            raise errors.denied(str(exc)) from None
         await audit.record_request(request, "create", principal=caller.principal, package=package,
                                    detail="created by a deploy (--auto-create)")
         right = await svc.controller.right(caller.principal, package)

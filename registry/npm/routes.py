@@ -20,12 +20,13 @@ from aiohttp import web
 from registry import audit
 from registry.access.authn import AuthenticationFailed
 from registry.access.models import Package, Right
+from registry.access.store import NameReserved
 from registry.context import Services
 from registry.httputil import external_base, read_limited, serve_blob
 from registry.npm import errors, login, names, packument, publish
 from registry.npm.errors import NpmError
 from registry.npm.guard import NPM, authenticated, authorize
-from registry.npm.store import NpmStore, StaleRevision, VersionExists
+from registry.npm.store import NpmStore, StaleRevision, VersionExists, rev_string
 from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
 from vocab.names import is_valid_workspace
@@ -58,25 +59,25 @@ class NpmApi:
         # asks the database for the current revision only, and renders again when it moved.
         self._rendered: dict[tuple[int, str, str], tuple[int, bytes, str]] = {}
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-            (re.compile(r"^-/whoami$"), {"GET": self.whoami}),
-            (re.compile(r"^-/ping$"), {"GET": self.ping}),
-            (re.compile(r"^-/v1/search$"), {"GET": self.search}),
-            (re.compile(r"^-/v1/login$"), {"POST": self.web_login_start}),
-            (re.compile(r"^-/v1/login/session/(?P<session>[A-Za-z0-9_-]{20,100})$"),
+            (re.compile(r"^-/whoami\Z"), {"GET": self.whoami}),
+            (re.compile(r"^-/ping\Z"), {"GET": self.ping}),
+            (re.compile(r"^-/v1/search\Z"), {"GET": self.search}),
+            (re.compile(r"^-/v1/login\Z"), {"POST": self.web_login_start}),
+            (re.compile(r"^-/v1/login/session/(?P<session>[A-Za-z0-9_-]{20,100})\Z"),
              {"GET": self.web_login_page, "POST": self.web_login_submit}),
-            (re.compile(r"^-/v1/login/done/(?P<session>[A-Za-z0-9_-]{20,100})$"), {"GET": self.web_login_done}),
-            (re.compile(r"^-/user/org\.couchdb\.user:(?P<user>[^/]+)(?:/-rev/[^/]+)?$"), {"PUT": self.couch_login}),
-            (re.compile(r"^-/user/token/[^/]+$"), {"DELETE": self.logout}),
-            (re.compile(rf"^-/package/{_NAME}/dist-tags$"), {"GET": self.list_tags}),
-            (re.compile(rf"^-/package/{_NAME}/dist-tags/(?P<tag>[^/]+)$"),
+            (re.compile(r"^-/v1/login/done/(?P<session>[A-Za-z0-9_-]{20,100})\Z"), {"GET": self.web_login_done}),
+            (re.compile(r"^-/user/org\.couchdb\.user:(?P<user>[^/]+)(?:/-rev/[^/]+)?\Z"), {"PUT": self.couch_login}),
+            (re.compile(r"^-/user/token/[^/]+\Z"), {"DELETE": self.logout}),
+            (re.compile(rf"^-/package/{_NAME}/dist-tags\Z"), {"GET": self.list_tags}),
+            (re.compile(rf"^-/package/{_NAME}/dist-tags/(?P<tag>[^/]+)\Z"),
              {"PUT": self.set_tag, "POST": self.set_tag, "DELETE": self.remove_tag}),
-            (re.compile(r"^-/npm/v1/security/(?:advisories/bulk|audits/quick)$"), {"POST": self.audit}),
-            (re.compile(rf"^{_NAME}/-/(?P<filename>[^/]+)/-rev/(?P<rev>[^/]+)$"), {"DELETE": self.delete_tarball}),
-            (re.compile(rf"^{_NAME}/-/(?P<filename>[^/]+)$"), {"GET": self.get_tarball, "HEAD": self.get_tarball}),
-            (re.compile(rf"^{_NAME}/-rev/(?P<rev>[^/]+)$"), {"PUT": self.put_package, "DELETE": self.unpublish}),
-            (re.compile(rf"^{_NAME}$"), {"GET": self.get_packument, "HEAD": self.get_packument,
+            (re.compile(r"^-/npm/v1/security/(?:advisories/bulk|audits/quick)\Z"), {"POST": self.audit}),
+            (re.compile(rf"^{_NAME}/-/(?P<filename>[^/]+)/-rev/(?P<rev>[^/]+)\Z"), {"DELETE": self.delete_tarball}),
+            (re.compile(rf"^{_NAME}/-/(?P<filename>[^/]+)\Z"), {"GET": self.get_tarball, "HEAD": self.get_tarball}),
+            (re.compile(rf"^{_NAME}/-rev/(?P<rev>[^/]+)\Z"), {"PUT": self.put_package, "DELETE": self.unpublish}),
+            (re.compile(rf"^{_NAME}\Z"), {"GET": self.get_packument, "HEAD": self.get_packument,
                                          "PUT": self.put_package}),
-            (re.compile(rf"^{_NAME}/(?P<ref>[^/]+)$"), {"GET": self.get_version}),
+            (re.compile(rf"^{_NAME}/(?P<ref>[^/]+)\Z"), {"GET": self.get_version}),
         ]
 
     def add_routes(self, app: web.Application) -> None:
@@ -235,7 +236,10 @@ class NpmApi:
         new = publish.parse(document, name) if small else await asyncio.to_thread(publish.parse, document, name)
         if package is None:  # --auto-create: link it to the publishing pipeline token's repository
             assert caller.principal.repository_id is not None
-            package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
+            try:
+                package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
+            except NameReserved as exc:
+                raise errors.forbidden(str(exc)) from None
             await audit.record_request(request, "create", principal=caller.principal, package=package,
                                        detail="created by a publish (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
@@ -316,17 +320,15 @@ class NpmApi:
             raise errors.forbidden("unpublishing is disabled on this registry")
 
     async def unpublish(self, request: web.Request, workspace: str, name: str, rev: str) -> web.StreamResponse:
-        """``npm unpublish NAME --force``: every version goes; the package stays linked to its repository."""
+        """``npm unpublish NAME --force``: the whole package is deleted, with retention (an admin can
+        restore it with every version; its name stays reserved until then: registry/lifecycle.py)."""
         package, caller = await authorize(request, self.svc, workspace, name, Right.ADMIN)
         assert package is not None
         self._require_delete_enabled()
-        try:
-            digests = await self.store.remove_all(package.id, rev)
-        except StaleRevision:
-            raise errors.conflict("Document update conflict: the package changed since it was read") from None
-        await self._release(package.id, digests)
-        await audit.record_request(request, "delete", principal=caller.principal, package=package,
-                                   target="every version")
+        revision = await self.store.revision(package.id)
+        if revision is not None and rev != rev_string(package.id, revision):
+            raise errors.conflict("Document update conflict: the package changed since it was read")
+        await self.svc.lifecycle.delete_package(workspace, NPM, name, caller.principal)
         return _json({"ok": True, "id": name})
 
     async def delete_tarball(self, request: web.Request, workspace: str, name: str, filename: str,

@@ -24,8 +24,9 @@ class OciError(Exception):
         body = json.dumps({"errors": [error]}).encode()
         headers = {"Docker-Distribution-API-Version": "registry/2.0", **self.headers}
         if head:
-            # HEAD answers carry no body; the status says it all.
-            return web.Response(status=self.status, headers=headers)
+            # HEAD answers carry no body, but say how long the GET's would be (as strict clients expect).
+            return web.Response(status=self.status, headers={**headers, "Content-Length": str(len(body)),
+                                                             "Content-Type": "application/json"})
         return web.Response(status=self.status, body=body, content_type="application/json", headers=headers)
 
 
@@ -77,5 +78,6 @@ def denied(message: str = "requested access to the resource is denied") -> OciEr
     return OciError("DENIED", message, 403)
 
 
-def too_many_requests() -> OciError:
-    return OciError("TOOMANYREQUESTS", "too many requests", 429)
+def too_many_requests(message: str = "too many requests", retry_after: int | None = None) -> OciError:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return OciError("TOOMANYREQUESTS", message, 429, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,34 @@ class StoredManifest:
     media_type: str
     content: bytes
     subject: str | None = None
+
+
+async def mark_untagged(tx, package_id: int, digests: list[str], now: float) -> None:
+    """Note that these manifests lost what kept them (a tag, a parent index, a subject): garbage
+    collection removes those of them that have no tag and no parent once the grace period has passed."""
+    for digest in digests:
+        await tx.execute(
+            "UPDATE manifests SET untagged_at = ? WHERE package_id = ? AND digest = ? AND untagged_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = ? AND t.digest = ?)",
+            (now, package_id, digest, package_id, digest),
+        )
+
+
+async def dependents(tx, package_id: int, digest: str) -> list[str]:
+    """The manifests that stay only for this one: an index's children, and the referrers of a subject."""
+    rows = await tx.fetchall(
+        "SELECT ref_digest AS digest FROM manifest_refs WHERE package_id = ? AND manifest_digest = ? "
+        "AND kind = 'manifest' UNION SELECT digest FROM manifests WHERE package_id = ? AND subject = ?",
+        (package_id, digest, package_id, digest),
+    )
+    return [row["digest"] for row in rows]
+
+
+async def _breathe(i: int) -> None:
+    """SQLite's statements run inline on the event loop: a manifest of thousands of references lets
+    other requests go on every few hundred statements."""
+    if i % 256 == 255:
+        await asyncio.sleep(0)
 
 
 class OciStore:
@@ -46,15 +75,19 @@ class OciStore:
         now = time.time()
         async with self.db.transaction() as tx:
             # Checked under the blobs' locks, so garbage collection cannot remove one in between
-            # (sorted: two pushes sharing layers take the locks in the same order).
-            for blob in sorted(set(parsed.blobs)):
+            # (sorted: two pushes sharing layers take the locks in the same order). The manifest's own
+            # digest and its children's are locked too: gc removes untagged manifests under them.
+            for i, blob in enumerate(sorted(set(parsed.blobs) | set(parsed.manifests) | {digest})):
                 await tx.lock(blob_lock(blob))
-            for blob in dict.fromkeys(parsed.blobs):
+                await _breathe(i)
+            for i, blob in enumerate(dict.fromkeys(parsed.blobs)):
+                await _breathe(i)
                 if await tx.fetchone("SELECT 1 AS x FROM package_blobs WHERE package_id = ? AND digest = ?",
                                      (package_id, blob)) is None:
                     raise OciError("MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the repository",
                                    400, {"digest": blob})
-            for child in dict.fromkeys(parsed.manifests):
+            for i, child in enumerate(dict.fromkeys(parsed.manifests)):
+                await _breathe(i)
                 if await tx.fetchone("SELECT 1 AS x FROM manifests WHERE package_id = ? AND digest = ?",
                                      (package_id, child)) is None:
                     raise OciError("MANIFEST_BLOB_UNKNOWN",
@@ -65,20 +98,30 @@ class OciStore:
                 (package_id, digest, parsed.media_type, parsed.artifact_type, parsed.subject, len(content), content,
                  now),
             )
-            for ref, kind in [(b, "blob") for b in parsed.blobs] + [(m, "manifest") for m in parsed.manifests]:
+            refs = [(b, "blob") for b in dict.fromkeys(parsed.blobs)]
+            refs += [(m, "manifest") for m in dict.fromkeys(parsed.manifests)]
+            for i, (ref, kind) in enumerate(refs):
+                await _breathe(i)
                 await tx.execute(
                     "INSERT INTO manifest_refs (package_id, manifest_digest, ref_digest, kind) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
                     (package_id, digest, ref, kind),
                 )
+            # Pushed again (by tag or by digest): wanted again, no longer collectable.
+            await tx.execute("UPDATE manifests SET untagged_at = NULL WHERE package_id = ? AND digest = ? "
+                             "AND untagged_at IS NOT NULL", (package_id, digest))
             if tag is not None:
                 await immutable.check_move(tx, package_id, tag, digest)
+                previous = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?",
+                                             (package_id, tag))
                 await tx.execute(
                     "INSERT INTO tags (package_id, name, digest, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, "
                     "updated_at = excluded.updated_at",
                     (package_id, tag, digest, now),
                 )
+                if previous is not None and previous["digest"] != digest:
+                    await mark_untagged(tx, package_id, [previous["digest"]], now)
             await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (now, package_id))
 
     async def delete_manifest(self, package_id: int, digest: str) -> None:
@@ -86,6 +129,7 @@ class OciStore:
             await immutable.check_delete(tx, package_id, [
                 row["name"] for row in await tx.fetchall("SELECT name FROM tags WHERE package_id = ? AND digest = ?",
                                                          (package_id, digest))])
+            await mark_untagged(tx, package_id, await dependents(tx, package_id, digest), time.time())
             if await tx.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest)) == 0:
                 raise manifest_unknown(digest)
             await tx.execute("DELETE FROM tags WHERE package_id = ? AND digest = ?", (package_id, digest))
@@ -93,10 +137,14 @@ class OciStore:
                              (package_id, digest))
 
     async def delete_tag(self, package_id: int, tag: str) -> None:
+        """Remove a tag; its manifest becomes collectable once no other tag points at it."""
         async with self.db.transaction() as tx:
             await immutable.check_delete(tx, package_id, [tag])
-            if await tx.execute("DELETE FROM tags WHERE package_id = ? AND name = ?", (package_id, tag)) == 0:
+            row = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?", (package_id, tag))
+            if row is None or await tx.execute("DELETE FROM tags WHERE package_id = ? AND name = ?",
+                                               (package_id, tag)) == 0:
                 raise manifest_unknown(tag)
+            await mark_untagged(tx, package_id, [row["digest"]], time.time())
 
     async def list_tags(self, package_id: int, after: str, limit: int) -> list[str]:
         rows = await self.db.fetchall(
@@ -116,12 +164,15 @@ class OciStore:
 
     # --- what the UI shows ---
 
-    async def tags_with_manifests(self, package_id: int) -> list[Row]:
+    async def tags_with_manifests(self, package_id: int, limit: int, content_up_to: int) -> list[Row]:
+        """The ``limit`` tags pushed last, with their manifests (the content only of those of up to
+        ``content_up_to`` bytes: reading megabytes of manifests for a list would hold up the loop)."""
         return await self.db.fetchall(
-            "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.content, m.created_at FROM tags t "
+            "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.created_at, "
+            "CASE WHEN m.size <= ? THEN m.content END AS content FROM tags t "
             "JOIN manifests m ON m.package_id = t.package_id AND m.digest = t.digest "
-            "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name",
-            (package_id,),
+            "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name LIMIT ?",
+            (content_up_to, package_id, limit),
         )
 
     async def manifest_info(self, package_id: int, digest: str) -> Row | None:

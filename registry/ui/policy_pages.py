@@ -46,7 +46,6 @@ class PolicyPages:
         app.router.add_get("/{workspace}/workspace/audit", page(self.audit_page))
         app.router.add_get("/{workspace}/{repository}/policies", page(self.repository_page))
         app.router.add_post("/{workspace}/{repository}/policies", page(self.change_repository))
-        app.router.add_post("/{workspace}/{repository}/packages/{type}/{rest:.+}", page(self.change_package))
 
     async def _actor(self, request: web.Request, viewer: Viewer) -> audit.Actor:
         return await audit.actor_of(self.svc.db, viewer.principal, request.remote)
@@ -57,21 +56,10 @@ class PolicyPages:
 
     # --- a package's policies ---
 
-    async def _admin_package(self, request: web.Request, viewer: Viewer) -> Package:
-        workspace, slug = request.match_info["workspace"], request.match_info["repository"]
-        package_type, rest = request.match_info["type"], request.match_info["rest"]
-        name, _, tail = rest.partition("/-/")
-        if tail != POLICIES_TAIL or package_type not in KINDS_OF_TYPE:
-            raise not_found()
-        package, right = await self.pages._readable(viewer, workspace, package_type, name.rstrip("/"))
-        if package.repository != f"{workspace}/{slug}":
-            raise not_found()
-        if right < Right.ADMIN:
-            raise PageError(403, f"Retention policies and immutable tags take the admin role on {package.repository}.")
-        return package
-
     async def package_page(self, request: web.Request, viewer: Viewer, package: Package, right: Right,
                            crumbs: list, error: str = "", status: int = 200) -> web.StreamResponse:
+        if package.type not in KINDS_OF_TYPE:
+            raise not_found()
         if right < Right.ADMIN:
             raise PageError(403, f"Retention policies and immutable tags take the admin role on {package.repository}.")
         own = await retention.policies(self.svc.db, package_id=package.id)
@@ -89,8 +77,11 @@ class PolicyPages:
             patterns=patterns, kinds=KINDS_OF_TYPE[package.type], preview=preview, error=error,
             action_url=package_url(package, POLICIES_TAIL), repository_policies=policies_url(package.repository))
 
-    async def change_package(self, request: web.Request, viewer: Viewer, form: Any) -> web.StreamResponse:
-        package = await self._admin_package(request, viewer)
+    async def change_package(self, request: web.Request, viewer: Viewer, form: Any, package: Package,
+                             right: Right) -> web.StreamResponse:
+        """The policies page's forms (the pages module hands over the package the address names)."""
+        if right < Right.ADMIN or package.type not in KINDS_OF_TYPE:
+            raise PageError(403, f"Retention policies and immutable tags take the admin role on {package.repository}.")
         actor = await self._actor(request, viewer)
         action = form.get("action", "")
         try:

@@ -7,6 +7,7 @@ Every POST carries a CSRF token and is refused without it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,18 +17,22 @@ from multidict import MultiDict, MultiDictProxy
 
 from registry import audit
 from registry.access.models import PACKAGE_TYPES, SCOPE_READ, SCOPE_WRITE, SCOPES, Package, Right
-from registry.access.store import AccessError
+from registry.access.store import AccessError, PackageNameTaken
 from registry.context import Services
 from registry.httputil import external_base
+from registry.immutable import ImmutableTag
 from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
+from registry.oci.errors import OciError
 from registry.oci.store import OciStore
 from registry.packages import validate_package_name
+from registry.pypi.store import PypiStore
 from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
 from registry.ui.maven_pages import MavenPages, settings_xml
 from registry.ui.npm_pages import NpmPages, npmrc
 from registry.ui.policy_pages import POLICIES_TAIL, PolicyPages, workspace_usage
+from registry.ui.pypi_pages import PypiPages, snippets
 from registry.ui.render import (
     STATIC,
     STATIC_PREFIX,
@@ -77,19 +82,23 @@ MAX_EXPIRY_DAYS = 3650
 class UiPages:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.sessions = SessionStore(svc.db)
+        self.sessions = SessionStore(svc.db, svc.tokens)
         self.env = make_environment()
         self.oci = OciStore(svc.db)
         self.container = ContainerPages(self.oci, svc.blobs)
         npm_store, maven_store = NpmStore(svc.db), MavenStore(svc.db)
         self.npm, self.maven = NpmPages(npm_store), MavenPages(maven_store)
+        self.pypi_store = PypiStore(svc.db)
+        self.pypi = PypiPages(self.pypi_store)
         self.counters: dict[str, Counter] = {
             "container": self.oci.tag_counts,
             "npm": npm_store.version_counts,
             "maven": maven_store.version_counts,
+            "pypi": self.pypi_store.version_counts,
         }
         self.type_pages: dict[str, Callable[..., Awaitable[Response]]] = {
-            "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page}
+            "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page,
+            "pypi": self.pypi_page}
         self.policies = PolicyPages(self)
 
     def add_routes(self, app: web.Application) -> None:
@@ -107,7 +116,11 @@ class UiPages:
         route.add_post("/{workspace}/workspace/packages/new", self._page(self.create_package))
         route.add_get("/{workspace}/workspace/projects/{project}/packages", self._page(self.project_packages))
         route.add_get("/{workspace}/{repository}/packages", self._page(self.repository_packages))
+        route.add_post("/{workspace}/{repository}/packages/pypi/{name}/-/manage", self._page(self.manage_pypi))
         route.add_get("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_page))
+        route.add_post("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_action))
+        route.add_get("/{workspace}/{repository}/delete", self._page(self.repository_delete_form))
+        route.add_post("/{workspace}/{repository}/delete", self._page(self.repository_delete))
         self.policies.add_routes(app)
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
@@ -146,7 +159,9 @@ class UiPages:
                      crumbs: list[tuple[str, str]] | None = None, **context: Any) -> web.Response:
         csrf = await self.sessions.csrf_token(viewer.csrf_binding) if viewer else ""
         context.setdefault("title", "Packages")
-        html = self.env.get_template(template).render(
+        # Off the event loop: a page of 500 tags, thousands of layers or a 1 MiB config takes a while.
+        html = await asyncio.to_thread(
+            self.env.get_template(template).render,
             viewer=viewer, csrf=csrf, csrf_field=CSRF_FIELD, crumbs=crumbs or [], path=request.path, **context
         )
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
@@ -270,10 +285,101 @@ class UiPages:
         crumbs = [(workspace, workspace_url(workspace))]
         if key:
             crumbs.append((key, project_url(workspace, key)))
+        may_delete = await self.svc.controller.may_administer(viewer.principal, repository["id"])
         return await self.render(request, viewer, "packages.html", crumbs=crumbs + [(slug, "")], page=page,
                                  title=f"Packages of repository {workspace}/{slug}", workspace=workspace,
                                  repositories=[], projects=[], may_create=False, types=PACKAGE_TYPES,
-                                 scope="repository", repository=repository)
+                                 scope="repository", repository=repository, may_delete=may_delete)
+
+    # --- deleting (registry/lifecycle.py: kept for the retention period, restorable by an operator) ---
+
+    def _require_delete_enabled(self) -> None:
+        if not self.svc.settings.delete_enabled:
+            raise PageError(403, "Deleting is turned off on this registry (--no-delete).")
+
+    async def _administered_repository(self, request: Request, viewer: Viewer) -> dict:
+        self._require_delete_enabled()
+        workspace, slug = request.match_info["workspace"], request.match_info["repository"]
+        repository = next((row for row in await self._repositories(viewer, workspace) if row["slug"] == slug), None)
+        if repository is None:
+            raise not_found()
+        if not await self.svc.controller.may_administer(viewer.principal, repository["id"]):
+            raise PageError(403, "Deleting a repository takes its admin role (and a token with the write scope).")
+        return repository
+
+    def _retention(self) -> str:
+        days = self.svc.settings.retention_days
+        return f"{days:g} day{'s' if days != 1 else ''}"
+
+    async def repository_delete_form(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        repository = await self._administered_repository(request, viewer)
+        full_slug = f"{repository['workspace']}/{repository['slug']}"
+        return await self.render(
+            request, viewer, "confirm_delete.html", title=f"Delete repository {full_slug}",
+            crumbs=[(repository["workspace"], workspace_url(repository["workspace"])),
+                    (repository["slug"], repository_url(full_slug)), ("Delete", "")],
+            what=f"repository {full_slug}", retention=self._retention(), cancel=repository_url(full_slug),
+            consequence="Every package linked to it disappears at once, for every client and page.")
+
+    async def repository_delete(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        repository = await self._administered_repository(request, viewer)
+        await self.svc.lifecycle.delete_repository(f"{repository['workspace']}/{repository['slug']}",
+                                                   viewer.principal)
+        raise PageError(303, "deleted", {"Location": workspace_url(repository["workspace"])})
+
+    async def package_action(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        """The forms of a package page: delete the package (admin), delete a container tag (write)."""
+        package, right, tail = await self._package_of(request, viewer)
+        if tail == POLICIES_TAIL:
+            return await self.policies.change_package(request, viewer, form, package, right)
+        self._require_delete_enabled()
+        if tail == "delete":
+            self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
+            await self.svc.lifecycle.delete_package(package.workspace, package.type, package.name,
+                                                    viewer.principal)
+            raise PageError(303, "deleted", {"Location": repository_url(package.repository)})
+        tag = self._tag_to_delete(package, tail)
+        self._require(right, Right.WRITE, "Deleting a tag takes write access to the package.")
+        try:
+            await self.svc.lifecycle.delete_tag(package, tag, viewer.principal)
+        except OciError:
+            raise not_found() from None  # deleted meanwhile
+        except ImmutableTag as exc:
+            raise PageError(403, str(exc)) from None
+        raise PageError(303, "deleted", {"Location": package_url(package)})
+
+    async def _delete_form(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                           crumbs: list) -> Response:
+        self._require_delete_enabled()
+        if tail == "delete":
+            self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
+            return await self.render(
+                request, viewer, "confirm_delete.html", title=f"Delete {package.name}",
+                crumbs=crumbs + [("Delete", "")], what=f"{package.type} package {package.full_name}",
+                retention=self._retention(), cancel=package_url(package),
+                consequence="It disappears at once, for every client and page; its name stays reserved.")
+        tag = self._tag_to_delete(package, tail)
+        self._require(right, Right.WRITE, "Deleting a tag takes write access to the package.")
+        if await self.oci.get_manifest(package.id, tag, by_digest=False) is None:
+            raise not_found()
+        return await self.render(
+            request, viewer, "confirm_delete.html", title=f"Delete tag {tag}", crumbs=crumbs + [(tag, "")],
+            what=f"tag {tag} of {package.full_name}", retention=None, cancel=package_url(package),
+            consequence="The tag goes at once. Its image stays reachable by digest until nothing refers to it, "
+                        "then garbage collection frees it.")
+
+    @staticmethod
+    def _tag_to_delete(package: Package, tail: str) -> str:
+        kind, _, rest = tail.partition("/")
+        tag, _, action = rest.partition("/")
+        if package.type != "container" or kind != "tags" or action != "delete" or not is_valid_tag(tag):
+            raise not_found()
+        return tag
+
+    @staticmethod
+    def _require(right: Right, need: Right, message: str) -> None:
+        if right < need:
+            raise PageError(403, message)
 
     # --- creating packages ---
 
@@ -307,9 +413,13 @@ class UiPages:
                 raise ValueError("Choose a repository you are an admin of.")
             if package_type not in PACKAGE_TYPES:
                 raise ValueError("Choose a package type.")
-            validate_package_name(package_type, name)
+            name = validate_package_name(package_type, name)
             package = await self.svc.access.create_package(workspace, name, package_type,
                                                            f"{workspace}/{slug}")
+        except PackageNameTaken:
+            # Whether it exists is not the viewer's to know: it may be linked where they have no role.
+            message = f"The name {name} is not available for a {package_type} package in {workspace}: choose another."
+            return await self.new_package_form(request, viewer, form, message, status=400)
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
         await audit.record(self.svc.db, "create", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
@@ -330,7 +440,13 @@ class UiPages:
         return await self.render(request, viewer, "tokens.html", status=status, title="API tokens",
                                  crumbs=[("API tokens", "")], tokens=rows, created=created, error=error,
                                  scopes=SCOPES, own_scopes=viewer.principal.scopes, now=time.time(),
-                                 current=viewer.principal.credential_id)
+                                 current=viewer.principal.credential_id,
+                                 parent_expires=await self._parent_expiry(viewer))
+
+    async def _parent_expiry(self, viewer: Viewer) -> float | None:
+        """When the token the viewer signed in with (or sent as Basic credentials) expires: a token
+        made here is that token's child and cannot outlive it (AccessStore.create_api_token)."""
+        return await self.svc.access.api_token_expiry(viewer.principal.credential_id or "")
 
     async def create_token(self, request: Request, viewer: Viewer, form: Form) -> Response:
         email = self._token_owner(viewer)
@@ -344,10 +460,16 @@ class UiPages:
                 raise ValueError(f"Choose its scopes: {SCOPE_READ} and/or {SCOPE_WRITE}.")
             if not set(scopes) <= viewer.principal.scopes:
                 raise ValueError("A token cannot have scopes that the token you signed in with lacks.")
-            if days and (not days.isdigit() or not 1 <= int(days) <= MAX_EXPIRY_DAYS):
-                raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
-            expires_at = time.time() + int(days) * 86400 if days else None
-            token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at)
+            if days == "parent":  # as long as the token it is made with
+                expires_at = await self._parent_expiry(viewer)
+            else:
+                # ASCII digits only: "²".isdigit() is true and int() refuses it; int() takes "٣" as 3.
+                if days and not (days.isascii() and days.isdigit() and len(days) <= 4
+                                 and 1 <= int(days) <= MAX_EXPIRY_DAYS):
+                    raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
+                expires_at = time.time() + int(days) * 86400 if days else None
+            token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at,
+                                                                      parent=viewer.principal.credential_id)
         except (ValueError, AccessError) as exc:
             return await self.tokens(request, viewer, form, error=str(exc), status=400)
         created = {"id": token_id, "name": name, "secret": secret}
@@ -361,7 +483,8 @@ class UiPages:
 
     # --- package pages ---
 
-    async def package_page(self, request: Request, viewer: Viewer, form: Form) -> Response:
+    async def _package_of(self, request: Request, viewer: Viewer) -> tuple[Package, Right, str]:
+        """The package a package page's address names (if the viewer may read it), and the rest of the address."""
         workspace, slug = request.match_info["workspace"], request.match_info["repository"]
         package_type, rest = request.match_info["type"], request.match_info["rest"]
         if package_type not in PACKAGE_TYPES:
@@ -369,12 +492,21 @@ class UiPages:
         name, _, tail = rest.partition("/-/")
         package, right = await self._readable(viewer, workspace, package_type, name.rstrip("/"))
         if package.repository != f"{workspace}/{slug}":  # linked elsewhere (or re-linked): its own address
+            if request.method != "GET":
+                raise not_found()
             raise PageError(301, "moved", {"Location": package_url(package, *([tail] if tail else []))})
+        return package, right, tail
+
+    async def package_page(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        package, right, tail = await self._package_of(request, viewer)
+        workspace, slug = package.workspace, package.repository.partition("/")[2]
         crumbs = [(workspace, workspace_url(workspace)), (slug, repository_url(package.repository)),
                   (package.name, "" if not tail else package_url(package))]
         if tail == POLICIES_TAIL:
             return await self.policies.package_page(request, viewer, package, right, crumbs)
-        return await self.type_pages[package_type](request, viewer, package, right, tail, crumbs)
+        if tail == "delete" or (tail.startswith("tags/") and tail.count("/") == 2 and tail.endswith("/delete")):
+            return await self._delete_form(request, viewer, package, right, tail, crumbs)
+        return await self.type_pages[package.type](request, viewer, package, right, tail, crumbs)
 
     async def container_page(self, request: Request, viewer: Viewer, package: Package, right: Right,
                              tail: str, crumbs: list) -> Response:
@@ -435,6 +567,40 @@ class UiPages:
         return await self.render(request, viewer, "maven.html", crumbs=crumbs, package=package, view=view,
                                  maven_url=repository_url, right=right.name.lower(), title=package.name,
                                  settings_xml=settings_xml(repository_url, viewer.email))
+
+    async def pypi_page(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                        crumbs: list, error: str = "", status: int = 200) -> Response:
+        version = self._version_of(tail)
+        view = await self.pypi.view(package, version)
+        if view is None:
+            raise not_found()
+        base = f"{external_base(request, self.svc.settings.public_url)}/pypi/{package.workspace}/"
+        crumbs = crumbs + ([(version, "")] if version else [])
+        return await self.render(request, viewer, "pypi.html", status=status, crumbs=crumbs, package=package,
+                                 view=view, right=right.name.lower(), title=package.name, error=error,
+                                 may_admin=right >= Right.ADMIN, manage_url=package_url(package, "manage"),
+                                 upload_url=base, snippets=snippets(package.name, base + "simple/", base, viewer.email))
+
+    async def manage_pypi(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        """Yank, unyank or delete a version (or one file) of a PyPI project: admins only."""
+        workspace, slug = request.match_info["workspace"], request.match_info["repository"]
+        package, right = await self._readable(viewer, workspace, "pypi", request.match_info["name"])
+        if right < Right.ADMIN or package.repository != f"{workspace}/{slug}":
+            raise PageError(403, "Only admins of the repository a package is linked to can change its versions.")
+        action, version = form.get("action", ""), form.get("version", "")[:256]
+        filename = form.get("file") or None
+        if action == "yank":
+            changed = await self.pypi_store.yank(package.id, version, filename, form.get("reason", "")[:200])
+        elif action == "unyank":
+            changed = await self.pypi_store.unyank(package.id, version, filename)
+        elif action == "delete":
+            changed = await self.pypi_store.delete(package.id, version, filename)
+        else:
+            raise PageError(400, "Choose yank, unyank or delete.")
+        if not changed:
+            raise not_found()
+        remaining = action != "delete" or await self.pypi_store.files(package.id, version)
+        raise PageError(303, action, {"Location": package_url(package, *(["versions", version] if remaining else []))})
 
 
 def setup(app: web.Application, svc: Services) -> UiPages:
