@@ -423,11 +423,21 @@ def test_audit_records_every_action_without_secrets(server: RegistryServer, tmp_
     admin(server, "plan", "set", world.workspace, "--storage", "0")
     assert admin_client.push_blob(world.package, b"one byte too many").status_code == 403
 
+    # Deletion with retention: delete, restore, delete again, purge.
+    lib = f"{world.workspace}/audited-lib"
+    admin(server, "package", "delete", lib, "--type", "npm")
+    admin(server, "package", "restore", lib, "--type", "npm")
+    admin(server, "package", "delete", lib, "--type", "npm")
+    admin(server, "purge", "--older-than-days", "0")
+
     text = admin(server, "audit", "--workspace", world.workspace)
     entries = audit_log(server, "--workspace", world.workspace)
     actions = {(entry["action"], entry["outcome"].split(":")[0]) for entry in entries}
     assert {("create", "ok"), ("push", "ok"), ("pull", "ok"), ("delete", "ok"), ("plan", "ok"), ("policy", "ok"),
-            ("push", "refused")} <= actions
+            ("push", "refused"), ("restore", "ok"), ("purge", "ok")} <= actions
+    lifecycle = [(e["action"], e["actor"].split(":")[0]) for e in reversed(audit_log(server, "--package", lib))
+                 if e["action"] in ("delete", "restore", "purge")]
+    assert lifecycle == [("delete", "cli"), ("restore", "cli"), ("delete", "cli"), ("purge", "cli")]
     token_ids = {line.split("\t")[0] for line in admin(server, "token", "list", world.email("admin")).splitlines()}
     push = next(e for e in entries if e["action"] == "push" and e["package"] == world.package and e["outcome"] == "ok")
     assert push["actor"] == world.email("admin") and push["address"] == "127.0.0.1"
@@ -438,8 +448,9 @@ def test_audit_records_every_action_without_secrets(server: RegistryServer, tmp_
     npm_push = next(e for e in entries if e["package"] == f"{world.workspace}/audited-lib" and e["action"] == "push")
     assert npm_push["credential"].endswith(f"of repository {world.repository}") and npm_push["target"] == "1.0.0"
     assert npm_push["actor"] == username
-    delete = next(e for e in entries if e["action"] == "delete")
+    delete = next(e for e in entries if e["action"] == "delete" and e["package"] == world.package)
     assert delete["target"] == "tag v1" and delete["actor"] == world.email("admin")
+    assert delete["address"] == "127.0.0.1"
 
     # Filters, and never a secret.
     assert {e["action"] for e in audit_log(server, "--workspace", world.workspace, "--action", "pull")} == {"pull"}
@@ -541,3 +552,26 @@ def test_the_running_count_is_recounted_before_a_refusal(server: RegistryServer)
     refused = client.post(f"/v2/{world.package}/blobs/uploads/", params={"digest": oci.digest_of(b"x" * 200)},
                           data=b"x" * 200)
     assert refused.status_code == 403 and f"uses {second_size} B ({second_size} bytes)" in refused.text
+
+
+def test_usage_follows_deletion_with_retention(server: RegistryServer) -> None:
+    world = build_world(server, "deletions")
+    assert world.client("admin").push_image(world.package, "v1", oci.image("kept while deleted")).status_code == 201
+    stored = usage(server, world.workspace)["bytes"]
+    assert stored > 0
+    # A deleted package's or repository's storage still counts while it is kept; a deleted workspace's does not.
+    admin(server, "package", "delete", world.package, "--type", "container")
+    assert usage(server, world.workspace)["bytes"] == stored
+    admin(server, "package", "restore", world.package, "--type", "container")
+    admin(server, "repository", "delete", world.repository)
+    assert usage(server, world.workspace)["bytes"] == stored
+    admin(server, "repository", "restore", world.repository)
+    admin(server, "retention", "set", "--package", world.package, "--type", "container", "--kind", "tags",
+          "--pattern", "*", "--keep", "0")
+    admin(server, "workspace", "delete", world.workspace)
+    assert usage(server, world.workspace)["bytes"] == 0
+    # Policies leave what is deleted alone, to be restored as it was.
+    assert admin(server, "retention", "run", "--workspace", world.workspace).startswith("0 deletion(s)")
+    admin(server, "workspace", "restore", world.workspace)
+    assert usage(server, world.workspace)["bytes"] == stored
+    assert "tag v1" in admin(server, "retention", "run", "--workspace", world.workspace)
