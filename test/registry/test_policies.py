@@ -25,6 +25,8 @@ from test.support.npm_cli import NpmClient, make_package
 from test.support.npm_documents import NpmHttp, package_tarball, publish_document
 from test.support.oci_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, canonical, digest_of
 from test.support.processes import wait_for
+from test.support.python_clients import twine_upload
+from test.support.python_dists import make_wheel
 from test.support.registry_server import RegistryServer, start_registry
 from test.ui.conftest import csrf_of
 
@@ -187,6 +189,27 @@ def test_maven_deploy_over_quota_is_refused_and_leaves_nothing(server: RegistryS
 
     assert blob_files(server) == before and uploads_left(server) == []
     assert usage(server, world.workspace)["bytes"] == 0
+
+
+def test_pypi_upload_over_quota_is_refused_and_leaves_nothing(server: RegistryServer, tmp_path: Path) -> None:
+    world = build_world(server, "quotapy")
+    admin(server, "package", "create", f"{world.workspace}/big-dist", "--type", "pypi", "--repository",
+          world.repository)
+    admin(server, "plan", "set", world.workspace, "--storage", "20KB")
+    before = blob_files(server)
+    wheel = make_wheel(tmp_path, "big-dist", "1.0", extra_entries={"big_dist/data.bin": os.urandom(60_000)})
+    refused = twine_upload(server.url, world.workspace, world.email("write"), world.tokens["write"], [wheel],
+                           check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "403" in output and "storage quota exceeded" in output, output[-2000:]
+    assert blob_files(server) == before and uploads_left(server) == []
+    assert usage(server, world.workspace)["bytes"] == 0
+    # What fits goes in, and is audited as a push.
+    small = make_wheel(tmp_path, "big-dist", "1.1")
+    twine_upload(server.url, world.workspace, world.email("write"), world.tokens["write"], [small])
+    assert usage(server, world.workspace)["bytes"] == sum(blob_files(server).values()) - sum(before.values())
+    pushes = audit_log(server, "--workspace", world.workspace, "--action", "push")
+    assert [e["outcome"].split(":")[0] for e in pushes] == ["ok", "refused"] and pushes[0]["target"] == small.name
 
 
 # --- usage and metering ---
