@@ -11,7 +11,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -101,10 +101,19 @@ class RegistryClient:
     def push_scopes(name: str, *sources: str) -> tuple[str, ...]:
         return (scope_for(name, "pull,push"), *(scope_for(s, "pull") for s in sources if s != name))
 
-    def authenticate(self, name: str) -> None:
-        """Check the credentials early: learn the auth scheme, get a push token for ``name``."""
+    def check_push(self, name: str) -> None:
+        """Fail now, not after a build, when ``name`` does not exist or these credentials may not push to it.
+
+        Asking the token endpoint for push is not enough: it may grant less than asked for without
+        saying so. Starting an upload is what a push does first (it fetches the push token too); the
+        session is then cancelled.
+        """
         self.transport.ping()
-        self.transport.request("GET", "/v2/", self.push_scopes(name), ok=(200,))
+        location = self.start_upload(name)
+        try:
+            self.transport.send("DELETE", location, self.push_scopes(name))
+        except (Transient, RegistryError) as exc:
+            log.debug(f"an unused upload session was left to the registry to collect: {exc}")
 
     # --- blobs ---
 
@@ -152,6 +161,43 @@ class RegistryClient:
             self._upload_monolithic(name, digest, size, opener, progress, location)
         else:
             self._upload_chunked(name, digest, size, opener, progress, location)
+
+    def upload_stream(self, name: str, chunks: Iterable[bytes], digest: Callable[[], str],
+                      progress: Progress | None = None) -> None:
+        """Upload a blob whose bytes are still being made: a PATCH per chunk as it comes, then the digest.
+
+        No resume here: after a failure the session is cancelled and the exception raised, for the
+        caller to upload the blob again from a file (``upload``).
+        """
+        scopes = self.push_scopes(name)
+        location = self.start_upload(name)
+        offset = 0
+        try:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                response = self.transport.send(
+                    "PATCH", location, scopes, body=chunk,
+                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
+                             "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+                if response.status_code != 202:
+                    raise self._upload_error(response, "a streamed layer")
+                location = self.transport.absolute(response.headers.get("Location", location))
+                offset += len(chunk)
+                if progress:
+                    progress(len(chunk))
+            response = self.transport.send("PUT", with_query(location, digest=digest()), scopes,
+                                           headers={"Content-Length": "0"})
+            if response.status_code != 201:
+                raise self._upload_error(response, digest())
+        except BaseException:
+            if progress and offset:
+                progress(-offset)  # counted again by the upload that replaces this one
+            try:
+                self.transport.send("DELETE", location, scopes)
+            except (Transient, RegistryError) as exc:
+                log.debug(f"an unused upload session was left to the registry to collect: {exc}")
+            raise
 
     def _upload_monolithic(self, name: str, digest: str, size: int, opener: Callable[[], BinaryIO],
                            progress: Progress | None, location: str | None) -> None:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from registry import audit
 from registry.access.authn import AuthenticationFailed, Caller, authenticate
-from registry.access.models import Package, Right
+from registry.access.models import Package, Right, limit_reason
 from registry.access.store import NOT_REMEMBERED, NameReserved
 from registry.context import Services
 from registry.maven import errors
@@ -78,7 +78,7 @@ async def authorize(request: web.Request, svc: Services, workspace: str, package
     if right < need:
         raise errors.denied(
             f"Maven package {workspace}/{package_name} is linked to repository {package.repository}, "
-            f"and your credentials allow {right.name.lower()} there"
+            f"and {limit_reason(caller.principal, right, need)}"
         )
     svc.access.remember(key, _Decision(package, right, caller.principal.expires_at), generation)
     return package

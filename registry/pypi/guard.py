@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed, Caller, parse_basic
-from registry.access.models import Package, Right
+from registry.access.models import Package, Right, limit_reason
 from registry.access.store import NameReserved
 from registry.context import Services
 from registry.pypi import errors
@@ -67,6 +67,6 @@ async def authorize(request: web.Request, svc: Services, workspace: str, project
     if right < need:
         raise errors.denied(
             f"you may not {_RIGHT_WORDS[need]} {workspace}/{project}: it is linked to repository "
-            f"{package.repository}, and your credentials allow {right.name.lower()} there"
+            f"{package.repository}, and {limit_reason(caller.principal, right, need)}"
         )
     return package, caller
