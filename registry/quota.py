@@ -187,7 +187,7 @@ async def warning(db: Database, workspace: str) -> str | None:
 
 
 def _workspace_of_path(path: str) -> str | None:
-    for prefix in ("/v2/", "/npm/", "/maven/"):
+    for prefix in ("/v2/", "/npm/", "/maven/", "/pypi/"):
         if path.startswith(prefix):
             workspace = path[len(prefix):].split("/", 1)[0]
             return workspace or None
