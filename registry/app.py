@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from registry import audit, periodic, quota
 from registry.access import token_endpoint
 from registry.access.controller import AccessController
 from registry.access.jwt_tokens import TokenService
@@ -124,8 +125,10 @@ async def valid_host(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def create_app(settings: Settings, svc: Services | None = None) -> web.Application:
-    app = web.Application(middlewares=[valid_host, server_errors], client_max_size=1024**2)
     svc = svc or await build_services(settings)
+    app = web.Application(middlewares=[valid_host, server_errors, audit.address_middleware,
+                                       quota.warning_middleware(quota.Warnings(svc.db))],
+                          client_max_size=1024**2)
     app[SERVICES] = svc
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
@@ -136,6 +139,7 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     app[FAULT_PAGE] = pages.fault_page
     if settings.gc_interval > 0:
         app.cleanup_ctx.append(_background_collector(svc))
+    periodic.setup(app)
 
     async def purge_in_background(_app: web.Application):
         # Retention applies by itself: what was deleted longer ago than --retention-days is purged.

@@ -31,7 +31,8 @@ def _settings(args: argparse.Namespace) -> Settings:
                   "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes", "signing_key_file",
                   "max_uploads_per_credential", "max_uploads_per_package", "upload_idle_seconds",
                   "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout", "retention_days",
-                  "gc_interval", "backend_timeout", "db_pool_size", "reserve_bytes"):
+                  "gc_interval", "backend_timeout", "db_pool_size", "reserve_bytes",
+                  "retention_interval", "usage_sample_interval", "audit_pulls", "audit_days"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -129,7 +130,10 @@ async def cmd_package_create(svc, args) -> None:
     from registry.packages import validate_package_name
 
     name = validate_package_name(args.type, name)
-    await svc.access.create_package(workspace, name, args.type, args.repository)
+    package = await svc.access.create_package(workspace, name, args.type, args.repository)
+    from registry import audit
+
+    await audit.record(svc.db, "create", audit.cli_actor(), package=package)
     print(f"{args.type} package {workspace}/{name} created, linked to {args.repository}")
 
 
@@ -335,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what the background collector keeps: anything younger than this (default 3600)")
     serve.add_argument("--pypi-max-file-size", dest="pypi_max_file_bytes", type=int, metavar="BYTES",
                        help="PyPI: the largest file an upload may bring (default 1 GiB)")
+    from registry import policy_cli
+
+    policy_cli.add_serve_options(serve)
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")
@@ -413,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
             keys)
     command("remove", cmd_keys_remove, "remove a key now (a leaked key): its tokens are refused",
             keys).add_argument("kid")
+
+    policy_cli.add_commands(sub, command)
 
     command("migrate", cmd_migrate, "apply pending schema migrations (the server also does on start)")
 

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 from registry.offload import off_loop
+from registry.quota import Quota, QuotaExceeded
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
 from registry.storage.faults import StorageFull
@@ -122,6 +123,8 @@ class ContentService:
         # process takes the next chunk; it is then rebuilt from the bytes already stored.
         self._hash_states: dict[str, _HashState] = {}
         self._sessions = _SessionLocks()
+        # A workspace's storage limit, checked as an upload starts, grows and commits (QuotaExceeded).
+        self.quota = Quota(db)
 
     # --- upload sessions ---
 
@@ -130,6 +133,7 @@ class ContentService:
         refused with TooManyUploads past the caps of UploadLimits."""
         if credential_id is not None:
             await self._check_caps(package_id, credential_id)
+        await self.quota.budget(package_id)
         upload_id = str(uuid.uuid4())
         now = time.time()
         # The row first: a file the database does not know is one that garbage collection may take.
@@ -183,6 +187,9 @@ class ContentService:
                 return await self._append(upload_id, package_id, chunks, start, length, finishing)
             except BlobNotFound:
                 raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
+            except QuotaExceeded:
+                await self._drop(upload_id)  # a refused push leaves nothing behind
+                raise
 
     async def _append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
                       start: int | None, length: int | None, finishing: bool) -> int:
@@ -192,10 +199,13 @@ class ContentService:
         state = await self._hash_state(upload_id, size)
         await self._hold_lease(upload_id, time.time() + LEASE_SECONDS)
         renew_at = time.monotonic() + LEASE_RENEWAL
+        budget = await self.quota.budget(package_id)
 
         async def hashed() -> AsyncIterator[bytes]:
             nonlocal renew_at
             async for chunk in chunks:
+                if budget is not None:
+                    await budget.check(state.size + len(chunk))
                 yield chunk
                 # Counted only once the store has taken the chunk, so state matches the stored bytes.
                 state.hasher.update(chunk)
@@ -245,6 +255,9 @@ class ContentService:
                 return await self._finish(upload_id, package_id, digest)
             except BlobNotFound:
                 raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
+            except QuotaExceeded:
+                await self._drop(upload_id)
+                raise
 
     async def _finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         size = await self._size(upload_id, package_id)
@@ -264,6 +277,7 @@ class ContentService:
             # Under the blob's lock: garbage collection deletes blobs under it too, so a blob
             # can never be deleted between becoming visible and being recorded.
             await tx.lock(blob_lock(str(digest)))
+            await self.quota.admit_blob(tx, package_id, str(digest), size)
             info = await self.blobs.commit(upload_id, str(digest))
             await tx.execute(
                 "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
@@ -312,6 +326,7 @@ class ContentService:
         at most an unrecorded file, which garbage collection deletes.
         """
         digest = await off_loop(len(data), digest_bytes, data, STREAM_ALGORITHM)
+        await self.quota.precheck_blob(package_id, digest, len(data))
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         try:
@@ -319,6 +334,7 @@ class ContentService:
             await self.blobs.seal(upload_id)
             async with self.db.transaction() as tx:
                 await tx.lock(blob_lock(digest))
+                await self.quota.admit_blob(tx, package_id, digest, len(data))
                 info = await self.blobs.commit(upload_id, digest)
                 now = time.time()
                 await tx.execute(
@@ -379,13 +395,15 @@ class ContentService:
         """Link an existing blob to a package (cross-repository mount). False if there is no such blob."""
         async with self.db.transaction() as tx:
             await tx.lock(blob_lock(digest))
-            if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:
+            row = await tx.fetchone("SELECT size FROM blobs WHERE digest = ?", (digest,))
+            if row is None:
                 return False
             try:
                 # A collector whose commit failed (a full disk) may have left the row of a deleted file.
                 await self.blobs.stat(digest)
             except BlobNotFound:
                 return False
+            await self.quota.admit_blob(tx, package_id, digest, int(row["size"]))
             await self._link(tx, package_id, digest, time.time())
         return True
 

@@ -52,6 +52,13 @@ class Settings:
     # How long deleted workspaces, repositories and packages are kept (restorable, names reserved)
     # before they are purged (registry/lifecycle.py).
     retention_days: float = 30.0
+    # Lifecycle policies (docs/policies.md): how often the server applies retention policies and samples
+    # storage for metering (0: never), which fraction of pulls the audit log records, and for how long
+    # audit entries are kept.
+    retention_interval: float = 3600.0
+    usage_sample_interval: float = 300.0
+    audit_pulls: float = 0.0
+    audit_days: float = 90.0
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))

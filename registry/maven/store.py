@@ -82,6 +82,15 @@ class MavenStore:
         )
         return existed
 
+    async def remove_files(self, package_id: int, version: str, filenames: list[str]) -> None:
+        """Delete files of a version (a retention policy's old SNAPSHOT builds); their blobs are left to gc."""
+        async with self.db.transaction() as tx:
+            for filename in filenames:
+                await tx.execute("DELETE FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
+                                 (package_id, version, filename))
+            # Cached files and derived metadata are keyed by the package's updated_at.
+            await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (time.time(), package_id))
+
     async def files(self, package_id: int, version: str | None = None) -> list[MavenFile]:
         """The package's files (of one version), oldest first: what maven-metadata.xml is derived from."""
         sql = f"SELECT {_FILE_COLUMNS} FROM maven_files WHERE package_id = ?"
