@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from registry import audit
 from registry.cli import UsageError, _split_full, _with_services
 from registry.trust import MAX_KEY_PEM_BYTES, TrustError, TrustStore
-
-CLI_ACTOR = "packages-registry (command line)"
 
 
 async def _workspace(svc, slug: str) -> str:
@@ -28,9 +27,11 @@ async def cmd_trust_add(svc, args) -> None:
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        key = await TrustStore(svc.db).add(workspace, pem, args.name or "", CLI_ACTOR)
+        key = await TrustStore(svc.db).add(workspace, pem, args.name or "", audit.cli_actor().name)
     except TrustError as exc:
         raise UsageError(str(exc)) from None
+    await audit.record(svc.db, "policy", audit.cli_actor(), workspace=workspace, target=f"trusted key {key.id}",
+                       detail=f"added {key.name} (sha256:{key.fingerprint})")
     print(f"workspace {workspace} trusts key {key.id} ({key.name}, sha256:{key.fingerprint})")
 
 
@@ -46,6 +47,8 @@ async def cmd_trust_remove(svc, args) -> None:
     workspace = await _workspace(svc, args.workspace)
     if not await TrustStore(svc.db).remove(workspace, args.key_id):
         raise UsageError(f"workspace {workspace} has no trusted key {args.key_id}")
+    await audit.record(svc.db, "policy", audit.cli_actor(), workspace=workspace, target=f"trusted key {args.key_id}",
+                       detail="removed")
     print(f"workspace {workspace} no longer trusts key {args.key_id}")
 
 
@@ -60,6 +63,8 @@ async def cmd_package_policy(svc, args) -> None:
     trust = TrustStore(svc.db)
     if args.require_signature is not None:
         await trust.set_requires_signature(package.id, args.require_signature == "on")
+        await audit.record(svc.db, "policy", audit.cli_actor(), package=package, target="signature policy",
+                           detail=f"pulls require a trusted signature: {args.require_signature}")
     required = await trust.requires_signature(package.id)
     print(f"{package.full_name}: pulls {'require' if required else 'do not require'} a signature by a key "
           f"workspace {workspace} trusts")

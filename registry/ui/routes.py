@@ -349,7 +349,11 @@ class UiPages:
             return await self.policies.change_package(request, viewer, form, package, right)
         if tail == "policy" and package.type == "container":
             self._require(right, Right.ADMIN, "Changing a package's pull policy takes the admin role on its repository.")
-            await self.trust.set_requires_signature(package.id, form.get("require_signature") == "on")
+            required = form.get("require_signature") == "on"
+            await self.trust.set_requires_signature(package.id, required)
+            await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                               package=package, target="signature policy",
+                               detail=f"pulls require a trusted signature: {'on' if required else 'off'}")
             raise PageError(303, "changed", {"Location": package_url(package)})
         self._require_delete_enabled()
         if tail == "delete":
@@ -584,9 +588,12 @@ class UiPages:
     async def trust_add(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace, _ = await self._trust_admin(request, viewer)
         try:
-            await self.trust.add(workspace, form.get("public_key", ""), form.get("name", ""), viewer.principal.name)
+            key = await self.trust.add(workspace, form.get("public_key", ""), form.get("name", ""), viewer.principal.name)
         except TrustError as exc:
             return await self.trust_page(request, viewer, form, error=str(exc), status=400)
+        await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                           workspace=workspace, target=f"trusted key {key.id}",
+                           detail=f"added {key.name} (sha256:{key.fingerprint})")
         raise PageError(303, "added", {"Location": f"/{workspace}/workspace/trust"})
 
     async def trust_remove(self, request: Request, viewer: Viewer, form: Form) -> Response:
@@ -595,6 +602,8 @@ class UiPages:
         if not (key_id.isascii() and key_id.isdigit() and len(key_id) <= 18) or \
                 not await self.trust.remove(workspace, int(key_id)):
             raise not_found()
+        await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                           workspace=workspace, target=f"trusted key {key_id}", detail="removed")
         raise PageError(303, "removed", {"Location": f"/{workspace}/workspace/trust"})
 
     @staticmethod
