@@ -28,8 +28,9 @@ def _secrets(env: dict[str, str]) -> list[str]:
     secrets = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")]
     # and the encodings files and headers carry them in (.npmrc _password, docker auth, Basic)
     users = [env.get(name, "") for name in ("BITBUCKET_PACKAGES_USERNAME", "ATLASSIAN_ACCOUNT_EMAIL")]
-    return secrets + [base64.b64encode(text.encode()).decode() for secret in secrets if secret
-                      for text in [secret, *(f"{user}:{secret}" for user in users if user)]]
+    others = [env[name] for name in ("COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD", "SOURCE_PASSWORD") if env.get(name)]
+    return secrets + others + [base64.b64encode(text.encode()).decode() for secret in secrets if secret
+                               for text in [secret, *(f"{user}:{secret}" for user in users if user)]]
 
 
 def _one_stream(logger: logging.Logger) -> None:
@@ -111,6 +112,20 @@ def _run(action: str, package_type: str, variables: dict[str, Any], env: dict[st
         from pipe.actions import configure
 
         done = configure.run(configure.load(variables, env), logger)
+    elif action in ("merge", "copy"):
+        from pipe.actions import images
+        from pipe.supply import attach
+
+        target = images.load_target(variables, env)
+        if action == "merge":
+            done = images.merge(target, list(variables.get("IMAGES") or []), attach.load(variables, env), logger)
+        else:
+            if not variables.get("SOURCE_IMAGE"):
+                from pipe.errors import PipeError
+
+                raise PipeError("ACTION copy needs SOURCE_IMAGE: the image to copy in.")
+            done = images.copy(target, variables["SOURCE_IMAGE"], variables.get("SOURCE_USERNAME"),
+                               env.get("SOURCE_PASSWORD"), attach.load(variables, env), logger)
     elif package_type == "npm":
         from pipe.actions import npm
 
@@ -127,14 +142,16 @@ def _run(action: str, package_type: str, variables: dict[str, Any], env: dict[st
         from pipe.actions import container
         from pipe.config import load_settings
         from pipe.report import container_fields
+        from pipe.supply import attach
 
         settings = load_settings(variables, env)
-        outcome = container.run(settings, logger)
+        outcome = container.run(settings, logger, attach.load(variables, env))
         if outcome.result is None:  # PUSH: false
             fields = {"registry": settings.registry.netloc, "name": settings.name, "tags": settings.tags,
                       "pushed": False}
         else:
             fields = container_fields(settings.registry.netloc, outcome.result, outcome.seconds)
+            fields.update(attach.result_fields(outcome.attached))
         return outcome.lines, outcome.success, fields
     for warning in done.warnings:
         logger.warning(warning)

@@ -30,7 +30,8 @@ def file_name(action: str, package_type: str, package: str | None) -> str:
     if not package:
         return f"{package_type or 'result'}.json"
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", package.replace(":", "-").lstrip("@")).strip("-.") or "package"
-    return f"{package_type}-{slug}.json"
+    kind = action if action in ("merge", "copy") else package_type  # container-app.json, merge-app.json
+    return f"{kind}-{slug}.json"
 
 
 def package_of(document: Mapping[str, Any]) -> str | None:

@@ -39,10 +39,12 @@ SCHEMA: dict[str, dict] = {
         "meta": {"doc": "What to publish: `container` (an image), `npm` (a package), `maven` (artifacts) or "
                         "`pypi` (Python wheels and sdists)."}},
     "ACTION": {
-        "type": "string", "required": False, "default": "publish", "allowed": ["publish", "configure"],
-        "meta": {"doc": "`publish`, or `configure`: write `.npmrc`, `.m2/settings.xml` and `.docker/config.json` "
-                        "into the clone directory so that later commands of the step can use the registry with "
-                        "the same credentials."}},
+        "type": "string", "required": False, "default": "publish",
+        "allowed": ["publish", "configure", "merge", "copy"],
+        "meta": {"doc": "`publish`; `configure`: write `.npmrc`, `.m2/settings.xml`, `.docker/config.json`, `.pypirc` "
+                        "and `pip.conf` into the clone directory so that later commands of the step can use the "
+                        "registry with the same credentials; `merge`: make one multi-platform index of `IMAGES`; "
+                        "`copy`: bring `SOURCE_IMAGE` in from another registry."}},
     "REGISTRY": {
         "type": "string", "required": False, "default": "crg.apkg.io", "empty": False,
         "meta": {"doc": "The Packages service: a host (`crg.apkg.io`, Bitbucket's), `https://host:port`, or "
@@ -181,6 +183,45 @@ SCHEMA: dict[str, dict] = {
         "type": "list", "required": False, "schema": {"type": "string", "allowed": ["npm", "maven", "container", "pypi"]},
         "meta": {"default": "`npm`, `maven`, `container` and `pypi` (`maven` only when its repository is known)",
                  "doc": "configure: which client configurations to write."}},
+    "IMAGES": {
+        "type": "list", "required": False, "schema": {"type": "string", "empty": False},
+        "meta": {"doc": "merge: the per-platform images (`workspace/image:tag` or `@digest`, in `REGISTRY`) pushed by "
+                        "earlier steps; their platforms are read from their configs, one image per platform."}},
+    "SOURCE_IMAGE": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"doc": "copy: the image or index to copy in, e.g. `docker.io/library/nginx:1.27` or "
+                        "`123456789.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:...`; every platform, its cosign "
+                        "signature and OCI referrers come along."}},
+    "SOURCE_USERNAME": {
+        "type": "string", "required": False, "empty": True, "dependencies": "SOURCE_PASSWORD",
+        "meta": {"doc": "copy: the user name for `SOURCE_IMAGE`'s registry (anonymous when unset)."}},
+    "SOURCE_PASSWORD": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "copy: its password or token. Use a secured variable; never printed."}},
+    "SIGN": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Container: sign the pushed image in cosign's format with `COSIGN_PRIVATE_KEY`: the signature "
+                        "goes under the tag `sha256-<digest>.sig` (where `cosign verify --key` looks) and is an OCI "
+                        "1.1 referrer of the image."}},
+    "PROVENANCE": {
+        "type": "boolean", "required": False,
+        "meta": {"default": "the value of `SIGN`",
+                 "doc": "Container: attach SLSA v1 provenance (an in-toto statement: the pipeline, build number, "
+                        "repository, commit, branch or tag, Dockerfile and build arguments, secret-looking ones "
+                        "redacted) as an OCI 1.1 referrer; in a DSSE envelope signed with the cosign key when `SIGN` "
+                        "is set."}},
+    "SBOM": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Container: attach a CycloneDX JSON SBOM of what the image contains, read from its layers "
+                        "without running it (dpkg and apk databases, Python dist-info, node_modules, jars), as an "
+                        "OCI 1.1 referrer (for an index: one per platform's image)."}},
+    "COSIGN_PRIVATE_KEY": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "Container, with `SIGN`: the private key `cosign generate-key-pair` wrote (`cosign.key`, "
+                        "PEM). Use a secured variable; never printed."}},
+    "COSIGN_PASSWORD": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "The password of `COSIGN_PRIVATE_KEY`. Use a secured variable; never printed."}},
     "INSECURE": {
         "type": "boolean", "required": False, "default": False,
         "meta": {"doc": "Allow plain http to a registry that is not on loopback, and skip TLS verification."}},

@@ -44,7 +44,7 @@ async def build_services(settings: Settings) -> Services:
         access=access,
         controller=AccessController(access),
         tokens=TokenService(keys, settings.service),
-        lifecycle=Lifecycle(db, access, settings.retention_days),
+        lifecycle=Lifecycle(db, access),
     )
 
 

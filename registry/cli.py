@@ -166,6 +166,12 @@ async def cmd_workspace_restore(svc, args) -> None:
 
 
 @_with_services
+async def cmd_deleted(svc, args) -> None:
+    for deleted in await svc.lifecycle.deleted():
+        print(deleted.line())
+
+
+@_with_services
 async def cmd_purge(svc, args) -> None:
     print(await svc.lifecycle.purge(args.older_than_days))
 
@@ -366,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("package", metavar="WORKSPACE/NAME")
         p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
 
+    command("deleted", cmd_deleted, "list the deleted workspaces, repositories and packages that can still be "
+            "restored, and until when")
     p = command("purge", cmd_purge, "remove for good what was deleted longer ago than the retention period "
                 "(the server does this every hour; gc then frees the storage)")
     p.add_argument("--older-than-days", dest="older_than_days", type=float,

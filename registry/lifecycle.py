@@ -31,7 +31,6 @@ from registry.storage.database import Database
 log = logging.getLogger("packages_registry")
 
 DAY = 86400.0
-DEFAULT_RETENTION_DAYS = 30.0
 PURGE_INTERVAL = 3600.0  # how often a server applies retention
 
 
@@ -56,12 +55,16 @@ class Deleted:
     def __str__(self) -> str:
         return f"{self.what} deleted; it can be restored until {format_time(self.restorable_until)}"
 
+    def line(self) -> str:
+        return f"{self.what}\trestorable until {format_time(self.restorable_until)}"
+
 
 class Lifecycle:
-    def __init__(self, db: Database, access: AccessStore, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
+    def __init__(self, db: Database, access: AccessStore) -> None:
         self.db = db
         self.access = access
-        self.retention_seconds = retention_days * DAY
+        # One setting for how long deleted things are kept: the access store reserves names for as long.
+        self.retention_seconds = access.retention_seconds
 
     # --- repositories ---
 
@@ -148,6 +151,21 @@ class Lifecycle:
         collectable."""
         await OciStore(self.db).delete_manifest(package.id, digest)
 
+    # --- what can be restored ---
+
+    async def deleted(self) -> list[Deleted]:
+        """Everything deleted and not yet purged, oldest deletion first (what an operator can restore)."""
+        found = []
+        for row in await self.db.fetchall("SELECT slug, deleted_at FROM workspaces WHERE deleted_at IS NOT NULL"):
+            found.append((row["deleted_at"], f"workspace {row['slug']}"))
+        for row in await self.db.fetchall(
+                "SELECT workspace || '/' || slug AS name, deleted_at FROM repositories WHERE deleted_at IS NOT NULL"):
+            found.append((row["deleted_at"], f"repository {row['name']}"))
+        for row in await self.db.fetchall(
+                "SELECT type, workspace || '/' || name AS name, deleted_at FROM packages WHERE deleted_at IS NOT NULL"):
+            found.append((row["deleted_at"], f"{row['type']} package {row['name']}"))
+        return [Deleted(what, at + self.retention_seconds) for at, what in sorted(found)]
+
     # --- retention ---
 
     async def purge(self, older_than_days: float | None = None) -> PurgeReport:
@@ -167,7 +185,7 @@ class Lifecycle:
             "WHERE r.deleted_at < ? OR w.deleted_at < ?", (cutoff, cutoff))
         for row in repositories:
             async with self.db.transaction() as tx:
-                for table in ("roles", "pipeline_tokens", "packages"):
+                for table in ("roles", "pipeline_tokens"):  # (its packages went in the step above)
                     await tx.execute(f"DELETE FROM {table} WHERE repository_id = ?", (row["id"],))
                 await tx.execute("DELETE FROM repositories WHERE id = ?", (row["id"],))
             report.repositories += 1

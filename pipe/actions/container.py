@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipe import messages
 from pipe.build.engine import BuildRequest, Engine
@@ -26,6 +26,8 @@ from pipe.progress import PushProgress
 from pipe.push.cache import BlobCache, default_cache_path
 from pipe.push.images import ImagePusher, PushResult, archive_kind
 from pipe.report import references, summary
+from pipe.supply.attach import BuildFacts, SupplySettings, attach
+from pipe.supply.signatures import Attached
 
 
 @dataclass
@@ -34,18 +36,19 @@ class Outcome:
     seconds: float
     lines: list[str]  # one per tag, then the summary
     success: str
+    attached: list[Attached] = field(default_factory=list)  # signature, provenance, SBOMs
 
 
-def run(settings: Settings, log: logging.Logger) -> Outcome:
+def run(settings: Settings, log: logging.Logger, supply: SupplySettings | None = None) -> Outcome:
     try:
-        return _run(settings, log)
+        return _run(settings, log, supply)
     except (ImageError, InvalidReference) as exc:
         raise PipeError(str(exc)) from exc
     except RegistryError as exc:
         raise PipeError(explain(exc, settings)) from exc
 
 
-def _run(settings: Settings, log: logging.Logger) -> Outcome:
+def _run(settings: Settings, log: logging.Logger, supply: SupplySettings | None) -> Outcome:
     client = RegistryClient(Transport(settings.registry, settings.credentials))
     target = f"{settings.registry.netloc}/{settings.name}"
     log.info(f"Checking that {target} exists and the credentials may push to it")
@@ -81,9 +84,16 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
         engine.close()
 
     lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
+    attached = []
+    if supply is not None:
+        facts = BuildFacts(str(settings.dockerfile) if settings.dockerfile else None, settings.build_args,
+                           settings.target, settings.tags)
+        attached = attach(client, supply, settings.name, settings.registry.netloc, result.digest, log, facts)
+        lines += [f"Attached the {done.kind} {done.digest}" + (f" (tag {done.tag})" if done.tag else "")
+                  for done in attached]
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
     return Outcome(result, seconds, lines, f"Pushed {settings.name}@{result.digest} to {settings.registry.netloc} "
-                                           f"as {', '.join(settings.tags)}")
+                                           f"as {', '.join(settings.tags)}", attached)
 
 
 def _not_pushed(settings: Settings, engine: Engine | None, image: str | None, log: logging.Logger) -> Outcome:

@@ -11,7 +11,8 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -136,6 +137,16 @@ class RegistryClient:
         if len(data) > limit:
             raise RegistryError(f"blob {digest} is larger than expected")
         return data
+
+    @contextmanager
+    def open_blob(self, name: str, digest: str) -> Iterator[BinaryIO]:
+        """A blob's bytes as a stream (for blobs too large to hold in memory)."""
+        response = self.transport.request("GET", f"/v2/{name}/blobs/{digest}", self.push_scopes(name),
+                                          ok=(200,), stream=True)
+        try:
+            yield response.raw
+        finally:
+            response.close()
 
     def mount(self, name: str, digest: str, source: str) -> str | None:
         """Mount ``digest`` from ``source``: None when mounted, else the Location of an upload to use."""
@@ -312,6 +323,16 @@ class RegistryClient:
         if not media_type:
             media_type = str(decode_json(response).get("mediaType", ""))
         return Manifest(body, media_type, digest_bytes(body))
+
+    def referrers(self, name: str, digest: str) -> list[dict]:
+        """The OCI 1.1 referrers of a manifest; none from a registry without the referrers API."""
+        response = self.transport.request("GET", f"/v2/{name}/referrers/{digest}", self.push_scopes(name),
+                                          ok=(200, 404, 400), headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        if response.status_code != 200:
+            return []
+        document = decode_json(response)
+        manifests = document.get("manifests") if isinstance(document, dict) else None
+        return [item for item in manifests or [] if isinstance(item, dict) and item.get("digest")]
 
     def put_manifest(self, name: str, reference: str, body: bytes, media_type: str) -> str:
         response = self.transport.request("PUT", f"/v2/{name}/manifests/{reference}", self.push_scopes(name),

@@ -133,7 +133,7 @@ def test_access_is_checked_before_building(pipe_world: PipeWorld, dockerd: Docke
                                            run_pipe) -> None:
     env = build_env(pipe_world, clone, BITBUCKET_BRANCH="main")
     missing = run_pipe({**env, "IMAGE_NAME": "never-created"}, cwd=clone[0], dockerd=dockerd)
-    missing.assert_failed(f"{pipe_world.workspace}/never-created does not exist")
+    missing.assert_failed(f"packages-registry package create {pipe_world.workspace}/never-created")
     email = f"reader@{pipe_world.workspace}.example.com"
     token = pipe_world.registry.user(email, {pipe_world.repository: "read"})
     reader = {k: v for k, v in env.items() if not k.startswith("BITBUCKET_PACKAGES_")}

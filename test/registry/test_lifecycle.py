@@ -78,6 +78,12 @@ def _s3_bytes(s3_env: dict[str, str], bucket: str, prefix: str) -> Callable[[], 
 
 @pytest.fixture(scope="module", params=["sqlite-disk", "postgres-s3"])
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with pytest.MonkeyPatch.context() as environment:
+        yield from _backend(request, tmp_path_factory, environment)
+
+
+def _backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+             environment: pytest.MonkeyPatch) -> Iterator[Backend]:
     base = tmp_path_factory.mktemp("lifecycle")
     if request.param == "sqlite-disk":
         server = RegistryServer(data=base / "data", port=free_port())
@@ -95,7 +101,8 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.execute(f"CREATE SCHEMA {schema}")
         keys = {name: services[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-        os.environ.update(keys)  # for boto3 in this process
+        for key, value in keys.items():  # for the admin commands run in this process
+            environment.setenv(key, value)
         env = {"PACKAGES_REGISTRY_DATABASE": f"{services['PG_DSN']}?options=-csearch_path%3D{schema}",
                "PACKAGES_REGISTRY_BLOBS": f"s3://lifecycle-tests/{base.name}",
                "PACKAGES_REGISTRY_S3_ENDPOINT": services["S3_ENDPOINT"], **keys}
@@ -239,6 +246,7 @@ def test_deleted_repository_vanishes_comes_back_on_restore_and_is_purged(backend
 
     # Deleted: every protocol and page answers as for packages that never existed; lists skip them.
     assert "can be restored until" in world.cli("repository", "delete", REPO)
+    assert world.cli("deleted").startswith(f"repository {REPO}\trestorable until ")
     assert answers(world, {IMAGE: IMAGE, NPM_NAME: NPM_NAME, "jarzz": "jarzz"}) == ghosts
     assert listed(world) == set()
     assert skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false", "--creds", f"{BOSS}:{world.boss}",
@@ -261,6 +269,8 @@ def test_deleted_repository_vanishes_comes_back_on_restore_and_is_purged(backend
     # A package deleted on its own stays deleted when its repository comes back; restored on its own.
     world.cli("package", "delete", f"{WS}/{MAVEN}", "--type", "maven")
     world.cli("repository", "delete", REPO)
+    assert [line.split("\t")[0] for line in world.cli("deleted").splitlines()] == [
+        f"maven package {WS}/{MAVEN}", f"repository {REPO}"]
     world.cli("repository", "restore", REPO)
     jar_url = f"{server.url}/maven/{WS}/com/example/jarzz/1.0.0/jarzz-1.0.0.jar"
     assert requests.get(jar_url, auth=(BOSS, world.boss), timeout=30).status_code == 404
