@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.authn import AuthenticationFailed
 from registry.access.models import Package, Right
 from registry.access.store import NameReserved
@@ -26,6 +27,7 @@ from registry.npm import errors, login, names, packument, publish
 from registry.npm.errors import NpmError
 from registry.npm.guard import NPM, authenticated, authorize
 from registry.npm.store import NpmStore, StaleRevision, VersionExists, rev_string
+from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
 from vocab.names import is_valid_workspace
 
@@ -38,6 +40,9 @@ SEARCH_MAX_SIZE = 250
 SEARCH_SCAN_LIMIT = 5000
 # Parsing and checking a body this small takes less time on the event loop than handing it to a thread.
 INLINE_WORK_BYTES = 256 * 1024
+# A PUT this large carries a tarball: when the workspace has no storage left it is refused before its
+# body is read (a smaller one may be a deprecation or an unpublish, which must go through).
+QUOTA_PRECHECK_BYTES = 1024 * 1024
 
 
 def _json(document: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -100,6 +105,10 @@ class NpmApi:
             raise errors.not_found("no such npm registry endpoint")
         except NpmError as exc:
             return exc.response(request.method == "HEAD")
+        except QuotaExceeded as exc:
+            await audit.record_request(request, "push", outcome=f"refused: {exc}", workspace=exc.workspace,
+                                       target=request.path[:300])
+            return errors.forbidden(str(exc)).response(request.method == "HEAD")
 
     def registry_url(self, request: web.Request, workspace: str) -> str:
         return f"{external_base(request, self.svc.settings.public_url)}/npm/{workspace}"
@@ -177,12 +186,14 @@ class NpmApi:
 
     async def get_tarball(self, request: web.Request, workspace: str, name: str,
                           filename: str) -> web.StreamResponse:
-        package, _ = await authorize(request, self.svc, workspace, name, Right.READ)
+        package, caller = await authorize(request, self.svc, workspace, name, Right.READ)
         assert package is not None
         version = names.version_of_tarball(name, filename)
         digest = await self.store.tarball(package.id, version) if version else None
         if digest is None:
             raise errors.not_found(f"tarball {filename[:200]} of {name} not found")
+        if request.method == "GET":
+            await audit.record_pull(request, caller.principal, package, version)
         try:
             return await serve_blob(request, self.svc.blobs, digest, {"ETag": f'"{digest}"',
                                                                       "Cache-Control": "private, max-age=0"})
@@ -208,15 +219,17 @@ class NpmApi:
     async def put_package(self, request: web.Request, workspace: str, name: str,
                           rev: str | None = None) -> web.StreamResponse:
         package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE)
+        if package is not None and rev is None and (request.content_length or 0) > QUOTA_PRECHECK_BYTES:
+            await self.svc.content.quota.budget(package.id)  # a full workspace refuses a publish before reading it
         document = await self._read_json(request, publish.MAX_PUBLISH_BYTES)
         if isinstance(document, dict) and document.get("_attachments") and rev is None:
-            return await self._publish(workspace, name, package, caller, document)
+            return await self._publish(request, workspace, name, package, caller, document)
         if package is None:
             raise errors.package_not_found(workspace, name)
-        return await self._update(package, caller, document, rev)
+        return await self._update(request, package, caller, document, rev)
 
-    async def _publish(self, workspace: str, name: str, package: Package | None, caller, document: dict
-                       ) -> web.StreamResponse:
+    async def _publish(self, request: web.Request, workspace: str, name: str, package: Package | None, caller,
+                       document: dict) -> web.StreamResponse:
         attachments = document.get("_attachments")
         small = isinstance(attachments, dict) and sum(
             len(a.get("data") or "") for a in attachments.values() if isinstance(a, dict)) <= INLINE_WORK_BYTES
@@ -227,6 +240,8 @@ class NpmApi:
                 package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
             except NameReserved as exc:
                 raise errors.forbidden(str(exc)) from None
+            await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                       detail="created by a publish (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.package_not_found(workspace, name)
         if await self.store.tarball(package.id, new.version) is not None:
@@ -241,6 +256,7 @@ class NpmApi:
             await self.svc.content.store_small(package.id, new.tarball, record)
         except VersionExists:
             raise self._version_exists(name, new.version) from None
+        await audit.record_request(request, "push", principal=caller.principal, package=package, target=new.version)
         return _json({"ok": True, "id": name}, status=201)
 
     @staticmethod
@@ -254,7 +270,8 @@ class NpmApi:
             if not await self.store.digest_in_use(package_id, digest):
                 await self.svc.content.unlink(package_id, digest)
 
-    async def _update(self, package: Package, caller, document: object, rev: str | None) -> web.StreamResponse:
+    async def _update(self, request: web.Request, package: Package, caller, document: object, rev: str | None
+                      ) -> web.StreamResponse:
         """A metadata PUT: npm deprecate, and npm unpublish of one version (the packument minus it)."""
         if not isinstance(document, dict) or not isinstance(document.get("versions"), dict):
             raise errors.bad_request("expected a packument with versions")
@@ -293,6 +310,9 @@ class NpmApi:
             raise errors.conflict("Document update conflict: the package changed since it was read; "
                                   "try again") from None
         await self._release(package.id, digests)
+        if removed:
+            await audit.record_request(request, "delete", principal=caller.principal, package=package,
+                                       target=", ".join(removed)[:300])
         return _json({"ok": True, "id": package.name})
 
     def _require_delete_enabled(self) -> None:
