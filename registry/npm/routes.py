@@ -12,16 +12,18 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed
 from registry.access.models import Package, Right
+from registry.content import StagedBlob
 from registry.context import Services
 from registry.httputil import external_base, read_limited, serve_blob
-from registry.npm import errors, login, names, packument, publish
+from registry.npm import errors, login, names, packument, publish, tarball
+from registry.npm.body import BadBody, BodyTooLarge, PutBodyReader
 from registry.npm.errors import NpmError
 from registry.npm.guard import NPM, authenticated, authorize
 from registry.npm.store import NpmStore, StaleRevision, VersionExists
@@ -30,7 +32,7 @@ from vocab.names import is_valid_workspace
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 _NAME = r"(?P<name>(?:@[^/]+/)?[^/@][^/]*)"
-MAX_METADATA_BYTES = 64 * 1024 * 1024
+BODY_BLOCK = 1024 * 1024
 MAX_DEPRECATION_CHARS = 1024
 PACKUMENT_CACHE_SIZE = 2048
 SEARCH_MAX_SIZE = 250
@@ -42,6 +44,47 @@ INLINE_WORK_BYTES = 256 * 1024
 def _json(document: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=json.dumps(document).encode(), content_type="application/json",
                         headers=headers)
+
+
+class _PutBody:
+    """A PUT body read in blocks and parsed as it arrives (registry/npm/body.py): big blocks are parsed
+    in a worker thread; the tarball's decoded bytes come out of ``attachment()``."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.reader = PutBodyReader(publish.MAX_DOCUMENT_BYTES, publish.MAX_TARBALL_TEXT)
+        self._blocks = request.content.iter_chunked(BODY_BLOCK)
+
+    async def _feed(self, block: bytes) -> bytes:
+        if len(block) > INLINE_WORK_BYTES:
+            return await asyncio.to_thread(self.reader.feed, block)
+        return self.reader.feed(block)
+
+    async def read_until_attachment(self) -> None:
+        """Read until the tarball's data begins, or the whole body if it has none."""
+        try:
+            async for block in self._blocks:
+                await self._feed(block)
+                if self.reader.attachment_started:
+                    return
+            self.reader.close()
+        except BodyTooLarge:
+            raise errors.too_large(f"the request is larger than {publish.MAX_PUBLISH_BYTES // (1024 * 1024)} MiB "
+                                   "(or its JSON document, without the tarball, is larger than "
+                                   f"{publish.MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB)") from None
+        except BadBody as exc:
+            raise errors.bad_request(str(exc)) from None
+
+    async def attachment(self) -> AsyncIterator[bytes]:
+        """The tarball's bytes as they are decoded, then the rest of the body (parsed, not kept)."""
+        decoded = await self._feed(b"")
+        if decoded:
+            yield decoded
+        async for block in self._blocks:
+            decoded = await self._feed(block)
+            if decoded:
+                yield decoded
+        self.reader.close()
 
 
 class NpmApi:
@@ -206,38 +249,93 @@ class NpmApi:
 
     async def put_package(self, request: web.Request, workspace: str, name: str,
                           rev: str | None = None) -> web.StreamResponse:
-        package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE)
-        document = await self._read_json(request, publish.MAX_PUBLISH_BYTES)
+        """``npm publish`` (a document with a tarball), or a change to the packument (``npm deprecate``,
+        ``npm unpublish`` of one version): the body is parsed as it arrives, in bounded memory."""
+        package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE, create=rev is None)
+        if request.content_length is not None and request.content_length > publish.MAX_PUBLISH_BYTES:
+            raise errors.too_large(f"the request is larger than {publish.MAX_PUBLISH_BYTES // (1024 * 1024)} MiB")
+        body = _PutBody(request)
+        await body.read_until_attachment()
+        reader = body.reader
+        if reader.attachment_started:
+            if rev is not None:
+                raise errors.bad_request("a change to an existing packument carries no tarball: use npm publish")
+            return await self._publish(workspace, name, package, caller, body)
+        document = reader.document()
         if isinstance(document, dict) and document.get("_attachments") and rev is None:
-            return await self._publish(workspace, name, package, caller, document)
+            head = publish.check_head(document, name)
+            assert head is not None
+            publish.check_attachment(document, name, head.version, reader.marker, 0)  # refuses: no tarball
         if package is None:
             raise errors.package_not_found(workspace, name)
         return await self._update(package, caller, document, rev)
 
-    async def _publish(self, workspace: str, name: str, package: Package | None, caller, document: dict
+    async def _publish(self, workspace: str, name: str, package: Package | None, caller, body: _PutBody
                        ) -> web.StreamResponse:
-        attachments = document.get("_attachments")
-        small = isinstance(attachments, dict) and sum(
-            len(a.get("data") or "") for a in attachments.values() if isinstance(a, dict)) <= INLINE_WORK_BYTES
-        new = publish.parse(document, name) if small else await asyncio.to_thread(publish.parse, document, name)
+        reader = body.reader
+        # Cheap refusals first, from what came before the tarball (npm sends the version first): an
+        # existing version or a wrong name costs no tarball read, no hashing and no inflating.
+        early = publish.check_head(reader.document_so_far(), name, complete=False)
+        if early is not None:
+            publish.check_attachment_name(reader.attachment_name, name, early.version)
+            if package is not None and await self.store.tarball(package.id, early.version) is not None:
+                raise self._version_exists(name, early.version)
+        try:
+            staged = await self.svc.content.stage(body.attachment(), ("sha512", "sha1"))
+        except BodyTooLarge:
+            raise errors.too_large(f"the tarball is larger than {publish.MAX_TARBALL_BYTES // (1024 * 1024)} MiB "
+                                   f"or the document around it larger than "
+                                   f"{publish.MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB") from None
+        except BadBody as exc:
+            raise errors.bad_request(str(exc)) from None
+        try:
+            return await self._publish_staged(workspace, name, package, caller, reader, staged)
+        except BaseException:
+            await self.svc.content.discard(staged)
+            raise
+
+    async def _publish_staged(self, workspace: str, name: str, package: Package | None, caller,
+                              reader: PutBodyReader, staged: StagedBlob) -> web.StreamResponse:
+        document = reader.document()
+        head = publish.check_head(document, name)
+        assert head is not None and isinstance(document, dict)
+        publish.check_attachment(document, name, head.version, reader.marker, staged.size)
+        integrity = publish.integrity_of(staged.hexdigests["sha512"])
+        shasum = staged.hexdigests["sha1"]
+        publish.check_dist(head.manifest.get("dist"), integrity, shasum)
+        if package is not None and await self.store.tarball(package.id, head.version) is not None:
+            raise self._version_exists(name, head.version)
+        facts = await self._inspect(staged)
+        publish.check_tarball_names(facts, name, head.version)
+        manifest = publish.version_document(name, head.version, head.manifest, facts, integrity, shasum)
+        manifest["_npmUser"] = {"name": caller.principal.name}
+        readme = publish.readme_of(document, head.manifest)
         if package is None:  # --auto-create: link it to the publishing pipeline token's repository
             assert caller.principal.repository_id is not None
             package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.package_not_found(workspace, name)
-        if await self.store.tarball(package.id, new.version) is not None:
-            raise self._version_exists(name, new.version)
-        manifest = {**new.manifest, "_npmUser": {"name": caller.principal.name}}
+        package_id = package.id
 
         async def record(tx, digest: str) -> None:
-            await self.store.add_version(tx, package.id, new.version, manifest, new.readme, digest, new.integrity,
-                                         new.shasum, len(new.tarball), new.tags)
+            await self.store.add_version(tx, package_id, head.version, manifest, readme, digest, integrity, shasum,
+                                         staged.size, head.tags)
 
         try:
-            await self.svc.content.store_small(package.id, new.tarball, record)
+            await self.svc.content.commit_staged(staged, package_id, record)
         except VersionExists:
-            raise self._version_exists(name, new.version) from None
+            raise self._version_exists(name, head.version) from None
         return _json({"ok": True, "id": name}, status=201)
+
+    async def _inspect(self, staged: StagedBlob) -> tarball.TarballFacts:
+        """Inflate and check the stored tarball in a worker thread (with the caps of tarball.inspect)."""
+        stream = self.svc.content.open_staged(staged)
+        try:
+            return await asyncio.to_thread(tarball.inspect, stream)
+        except tarball.BadTarball as exc:
+            raise errors.bad_request(f"tarball refused: {exc}") from None
+        finally:
+            await stream.aclose()
 
     @staticmethod
     def _version_exists(name: str, version: str) -> NpmError:
