@@ -21,7 +21,7 @@ from registry.access.authn import AuthenticationFailed
 from registry.access.models import Package, Right
 from registry.content import StagedBlob
 from registry.context import Services
-from registry.httputil import external_base, read_limited, serve_blob
+from registry.httputil import external_base, is_json_body, read_limited, sent_by_another_site, serve_blob
 from registry.npm import errors, login, names, packument, publish, tarball
 from registry.npm.body import BadBody, BodyTooLarge, PutBodyReader
 from registry.npm.errors import NpmError
@@ -33,6 +33,7 @@ from vocab.names import is_valid_workspace
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 _NAME = r"(?P<name>(?:@[^/]+/)?[^/@][^/]*)"
 BODY_BLOCK = 1024 * 1024
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_DEPRECATION_CHARS = 1024
 PACKUMENT_CACHE_SIZE = 2048
 SEARCH_MAX_SIZE = 250
@@ -138,10 +139,23 @@ class NpmApi:
                 params = match.groupdict()
                 if "name" in params and not names.is_valid_name(params["name"]):
                     raise errors.bad_request(f"invalid package name {params['name'][:220]!r}")
+                if request.method not in SAFE_METHODS and handler != self.web_login_submit:
+                    self._refuse_browser_forgery(request)
                 return await handler(request, workspace, **params)
             raise errors.not_found("no such npm registry endpoint")
         except NpmError as exc:
             return exc.response(request.method == "HEAD")
+
+    def _refuse_browser_forgery(self, request: web.Request) -> None:
+        """A change must come from a client, not from a page of another site through a visitor's browser
+        (which would send the Basic credentials it cached for this server). A browser asks before it
+        sends a PUT or DELETE, or a POST with a JSON body, from another origin, and this server never
+        says yes: so every POST must be JSON (as npm sends), and any request a browser marks as sent
+        from another site is refused."""
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            raise errors.forbidden("this request was sent by a page of another site; it was refused")
+        if request.method == "POST" and not is_json_body(request):
+            raise NpmError(415, "the request body must be JSON (Content-Type: application/json)")
 
     def registry_url(self, request: web.Request, workspace: str) -> str:
         return f"{external_base(request, self.svc.settings.public_url)}/npm/{workspace}"
@@ -419,6 +433,11 @@ class NpmApi:
         return _json({"ok": True})
 
     async def set_tag(self, request: web.Request, workspace: str, name: str, tag: str) -> web.StreamResponse:
+        if request.method == "POST" and not request.headers.get("Authorization", "").lower().startswith("bearer "):
+            # npm itself PUTs; a POST is what a browser could be made to send with the Basic credentials
+            # it cached, so POST takes only a token sent on purpose.
+            raise NpmError(401, "POST to dist-tags takes a Bearer token (_authToken); npm uses PUT",
+                           {"WWW-Authenticate": 'Bearer realm="packages-registry"'})
         package, _ = await authorize(request, self.svc, workspace, name, Right.WRITE)
         assert package is not None
         if not names.is_valid_tag(tag):
@@ -509,14 +528,17 @@ class NpmApi:
         return _json({"ok": True})
 
     async def web_login_start(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        if not await self.svc.access.workspace_exists(workspace):
+            raise errors.not_found(f"no workspace {workspace}")
         try:
-            session = await self.logins.open(workspace)
+            opened = await self.logins.open(workspace, request.remote or "")
         except login.TooManyLogins:
-            raise errors.too_many("too many web logins are waiting: try again in a minute, or log in with "
-                                  "`npm login --auth-type=legacy`") from None
+            raise errors.too_many("too many web logins from your address are waiting: finish or wait for one "
+                                  "(they expire in 10 minutes), or log in with `npm login --auth-type=legacy`"
+                                  ) from None
         base = self.registry_url(request, workspace)
-        return _json({"loginUrl": f"{base}/-/v1/login/session/{session}",
-                      "doneUrl": f"{base}/-/v1/login/done/{session}"})
+        return _json({"loginUrl": f"{base}/-/v1/login/session/{opened.login_secret}",
+                      "doneUrl": f"{base}/-/v1/login/done/{opened.done_secret}"})
 
     async def web_login_page(self, request: web.Request, workspace: str, session: str) -> web.StreamResponse:
         if not await self.logins.exists(workspace, session):
@@ -524,7 +546,13 @@ class NpmApi:
         return self._page(request, workspace, session)
 
     async def web_login_submit(self, request: web.Request, workspace: str, session: str) -> web.StreamResponse:
-        form = await request.post()
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            return self._page(request, workspace, session, "This form was sent from another site; it was refused.",
+                              403)
+        try:
+            form = await request.post()
+        except (UnicodeDecodeError, ValueError):
+            return self._page(request, workspace, session, "The form could not be read (it must be UTF-8).", 400)
         try:
             await login.check_credentials(self.svc, form.get("username"), form.get("token"))
         except AuthenticationFailed as exc:
