@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from registry.lru import BudgetLru
 from registry.storage.blobs import BlobNotFound, BlobStore
 
 BODY_CHUNK = 1024 * 1024
@@ -44,28 +44,11 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-class SmallBlobs:
-    """Bytes of small blobs, least recently used dropped first, within a byte budget."""
+class SmallBlobs(BudgetLru[str, bytes]):
+    """Bytes of small blobs by digest, least recently used dropped first, within a byte budget."""
 
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.size = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-
-    def get(self, digest: str) -> bytes | None:
-        data = self._items.get(digest)
-        if data is not None:
-            self._items.move_to_end(digest)
-        return data
-
-    def put(self, digest: str, data: bytes) -> None:
-        if len(data) > self.budget or digest in self._items:
-            return
-        self._items[digest] = data
-        self.size += len(data)
-        while self.size > self.budget:
-            _, dropped = self._items.popitem(last=False)
-            self.size -= len(dropped)
+    def put(self, digest: str, data: bytes) -> None:  # type: ignore[override]
+        super().put(digest, data, len(data))
 
 
 def external_base(request: web.Request, public_url: str | None) -> str:

@@ -110,12 +110,13 @@ class OciStore:
 
     # --- what the UI shows ---
 
-    async def tags_with_manifests(self, package_id: int) -> list[Row]:
+    async def tags_with_manifests(self, package_id: int, limit: int) -> list[Row]:
+        """The ``limit`` tags pushed last, with their manifests."""
         return await self.db.fetchall(
             "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.content, m.created_at FROM tags t "
             "JOIN manifests m ON m.package_id = t.package_id AND m.digest = t.digest "
-            "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name",
-            (package_id,),
+            "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name LIMIT ?",
+            (package_id, limit),
         )
 
     async def manifest_info(self, package_id: int, digest: str) -> Row | None:

@@ -11,12 +11,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.access.models import Package
+from registry.lru import BudgetLru
 from registry.oci.store import OciStore
+from registry.offload import off_loop
 from registry.storage.blobs import BlobNotFound, BlobStore
 from vocab import mediatypes
 
+# What one page reads, at most: a config larger than MAX_CONFIG_BYTES is not read at all; past the
+# page's budget of config reads (count and bytes) and of an index's images looked up, the page shows
+# what the manifests themselves say ("—" for the rest). What was read is kept (by digest: always
+# right), so the next view reads nothing again.
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_PAGE_CONFIGS = 50
+MAX_PAGE_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_PAGE_CHILDREN = 200
 MAX_TAGS_SHOWN = 500
+MAX_LABELS_SHOWN = 500
+MAX_REFERRERS_SHOWN = 200
+SUMMARY_BUDGET = 16 * 1024 * 1024  # bytes of configs and manifests whose summaries are kept
 
 
 @dataclass
@@ -42,7 +54,6 @@ class ManifestView:
     layers: list[Descriptor] = field(default_factory=list)
     children: list[Descriptor] = field(default_factory=list)  # an index's images
     annotations: dict[str, str] = field(default_factory=dict)
-    config_document: dict[str, Any] | None = None
     config_pretty: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     platform: str = ""  # an image's os/architecture, from its config
@@ -50,6 +61,44 @@ class ManifestView:
     @property
     def platforms(self) -> list[str]:
         return [child.platform for child in self.children if child.platform]
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """What the pages show of an image config."""
+
+    labels: dict[str, str]
+    created: str
+    platform: str
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """What an index's row shows of one of its images."""
+
+    size: int
+    created: str
+    platform: str
+
+
+@dataclass
+class PageReads:
+    """What one page may still read (see MAX_PAGE_*)."""
+
+    configs: int = MAX_PAGE_CONFIGS
+    config_bytes: int = MAX_PAGE_CONFIG_BYTES
+    children: int = MAX_PAGE_CHILDREN
+
+    def take_config(self, size: int) -> bool:
+        if size > MAX_CONFIG_BYTES or self.configs <= 0 or size > self.config_bytes:
+            return False
+        self.configs -= 1
+        self.config_bytes -= size
+        return True
+
+    def take_child(self) -> bool:
+        self.children -= 1
+        return self.children >= 0
 
 
 @dataclass
@@ -91,6 +140,37 @@ def _platform(value: object) -> str:
     return "/".join(parts)
 
 
+def _summarize_config(raw: bytes) -> ConfigSummary:
+    config = _json(raw)
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    labels = inner.get("Labels") if isinstance(inner.get("Labels"), dict) else {}
+    return ConfigSummary(labels=_str_map(dict(list(labels.items())[:MAX_LABELS_SHOWN])),
+                         created=config["created"] if isinstance(config.get("created"), str) else "",
+                         platform=_platform(config))
+
+
+def _config_and_pretty(raw: bytes) -> tuple[ConfigSummary, str]:
+    return _summarize_config(raw), _pretty(raw)
+
+
+def _parse_manifest(digest: str, content: bytes, media_type: str, full: bool) -> ManifestView:
+    """What the manifest itself says (CPU-bound for a large one: run off the loop)."""
+    document = _json(content)
+    is_index = media_type in mediatypes.INDEXES or ("manifests" in document and "layers" not in document)
+    view = ManifestView(digest=digest, media_type=media_type, is_index=is_index, size=0, created="",
+                        document=document, pretty=_pretty(content) if full else "",
+                        annotations=_str_map(document.get("annotations")))
+    if is_index:
+        entries = document.get("manifests") if isinstance(document.get("manifests"), list) else []
+        view.children = [d for d in map(_descriptor, entries) if d is not None]
+        return view
+    layers = document.get("layers") if isinstance(document.get("layers"), list) else []
+    view.layers = [d for d in map(_descriptor, layers) if d is not None]
+    view.config = _descriptor(document.get("config"))
+    view.size = sum(layer.size for layer in view.layers) + (view.config.size if view.config else 0)
+    return view
+
+
 def _descriptor(value: object) -> Descriptor | None:
     if not isinstance(value, dict) or not isinstance(value.get("digest"), str):
         return None
@@ -102,67 +182,90 @@ def _descriptor(value: object) -> Descriptor | None:
 
 
 class ContainerPages:
+    """The pages' views of manifests. Parsing runs off the event loop, each config and each image
+    of an index is read at most once per page within the page's budget, and their summaries are kept
+    between views by digest."""
+
     def __init__(self, store: OciStore, blobs: BlobStore) -> None:
         self.store = store
         self.blobs = blobs
+        self.configs: BudgetLru[str, ConfigSummary] = BudgetLru(SUMMARY_BUDGET)
+        self.images: BudgetLru[str, ImageSummary] = BudgetLru(SUMMARY_BUDGET)
 
-    async def _config(self, digest: str) -> bytes | None:
+    async def _config_bytes(self, digest: str, reads: PageReads | None) -> bytes | None:
+        """The config blob, if it is small enough and the page may still read it (None: no budget)."""
         try:
             info = await self.blobs.stat(digest)
-            if info.size > MAX_CONFIG_BYTES:
+            if info.size > MAX_CONFIG_BYTES or (reads is not None and not reads.take_config(info.size)):
                 return None
             parts = [chunk async for chunk in self.blobs.read(digest, 0, info.size)]
         except BlobNotFound:
             return None
         return b"".join(parts)
 
+    async def _config(self, digest: str, reads: PageReads) -> ConfigSummary | None:
+        summary = self.configs.get(digest)
+        if summary is None:
+            raw = await self._config_bytes(digest, reads)
+            if raw is None:
+                return None
+            summary = await off_loop(len(raw), _summarize_config, raw)
+            self.configs.put(digest, summary, len(raw))
+        return summary
+
     async def manifest(self, package: Package, digest: str, content: bytes, media_type: str,
-                       created_at: float, depth: int = 0) -> ManifestView:
+                       reads: PageReads, depth: int = 0, full: bool = False) -> ManifestView:
         """A manifest as shown: for an image its config (labels, created, platform); for an index its
-        images (one level down, for their sizes)."""
-        document = _json(content)
-        is_index = media_type in mediatypes.INDEXES or (
-            "manifests" in document and "layers" not in document)
-        view = ManifestView(digest=digest, media_type=media_type, is_index=is_index, size=0, created="",
-                            document=document, pretty=_pretty(content),
-                            annotations=_str_map(document.get("annotations")))
-        if is_index:
-            entries = document.get("manifests") if isinstance(document.get("manifests"), list) else []
-            view.children = [d for d in map(_descriptor, entries) if d is not None]
-            for child in view.children:
-                row = await self.store.manifest_info(package.id, child.digest) if depth == 0 else None
-                if row is not None:
-                    child_view = await self.manifest(package, row["digest"], bytes(row["content"]),
-                                                     row["media_type"], row["created_at"], depth + 1)
-                    view.size += child_view.size
-                    view.created = max(view.created, child_view.created)
-                    child.platform = child.platform or child_view.platform
+        images (one level down, for their sizes). ``full``: with the pretty-printed JSON of the
+        manifest and the config (the page of one manifest)."""
+        view = await off_loop(len(content), _parse_manifest, digest, content, media_type, full)
+        if view.is_index:
+            for child in view.children if depth == 0 else []:
+                summary = await self._image(package, child.digest, reads)
+                if summary is not None:
+                    view.size += summary.size
+                    view.created = max(view.created, summary.created)
+                    child.platform = child.platform or summary.platform
             return view
-        layers = document.get("layers") if isinstance(document.get("layers"), list) else []
-        view.layers = [d for d in map(_descriptor, layers) if d is not None]
-        view.config = _descriptor(document.get("config"))
-        view.size = sum(layer.size for layer in view.layers) + (view.config.size if view.config else 0)
         if view.config is not None and view.config.media_type != mediatypes.OCI_EMPTY:
-            raw = await self._config(view.config.digest)
-            if raw is not None:
-                config = _json(raw)
-                view.config_document = config
-                view.config_pretty = _pretty(raw)
-                inner = config.get("config") if isinstance(config.get("config"), dict) else {}
-                view.labels = _str_map(inner.get("Labels"))
-                view.created = config["created"] if isinstance(config.get("created"), str) else ""
-                view.platform = _platform(config)
+            if full:  # the one manifest's page: its config whole (within MAX_CONFIG_BYTES)
+                config = None
+                if (raw := await self._config_bytes(view.config.digest, None)) is not None:
+                    config, view.config_pretty = await off_loop(len(raw), _config_and_pretty, raw)
+            else:
+                config = await self._config(view.config.digest, reads)
+            if config is not None:
+                view.labels, view.created, view.platform = config.labels, config.created, config.platform
         return view
 
+    async def _image(self, package: Package, digest: str, reads: PageReads) -> ImageSummary | None:
+        """Size, created and platform of an index's image: kept by digest, else looked up (within
+        the page's budget)."""
+        summary = self.images.get(digest)
+        if summary is not None:
+            return summary
+        if not reads.take_child():
+            return None
+        row = await self.store.manifest_info(package.id, digest)
+        if row is None:
+            return None
+        content = bytes(row["content"])
+        view = await self.manifest(package, row["digest"], content, row["media_type"], reads, depth=1)
+        summary = ImageSummary(view.size, view.created, view.platform)
+        if view.is_index or view.config is None or view.config.media_type == mediatypes.OCI_EMPTY \
+                or self.configs.get(view.config.digest) is not None:
+            self.images.put(digest, summary, len(content))  # complete: nothing was left unread
+        return summary
+
     async def tags(self, package: Package) -> list[TagView]:
-        rows = (await self.store.tags_with_manifests(package.id))[:MAX_TAGS_SHOWN]
+        rows = await self.store.tags_with_manifests(package.id, MAX_TAGS_SHOWN)
         seen: dict[str, ManifestView] = {}
+        reads = PageReads()
         tags = []
         for row in rows:
             view = seen.get(row["digest"])
             if view is None:
-                view = await self.manifest(package, row["digest"], bytes(row["content"]), row["media_type"],
-                                           row["created_at"])
+                view = await self.manifest(package, row["digest"], bytes(row["content"]), row["media_type"], reads)
                 seen[row["digest"]] = view
             tags.append(TagView(row["name"], row["updated_at"], view))
         return tags
@@ -176,15 +279,16 @@ class ContainerPages:
         row = await self.store.manifest_info(package.id, digest or "")
         if row is None:
             return None
-        return await self.manifest(package, row["digest"], bytes(row["content"]), row["media_type"],
-                                   row["created_at"])
+        return await self.manifest(package, row["digest"], bytes(row["content"]), row["media_type"], PageReads(),
+                                   full=True)
 
     async def referrers(self, package: Package, digest: str) -> list[Descriptor]:
-        rows = await self.store.referrers(package.id, digest, None)
-        found = []
-        for row in rows:
-            document = _json(bytes(row["content"]))
-            found.append(Descriptor(digest=row["digest"], media_type=row["media_type"], size=int(row["size"]),
-                                    artifact_type=row["artifact_type"] or "",
-                                    annotations=_str_map(document.get("annotations"))))
-        return found
+        rows = (await self.store.referrers(package.id, digest, None))[:MAX_REFERRERS_SHOWN]
+        return await off_loop(sum(len(row["content"]) for row in rows), _referrer_descriptors, rows)
+
+
+def _referrer_descriptors(rows: list) -> list[Descriptor]:
+    return [Descriptor(digest=row["digest"], media_type=row["media_type"], size=int(row["size"]),
+                       artifact_type=row["artifact_type"] or "",
+                       annotations=_str_map(_json(bytes(row["content"])).get("annotations")))
+            for row in rows]

@@ -1,144 +1,118 @@
-"""A small, safe Markdown renderer for package READMEs.
+"""Package READMEs as safe HTML: Markdown by cmark-gfm, cleaned by nh3.
 
-Safety first: the whole text is HTML-escaped before anything else, so no tag, attribute or entity
-of the author's survives as markup. Only a small subset is then turned into HTML made here:
-headings, paragraphs, lists, block quotes, fenced and indented code, inline code, emphasis, and
-links whose target is http(s) (or a relative path). Raw HTML shows as text. Images show as links,
-so a README cannot make the viewer's browser fetch anything.
+cmark-gfm (GitHub's C implementation of CommonMark) parses in linear time with no recursion to
+exhaust, so no README can hold a worker for long: a 64 KB pathological text renders in milliseconds.
+Raw HTML is off (cmark omits it) and the result is cleaned by nh3 (the ammonia sanitizer) to a small
+set of tags and attributes, with links only to http(s) or relative addresses. Images are shown as
+links, so a README cannot make the viewer's browser fetch anything.
+
+Rendering runs off the event loop and once per version: ``ReadmeCache`` keeps what it rendered,
+keyed by the version's tarball digest, and lets concurrent viewers of the same version share one
+rendering.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from html import escape
+from collections.abc import Hashable
 
+import cmarkgfm
+import nh3
+from cmarkgfm.cmark import Options
 from markupsafe import Markup
 
-MAX_README = 512 * 1024
+from registry.lru import BudgetLru
 
-_FENCE = re.compile(r"^ {0,3}(```+|~~~+)\s*([\w+.-]*)")
-_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_BULLET = re.compile(r"^ {0,3}[-*+]\s+(.*)$")
-_ORDERED = re.compile(r"^ {0,3}\d{1,9}[.)]\s+(.*)$")
-_QUOTE = re.compile(r"^ {0,3}&gt;\s?(.*)$")
-_RULE = re.compile(r"^ {0,3}([-*_])(\s*\1){2,}\s*$")
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
-_LINK = re.compile(r"(!?)\[([^\]\n]{0,500})\]\(\s*([^\s()]{1,2000})(?:\s+&quot;[^\n]*?&quot;)?\s*\)")
-_AUTOLINK = re.compile(r"&lt;(https?://[^\s&]+)&gt;")
-_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
-_EM = re.compile(r"(?<![\w*])([*_])(?=\S)(.+?)(?<=\S)\1(?![\w*])", re.DOTALL)
-_SAFE_HREF = re.compile(r"^(https?://|/|#|\./|[\w.-]+(/|$))", re.IGNORECASE)
+MAX_README = 512 * 1024  # characters rendered; a longer README is cut there
+CACHE_BUDGET = 32 * 1024 * 1024  # characters of rendered HTML kept between views
+
+_EXTENSIONS = ("table", "strikethrough", "autolink", "tagfilter")
+# No CMARK_OPT_UNSAFE: raw HTML is omitted, and javascript:, vbscript:, file: and data: links dropped.
+_OPTIONS = Options.CMARK_OPT_VALIDATE_UTF8
+_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "em",
+         "strong", "del", "a", "hr", "br", "table", "thead", "tbody", "tr", "th", "td"}
+_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
+_LANGUAGE_CLASS = re.compile(r"language-[\w+.#-]{1,40}")
+# cmark writes an image exactly so (with raw HTML off, no other <img> can be in its output).
+_IMAGE = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="[^"]*")? />')
+# The sanitizer's HTML parser takes time growing with the square of the nesting depth (20,000 nested
+# quotes: 3 s): deeper than this, the README is shown as plain text. Browsers stop nesting near 500.
+MAX_DEPTH = 64
+_TAG = re.compile(r"<(/?)[a-z][a-z0-9]*[^>]*?(/?)>")
+
+
+
+def _attribute(tag: str, name: str, value: str) -> str | None:
+    if name == "class":
+        return value if _LANGUAGE_CLASS.fullmatch(value) else None
+    if name == "href" and not value:
+        return None  # what cmark leaves of a javascript:, data: or file: link
+    return value
+
+
+_CLEANER = nh3.Cleaner(
+    tags=_TAGS,
+    attributes=_ATTRIBUTES,
+    attribute_filter=_attribute,
+    url_schemes={"http", "https"},
+    link_rel="nofollow noopener noreferrer",
+    strip_comments=True,
+)
+
+
+def _image_as_link(match: re.Match[str]) -> str:
+    src, alt = match.group(1), match.group(2)
+    return f'<a href="{src}">image: {alt or src}</a>'
 
 
 def render_markdown(text: str) -> Markup:
-    """HTML for ``text`` (Markdown), safe to put in a page as is."""
-    text = text[:MAX_README].replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
-    lines = escape(text, quote=True).split("\n")
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
+    """HTML for ``text`` (Markdown), safe to put in a page as is. CPU-bound: call it off the loop."""
+    text = text[:MAX_README].replace("\x00", "\ufffd")
+    html = cmarkgfm.markdown_to_html_with_extensions(text, _OPTIONS, _EXTENSIONS)
+    if _deeper_than(html, MAX_DEPTH):
+        return Markup("<pre>%s</pre>") % text
+    html = _IMAGE.sub(_image_as_link, html)
+    return Markup(_CLEANER.clean(html))
+
+
+def _deeper_than(html: str, limit: int) -> bool:
+    """Whether cmark's output nests elements deeper than ``limit`` (its text has every < escaped,
+    so each < starts a tag of its own)."""
+    depth = 0
+    for tag in _TAG.finditer(html):
+        if tag.group(2):  # <hr />, <br />, <img ... />
             continue
-        if fence := _FENCE.match(line):
-            marker, language = fence.group(1), fence.group(2)
-            body: list[str] = []
-            i += 1
-            while i < len(lines) and not lines[i].lstrip().startswith(marker):
-                body.append(lines[i])
-                i += 1
-            i += 1
-            cls = f' class="language-{language}"' if language else ""
-            out.append(f"<pre><code{cls}>" + "\n".join(body) + "</code></pre>")
-            continue
-        if line.startswith(("    ", "\t")):
-            body = []
-            while i < len(lines) and (lines[i].startswith(("    ", "\t")) or not lines[i].strip()):
-                body.append(lines[i][4:] if lines[i].startswith("    ") else lines[i][1:])
-                i += 1
-            out.append("<pre><code>" + "\n".join(body).rstrip("\n") + "</code></pre>")
-            continue
-        if heading := _HEADING.match(line):
-            level = len(heading.group(1))
-            out.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
-            i += 1
-            continue
-        if _RULE.match(line):
-            out.append("<hr>")
-            i += 1
-            continue
-        if _QUOTE.match(line):
-            quoted = []
-            while i < len(lines) and (match := _QUOTE.match(lines[i])):
-                quoted.append(match.group(1))
-                i += 1
-            out.append(f"<blockquote>{render_markdown_escaped(quoted)}</blockquote>")
-            continue
-        for pattern, tag in ((_BULLET, "ul"), (_ORDERED, "ol")):
-            if pattern.match(line):
-                items: list[str] = []
-                while i < len(lines) and lines[i].strip():
-                    match = pattern.match(lines[i])
-                    if match:
-                        items.append(match.group(1))
-                    elif items:
-                        items[-1] += " " + lines[i].strip()
-                    i += 1
-                out.append(f"<{tag}>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + f"</{tag}>")
-                break
-        else:
-            paragraph = []
-            while i < len(lines) and lines[i].strip() and not _starts_block(lines[i]):
-                paragraph.append(lines[i].strip())
-                i += 1
-            if not paragraph:  # a line that only looked like a block start
-                paragraph.append(lines[i].strip())
-                i += 1
-            out.append(f"<p>{_inline(chr(10).join(paragraph))}</p>")
-    return Markup("\n".join(out))
+        depth += -1 if tag.group(1) else 1
+        if depth > limit:
+            return True
+    return False
 
 
-def render_markdown_escaped(lines: list[str]) -> str:
-    """Blocks of lines that are already escaped (a block quote's content): unescape once, render again."""
-    from html import unescape
+class ReadmeCache:
+    """Rendered READMEs by key (a version's tarball digest: a version's README never changes),
+    least recently used dropped first within a budget of characters. Concurrent requests for a
+    version not rendered yet wait for one rendering instead of each starting their own."""
 
-    return str(render_markdown(unescape("\n".join(lines))))
+    def __init__(self, budget: int = CACHE_BUDGET) -> None:
+        self._done: BudgetLru[Hashable, Markup] = BudgetLru(budget)
+        self._pending: dict[Hashable, asyncio.Future[Markup]] = {}
 
+    async def render(self, key: Hashable, text: str) -> Markup:
+        if not text:
+            return Markup("")
+        if (html := self._done.get(key)) is not None:
+            return html
+        task = self._pending.get(key)
+        if task is None:
+            # A task of its own: a viewer who goes away does not cancel the others' rendering.
+            task = asyncio.ensure_future(asyncio.to_thread(render_markdown, text))
+            self._pending[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
 
-def _starts_block(line: str) -> bool:
-    return bool(_FENCE.match(line) or _HEADING.match(line) or _BULLET.match(line) or _ORDERED.match(line)
-                or _QUOTE.match(line) or _RULE.match(line))
-
-
-def _inline(text: str) -> str:
-    """Inline markup of already-escaped text. Code spans are set aside first so nothing inside them
-    is read as emphasis or links."""
-    spans: list[str] = []
-
-    def keep(html: str) -> str:
-        spans.append(html)
-        return f"\x00{len(spans) - 1}\x00"
-
-    text = _CODE_SPAN.sub(lambda m: keep(f"<code>{m.group(2).strip()}</code>"), text)
-    text = _LINK.sub(lambda m: keep(_link(m.group(1), m.group(2), m.group(3))), text)
-    text = _AUTOLINK.sub(lambda m: keep(_anchor(m.group(1), m.group(1))), text)
-    text = _STRONG.sub(r"<strong>\2</strong>", text)
-    text = _EM.sub(r"<em>\2</em>", text)
-    text = text.replace("\n", " ")
-    return re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], text)
-
-
-def _link(bang: str, label: str, href: str) -> str:
-    label = _STRONG.sub(r"<strong>\2</strong>", label)
-    if bang:
-        label = "image: " + (label or href)
-    return _anchor(href, label)
-
-
-def _anchor(href: str, label: str) -> str:
-    # href is escaped text already (quotes included), so it cannot leave the attribute.
-    scheme_like = ":" in href.split("/", 1)[0]
-    if not _SAFE_HREF.match(href) or scheme_like and not href.lower().startswith(("http:", "https:")):
-        return label
-    return f'<a href="{href}" rel="nofollow noopener noreferrer">{label}</a>'
+    def _finished(self, key: Hashable, task: asyncio.Future[Markup]) -> None:
+        del self._pending[key]
+        if not task.cancelled() and task.exception() is None:
+            html = task.result()
+            self._done.put(key, html, len(html))

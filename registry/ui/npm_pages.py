@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from registry.access.models import Package
 from registry.npm.store import NpmStore, StoredVersion
-from registry.ui.markdown import render_markdown
+from registry.ui.markdown import ReadmeCache
 
 
 @dataclass
@@ -46,6 +46,7 @@ def npmrc(package_name: str, registry_url: str) -> str:
 class NpmPages:
     def __init__(self, store: NpmStore) -> None:
         self.store = store
+        self.readmes = ReadmeCache()
 
     async def view(self, package: Package, version: str | None) -> NpmView | None:
         """The package with one version in front (the one asked for, else ``latest``); None if that
@@ -60,7 +61,9 @@ class NpmPages:
         if current is None:
             return view
         manifest = current.manifest if isinstance(current.manifest, dict) else {}
-        view.readme = render_markdown(current.readme or _text(manifest.get("readme")))
+        # Rendered off the loop, once per version (a version's README never changes).
+        readme = current.readme or _text(manifest.get("readme"))
+        view.readme = await self.readmes.render((package.id, current.version, current.digest), readme)
         view.description = _text(manifest.get("description"))
         license_ = manifest.get("license")
         view.license = _text(license_.get("type") if isinstance(license_, dict) else license_)

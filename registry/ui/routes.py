@@ -7,6 +7,7 @@ Every POST carries a CSRF token and is refused without it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -142,7 +143,9 @@ class UiPages:
                      crumbs: list[tuple[str, str]] | None = None, **context: Any) -> web.Response:
         csrf = await self.sessions.csrf_token(viewer.csrf_binding) if viewer else ""
         context.setdefault("title", "Packages")
-        html = self.env.get_template(template).render(
+        # Off the event loop: a page of 500 tags, thousands of layers or a 1 MiB config takes a while.
+        html = await asyncio.to_thread(
+            self.env.get_template(template).render,
             viewer=viewer, csrf=csrf, csrf_field=CSRF_FIELD, crumbs=crumbs or [], path=request.path, **context
         )
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
