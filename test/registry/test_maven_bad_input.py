@@ -262,7 +262,7 @@ def test_a_dropped_upload_records_nothing(bw: BadWorld) -> None:
 def test_a_deploy_a_browser_sent_from_another_site_is_refused(bw: BadWorld) -> None:
     """mvn sends neither Origin nor Sec-Fetch-Site; a browser made to PUT by another site's page does
     (test/ui/test_cross_site_forgery.py shows the browser itself never gets that far)."""
-    path = artifact_path(GROUP, "forged", "1.0")
+    path = artifact_path(GROUP, "lib", "7.7.7-forged")
     files, blobs = bw.file_rows(), bw.blob_rows()
     for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
         refused = bw.http.put(path, JAR, headers=headers)
