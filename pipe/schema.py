@@ -13,8 +13,8 @@ from typing import Any
 
 from cerberus import Validator
 
-BUILD_ARG_RE = r"^[A-Za-z_][A-Za-z0-9_]*=.*$"
-LABEL_RE = r"^[^=\s][^=]*=.*$"
+BUILD_ARG_RE = r"^[A-Za-z_][A-Za-z0-9_]*=.*\Z"
+LABEL_RE = r"^[^=\s][^=]*=.*\Z"
 
 SCHEMA: dict[str, dict] = {
     "BITBUCKET_PACKAGES_USERNAME": {
@@ -111,7 +111,7 @@ SCHEMA: dict[str, dict] = {
         "meta": {"doc": "npm and Maven releases: when the version is already published, succeed without "
                         "publishing (otherwise that is a failure: published versions are immutable)."}},
     "NPM_SCOPE": {
-        "type": "string", "required": False, "empty": False, "regex": r"^(@[a-z0-9][a-z0-9._~-]*|none)$",
+        "type": "string", "required": False, "empty": False, "regex": r"^(@[a-z0-9][a-z0-9._~-]*|none)\Z",
         "meta": {"default": "the scope of `NPM_PACKAGE`'s package.json name, else `@WORKSPACE`",
                  "doc": "configure: the npm scope whose packages `.npmrc` sends to the registry; `none` makes the "
                         "registry npm's default for every package instead."}},

@@ -17,14 +17,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from registry.offload import off_loop
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
 from vocab.digests import Digest
 
 # Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
 STREAM_ALGORITHM = "sha256"
-# Staged chunks bigger than this are hashed in a worker thread (about 0.1 ms of hashing on the loop).
-INLINE_HASH_BYTES = 64 * 1024
 
 
 class UploadNotFound(Exception):
@@ -290,10 +289,7 @@ class ContentService:
         async def hashed() -> AsyncIterator[bytes]:
             nonlocal size
             async for chunk in chunks:
-                if len(chunk) > INLINE_HASH_BYTES:
-                    await asyncio.to_thread(update, chunk)
-                else:
-                    update(chunk)
+                await off_loop(len(chunk), update, chunk)
                 size += len(chunk)
                 yield chunk
 

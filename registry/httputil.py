@@ -20,7 +20,7 @@ BODY_CHUNK = 1024 * 1024
 # headers to drain, then the file's pieces) costs more than the copy (128 KiB: 1.9k req/s by sendfile,
 # 5k read whole, on loopback here).
 SMALL_READ = 256 * 1024
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 _TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux
 
 

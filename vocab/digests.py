@@ -11,7 +11,7 @@ ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 DEFAULT_ALGORITHM = "sha256"
 
 # The spec's grammar, narrowed to the registered algorithms (lower-case hex only).
-_DIGEST_RE = re.compile(r"^(sha256|sha512):([a-f0-9]+)$")
+_DIGEST_RE = re.compile(r"^(sha256|sha512):([a-f0-9]+)\Z")
 
 
 class InvalidDigest(ValueError):

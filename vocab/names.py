@@ -6,10 +6,10 @@ import re
 
 # distribution-spec: <name> components separated by '/', each [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z")
 # A workspace slug as Bitbucket allows it (lower-case here, as image names must be).
-WORKSPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,61}$")
+WORKSPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,61}\Z")
 MAX_NAME_LENGTH = 255
 
 

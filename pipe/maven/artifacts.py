@@ -20,8 +20,8 @@ KNOWN_CLASSIFIERS = ("test-sources", "sources", "javadoc", "tests")
 # packaging -> the main artifact's extension (Maven's artifact handlers)
 PACKAGING_EXTENSIONS = {"jar": "jar", "bundle": "jar", "maven-plugin": "jar", "ejb": "jar", "war": "war",
                         "ear": "ear", "rar": "rar", "pom": "pom", "aar": "aar"}
-_CLASSIFIER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_EXTENSION_RE = re.compile(r"^[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*$")
+_CLASSIFIER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+_EXTENSION_RE = re.compile(r"^[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*\Z")
 _TIMESTAMP_RE = r"\d{8}\.\d{6}-\d+"
 
 
@@ -76,7 +76,7 @@ def classify(path: Path, coordinates: Coordinates) -> Artifact:
 
 def _match_prefix(prefix: str, stem: str) -> str | None:
     """The classifier after the regex ``prefix`` ('' for none), or None when ``stem`` does not start with it."""
-    match = re.match(f"^{prefix}(?:-(.+))?$", stem)
+    match = re.match(rf"^{prefix}(?:-(.+))?\Z", stem)
     if match is None:
         return None
     classifier = match.group(1) or ""

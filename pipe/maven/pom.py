@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_XML_BYTES = 8 * 1024 * 1024
-_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+_VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*\Z")
 _REFERENCE_RE = re.compile(r"\$\{([^}]+)\}")
 
 

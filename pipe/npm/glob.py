@@ -90,8 +90,8 @@ def _segment(part: str) -> object:
         regex = "[^/]+"  # a segment of only * never matches the empty segment
     magic = any(char in _MAGIC for char in part)
     # dot: true lets * match a leading dot, but "." and ".." are never matched by magic
-    prefix = r"(?!\.\.?$)" if magic else ""
-    return re.compile(f"^{prefix}{regex}$", re.IGNORECASE | re.DOTALL)
+    prefix = r"(?!\.\.?\Z)" if magic else ""
+    return re.compile(rf"^{prefix}{regex}\Z", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass

@@ -17,12 +17,12 @@ from urllib.parse import urljoin
 from pipe.httpclient import HttpClient
 from pipe.npm.tarball import Tarball
 
-NAME_RE = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
+NAME_RE = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*\Z")
 # semver 2.0.0 (npm's own grammar, without the loose forms)
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                         r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-                        r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
-TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+                        r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?\Z")
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def name_problem(name: str) -> str | None:
@@ -41,7 +41,7 @@ def version_problem(version: str) -> str | None:
 def tag_problem(tag: str) -> str | None:
     if not TAG_RE.match(tag):
         return "must be letters, digits, . _ -, starting with a letter or digit"
-    if VERSION_RE.match(tag.removeprefix("v")) or re.match(r"^v?\d+(\.\d+)*$", tag):
+    if VERSION_RE.match(tag.removeprefix("v")) or re.match(r"^v?\d+(\.\d+)*\Z", tag):
         return "looks like a version: npm refuses tags that parse as a semver range"
     return None
 

@@ -30,7 +30,7 @@ CHUNK_SIZE = 32 * 1024 * 1024
 MIN_CHUNK_SIZE = 1024 * 1024
 MONOLITHIC_LIMIT = 4 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
-_RANGE_RE = re.compile(r"^(?:bytes=)?0-(\d+)$")
+_RANGE_RE = re.compile(r"^(?:bytes=)?0-(\d+)\Z")
 
 Progress = Callable[[int], None]
 

@@ -98,7 +98,11 @@ async def get_token(request: web.Request) -> web.Response:
 
 async def post_token(request: web.Request) -> web.Response:
     svc = services(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, AssertionError):  # not UTF-8, or multipart without a boundary
+        return web.json_response({"error": "invalid_request", "error_description": "the form could not be read"},
+                                 status=400)
     audience = str(form.get("service", svc.settings.service))
     grant_type = form.get("grant_type")
     try:

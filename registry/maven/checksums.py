@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 # Lengths of each algorithm's hex digest: an uploaded checksum file is checked against them.
 HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
-_HEX_RE = re.compile(r"^[0-9a-f]+$")
+_HEX_RE = re.compile(r"^[0-9a-f]+\Z")
 MAX_CHECKSUM_FILE = 1024
 
 

@@ -18,11 +18,11 @@ METADATA = "maven-metadata.xml"
 CHECKSUM_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 SNAPSHOT = "-SNAPSHOT"
 
-_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,254}$")
-_GROUP_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
+_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,254}\Z")
+_GROUP_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 _TIMESTAMPED_RE = re.compile(r"(\d{8}\.\d{6})-([1-9]\d{0,8})")
 # The first part of an extension is not a number: "lib-1.0.1.jar" is no file of version 1.0.
-_EXTENSION_RE = re.compile(r"^(?!\d+(?:\.|$))[A-Za-z0-9_+~-]+(?:\.[A-Za-z0-9_+~-]+)*$")
+_EXTENSION_RE = re.compile(r"^(?!\d+(?:\.|\Z))[A-Za-z0-9_+~-]+(?:\.[A-Za-z0-9_+~-]+)*\Z")
 
 
 class InvalidPath(ValueError):

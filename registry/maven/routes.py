@@ -39,6 +39,7 @@ from registry.maven.metadata import (
 )
 from registry.maven.paths import InvalidPath, MavenPath, parse
 from registry.maven.store import FileExists, MavenFile, MavenStore
+from registry.offload import off_loop
 from registry.storage.blobs import BlobNotFound
 from registry.storage.database import Transaction
 from vocab.names import is_valid_workspace
@@ -216,11 +217,14 @@ class MavenApi:
         return document
 
     async def _derive_metadata(self, package: Package, path: MavenPath) -> bytes | None:
+        # Off the loop for a package of thousands of versions or files (about 100 bytes of XML each).
         if path.version is None:
             versions = await self.store.versions(package.id)
-            return artifact_metadata(path.group_id, path.artifact_id, versions) if versions else None
+            return await off_loop(100 * len(versions), artifact_metadata, path.group_id, path.artifact_id,
+                                  versions) if versions else None
         files = await self.store.files(package.id, path.version)
-        return snapshot_metadata(path.group_id, path.artifact_id, path.version, files) if files else None
+        return await off_loop(100 * len(files), snapshot_metadata, path.group_id, path.artifact_id, path.version,
+                              files) if files else None
 
     # --- deploys ---
 
@@ -253,7 +257,7 @@ class MavenApi:
             if body is None:
                 raise MavenError(413, f"maven-metadata.xml is larger than {MAX_UPLOADED_METADATA} bytes")
             try:
-                check_uploaded(body, path)
+                await off_loop(len(body), check_uploaded, body, path)
             except InvalidMetadata as exc:
                 raise errors.invalid(str(exc)) from None
             # Accepted and set aside: the server derives the document from the files it holds.
@@ -281,7 +285,7 @@ class MavenApi:
         data = await read_limited(request, request.content_length)
         if data is None or len(data) != request.content_length:
             raise errors.invalid("the body is not the length its Content-Length announced")
-        checksums = of_bytes(data)
+        checksums = await off_loop(len(data), of_bytes, data)
         _check_claimed(request, checksums)
         version, filename, replace = path.version, path.filename, self._replaceable(path)
 

@@ -24,8 +24,9 @@ class OciError(Exception):
         body = json.dumps({"errors": [error]}).encode()
         headers = {"Docker-Distribution-API-Version": "registry/2.0", **self.headers}
         if head:
-            # HEAD answers carry no body; the status says it all.
-            return web.Response(status=self.status, headers=headers)
+            # HEAD answers carry no body, but say how long the GET's would be (as strict clients expect).
+            return web.Response(status=self.status, headers={**headers, "Content-Length": str(len(body)),
+                                                             "Content-Type": "application/json"})
         return web.Response(status=self.status, body=body, content_type="application/json", headers=headers)
 
 

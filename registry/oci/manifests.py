@@ -9,11 +9,15 @@ from registry.oci.errors import manifest_invalid
 from vocab import mediatypes
 from vocab.digests import InvalidDigest, is_digest
 
+# A descriptor's size is an int64 in the spec (and in every client): larger is no size at all.
+MAX_SIZE = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedManifest:
     media_type: str
-    blobs: list[str] = field(default_factory=list)  # config and layers: must be blobs of the repository
+    # config and layers: must be blobs of the repository (but for non-distributable layers with urls)
+    blobs: list[str] = field(default_factory=list)
     manifests: list[str] = field(default_factory=list)  # index entries: must be manifests of the repository
     subject: str | None = None
     artifact_type: str | None = None
@@ -26,11 +30,18 @@ def _descriptor(value: object, where: str) -> dict:
     digest, size, media_type = value.get("digest"), value.get("size"), value.get("mediaType")
     if not isinstance(digest, str) or not is_digest(digest):
         raise manifest_invalid(f"{where} has an invalid digest")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
         raise manifest_invalid(f"{where} has an invalid size")
     if not isinstance(media_type, str) or not media_type:
         raise manifest_invalid(f"{where} has no mediaType")
     return value
+
+
+def _foreign(layer: dict) -> bool:
+    """A non-distributable layer with the addresses of its content: the registry need not hold it."""
+    urls = layer.get("urls")
+    return (layer["mediaType"] in mediatypes.NON_DISTRIBUTABLE_LAYERS and isinstance(urls, list) and bool(urls)
+            and all(isinstance(url, str) and url.startswith(("https://", "http://")) for url in urls))
 
 
 def parse(content: bytes, content_type: str) -> ParsedManifest:
@@ -75,8 +86,8 @@ def parse(content: bytes, content_type: str) -> ParsedManifest:
             layers = document.get("layers")
             if not isinstance(layers, list):
                 raise manifest_invalid("layers is not a list")
-            blobs = [config["digest"]] + [_descriptor(layer, f"layers[{i}]")["digest"]
-                                          for i, layer in enumerate(layers)]
+            descriptors = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+            blobs = [config["digest"]] + [layer["digest"] for layer in descriptors if not _foreign(layer)]
             if artifact_type is None and config["mediaType"] != mediatypes.OCI_EMPTY:
                 artifact_type = config["mediaType"]
             return ParsedManifest(media_type, blobs=blobs, subject=subject, artifact_type=artifact_type,

@@ -21,8 +21,9 @@ from registry.context import Services
 from registry.httputil import body_chunks, read_limited, serve_blob
 from registry.oci import errors, manifests
 from registry.oci.errors import OciError
-from registry.oci.guard import CONTAINER, authorize, caller_of, challenge, token_allows
+from registry.oci.guard import CONTAINER, SCOPE_ACTIONS, authorize, caller_of, challenge, token_allows
 from registry.oci.store import OciStore
+from registry.offload import off_loop
 from registry.storage.blobs import BlobNotFound
 from vocab import mediatypes
 from vocab.digests import Digest, InvalidDigest, digest_bytes, is_digest
@@ -31,7 +32,8 @@ from vocab.names import is_valid_name, is_valid_tag
 API_HEADERS = {"Docker-Distribution-API-Version": "registry/2.0"}
 MAX_PAGE = 1000
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/\d+|/\*)?$")
+_CONTENT_RANGE_RE = re.compile(r"(?:bytes )?([0-9]{1,19})-([0-9]{1,19})(?:/[0-9]+|/\*)?")
+_PAGE_SIZE_RE = re.compile(r"[0-9]+")
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -47,9 +49,9 @@ def _page_size(request: web.Request) -> int:
     raw = request.query.get("n")
     if raw is None:
         return MAX_PAGE
-    if not raw.isdigit():
+    if not _PAGE_SIZE_RE.fullmatch(raw):  # ASCII digits only: "²".isdigit() is true, int("²") fails
         raise OciError("PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", 400)
-    return min(int(raw), MAX_PAGE)
+    return MAX_PAGE if len(raw) > 9 else min(int(raw), MAX_PAGE)  # int() refuses 4,300 digits and more
 
 
 def _next_link(path: str, n: int, last: str) -> str:
@@ -61,17 +63,17 @@ class OciApi:
         self.svc = svc
         self.store = OciStore(svc.db)
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-            (re.compile(r"^(?P<name>.+)/blobs/uploads/?$"), {"POST": self.start_upload}),
-            (re.compile(rf"^(?P<name>.+)/blobs/uploads/(?P<upload>{_UUID})$"),
+            (re.compile(r"^(?P<name>.+)/blobs/uploads/?\Z"), {"POST": self.start_upload}),
+            (re.compile(rf"^(?P<name>.+)/blobs/uploads/(?P<upload>{_UUID})\Z"),
              {"GET": self.upload_status, "PATCH": self.upload_chunk, "PUT": self.finish_upload,
               "DELETE": self.cancel_upload}),
-            (re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)$"),
+            (re.compile(r"^(?P<name>.+)/blobs/(?P<digest>[^/]+)\Z"),
              {"GET": self.get_blob, "HEAD": self.get_blob, "DELETE": self.delete_blob}),
-            (re.compile(r"^(?P<name>.+)/manifests/(?P<reference>[^/]+)$"),
+            (re.compile(r"^(?P<name>.+)/manifests/(?P<reference>[^/]+)\Z"),
              {"GET": self.get_manifest, "HEAD": self.get_manifest, "PUT": self.put_manifest,
               "DELETE": self.delete_manifest}),
-            (re.compile(r"^(?P<name>.+)/tags/list$"), {"GET": self.list_tags}),
-            (re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"), {"GET": self.referrers}),
+            (re.compile(r"^(?P<name>.+)/tags/list\Z"), {"GET": self.list_tags}),
+            (re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)\Z"), {"GET": self.referrers}),
         ]
 
     def add_routes(self, app: web.Application) -> None:
@@ -182,9 +184,14 @@ class OciApi:
         caller = await caller_of(request, self.svc, None)
         workspace, image = source.split("/", 1)
         origin = await self.svc.access.get_package(workspace, CONTAINER, image)
-        if origin is None or not await self.svc.controller.may(caller.principal, Right.READ, origin) \
-                or not token_allows(caller, source, Right.READ):
+        if origin is None or not await self.svc.controller.may(caller.principal, Right.READ, origin):
             return None
+        if not token_allows(caller, source, Right.READ):
+            # As distribution does: ask for pull on the source too; the client fetches a token with both
+            # scopes and mounts (a caller who may not read the source was answered above: upload it).
+            scope = f"repository:{name}:{SCOPE_ACTIONS[Right.WRITE]} repository:{source}:pull"
+            raise challenge(request, self.svc, scope, "insufficient_scope", "the token does not allow pulling "
+                            f"{source}, the mount's source")
         if await self.svc.content.linked_blob(origin.id, digest) is None:
             return None
         if not await self.svc.content.link(package_id, digest):
@@ -214,7 +221,7 @@ class OciApi:
         start = length = None
         content_range = request.headers.get("Content-Range")
         if content_range:
-            match = _CONTENT_RANGE_RE.match(content_range.strip())
+            match = _CONTENT_RANGE_RE.fullmatch(content_range.strip())
             if match is None or int(match.group(2)) < int(match.group(1)):
                 raise OciError("BLOB_UPLOAD_INVALID", "malformed Content-Range", 416)
             start = int(match.group(1))
@@ -259,12 +266,13 @@ class OciApi:
     # --- manifests ---
 
     @staticmethod
-    def _reference(reference: str) -> tuple[str, bool]:
-        """(reference, is_digest), or a 400 for something that is neither a tag nor a digest."""
+    def _reference(reference: str, pushing: bool = False) -> tuple[str, bool]:
+        """(reference, is_digest). Something that is neither a tag nor a digest is a 400 TAG_INVALID
+        to a push, and to a read or delete simply unknown (404 MANIFEST_UNKNOWN): no such tag can exist."""
         if ":" in reference:
             return str(_parse_digest(reference)), True
         if not is_valid_tag(reference):
-            raise errors.tag_invalid(reference)
+            raise errors.tag_invalid(reference) if pushing else errors.manifest_unknown(reference[:200])
         return reference, False
 
     async def get_manifest(self, request: web.Request, name: str, reference: str) -> web.StreamResponse:
@@ -283,12 +291,13 @@ class OciApi:
 
     async def put_manifest(self, request: web.Request, name: str, reference: str) -> web.StreamResponse:
         package_id = await self._writable_package(request, name)
-        ref, by_digest = self._reference(reference)
+        ref, by_digest = self._reference(reference, pushing=True)
         content = await read_limited(request, mediatypes.MAX_MANIFEST_BYTES)
         if content is None:
             raise OciError("SIZE_INVALID", f"manifest is larger than {mediatypes.MAX_MANIFEST_BYTES} bytes", 413)
-        parsed = manifests.parse(content, request.headers.get("Content-Type", ""))
-        digest = digest_bytes(content, Digest.parse(ref).algorithm if by_digest else "sha256")
+        parsed = await off_loop(len(content), manifests.parse, content, request.headers.get("Content-Type", ""))
+        digest = await off_loop(len(content), digest_bytes, content,
+                                Digest.parse(ref).algorithm if by_digest else "sha256")
         if by_digest and digest != ref:
             raise errors.digest_invalid(f"manifest digest {digest} does not match the reference {ref}")
         await self.store.put_manifest(package_id, digest, content, parsed, None if by_digest else ref)
@@ -347,20 +356,25 @@ class OciApi:
         subject = str(_parse_digest(digest))
         artifact_type = request.query.get("artifactType")
         rows = await self.store.referrers(package.id, subject, artifact_type)
-        descriptors = []
-        for row in rows:
-            descriptor = {"mediaType": row["media_type"], "digest": row["digest"], "size": row["size"]}
-            if row["artifact_type"]:
-                descriptor["artifactType"] = row["artifact_type"]
-            annotations = json.loads(bytes(row["content"])).get("annotations")
-            if annotations:
-                descriptor["annotations"] = annotations
-            descriptors.append(descriptor)
         headers = {**API_HEADERS, "Content-Type": mediatypes.OCI_INDEX}
         if artifact_type is not None:
             headers["OCI-Filters-Applied"] = "artifactType"
-        body = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": descriptors}
-        return web.Response(status=200, body=json.dumps(body).encode(), headers=headers)
+        body = await off_loop(sum(len(row["content"]) for row in rows), _referrers_index, rows)
+        return web.Response(status=200, body=body, headers=headers)
+
+
+def _referrers_index(rows: list) -> bytes:
+    """The referrers answer: an index of the referring manifests (each one's annotations read from it)."""
+    descriptors = []
+    for row in rows:
+        descriptor = {"mediaType": row["media_type"], "digest": row["digest"], "size": row["size"]}
+        if row["artifact_type"]:
+            descriptor["artifactType"] = row["artifact_type"]
+        annotations = json.loads(bytes(row["content"])).get("annotations")
+        if annotations:
+            descriptor["annotations"] = annotations
+        descriptors.append(descriptor)
+    return json.dumps({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": descriptors}).encode()
 
 
 def setup(app: web.Application, svc: Services) -> None:

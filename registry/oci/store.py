@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -17,6 +18,13 @@ class StoredManifest:
     media_type: str
     content: bytes
     subject: str | None = None
+
+
+async def _breathe(i: int) -> None:
+    """SQLite's statements run inline on the event loop: a manifest of thousands of references lets
+    other requests go on every few hundred statements."""
+    if i % 256 == 255:
+        await asyncio.sleep(0)
 
 
 class OciStore:
@@ -46,14 +54,17 @@ class OciStore:
         async with self.db.transaction() as tx:
             # Checked under the blobs' locks, so garbage collection cannot remove one in between
             # (sorted: two pushes sharing layers take the locks in the same order).
-            for blob in sorted(set(parsed.blobs)):
+            for i, blob in enumerate(sorted(set(parsed.blobs))):
                 await tx.lock(blob_lock(blob))
-            for blob in dict.fromkeys(parsed.blobs):
+                await _breathe(i)
+            for i, blob in enumerate(dict.fromkeys(parsed.blobs)):
+                await _breathe(i)
                 if await tx.fetchone("SELECT 1 AS x FROM package_blobs WHERE package_id = ? AND digest = ?",
                                      (package_id, blob)) is None:
                     raise OciError("MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the repository",
                                    400, {"digest": blob})
-            for child in dict.fromkeys(parsed.manifests):
+            for i, child in enumerate(dict.fromkeys(parsed.manifests)):
+                await _breathe(i)
                 if await tx.fetchone("SELECT 1 AS x FROM manifests WHERE package_id = ? AND digest = ?",
                                      (package_id, child)) is None:
                     raise OciError("MANIFEST_BLOB_UNKNOWN",
@@ -64,7 +75,10 @@ class OciStore:
                 (package_id, digest, parsed.media_type, parsed.artifact_type, parsed.subject, len(content), content,
                  now),
             )
-            for ref, kind in [(b, "blob") for b in parsed.blobs] + [(m, "manifest") for m in parsed.manifests]:
+            refs = [(b, "blob") for b in dict.fromkeys(parsed.blobs)]
+            refs += [(m, "manifest") for m in dict.fromkeys(parsed.manifests)]
+            for i, (ref, kind) in enumerate(refs):
+                await _breathe(i)
                 await tx.execute(
                     "INSERT INTO manifest_refs (package_id, manifest_digest, ref_digest, kind) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
@@ -110,13 +124,15 @@ class OciStore:
 
     # --- what the UI shows ---
 
-    async def tags_with_manifests(self, package_id: int, limit: int) -> list[Row]:
-        """The ``limit`` tags pushed last, with their manifests."""
+    async def tags_with_manifests(self, package_id: int, limit: int, content_up_to: int) -> list[Row]:
+        """The ``limit`` tags pushed last, with their manifests (the content only of those of up to
+        ``content_up_to`` bytes: reading megabytes of manifests for a list would hold up the loop)."""
         return await self.db.fetchall(
-            "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.content, m.created_at FROM tags t "
+            "SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.created_at, "
+            "CASE WHEN m.size <= ? THEN m.content END AS content FROM tags t "
             "JOIN manifests m ON m.package_id = t.package_id AND m.digest = t.digest "
             "WHERE t.package_id = ? ORDER BY t.updated_at DESC, t.name LIMIT ?",
-            (package_id, limit),
+            (content_up_to, package_id, limit),
         )
 
     async def manifest_info(self, package_id: int, digest: str) -> Row | None:

@@ -25,6 +25,8 @@ MAX_CONFIG_BYTES = 1024 * 1024
 MAX_PAGE_CONFIGS = 50
 MAX_PAGE_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_PAGE_CHILDREN = 200
+MAX_PAGE_MANIFEST_BYTES = 4 * 1024 * 1024  # of manifests parsed for a list of tags
+LIST_CONTENT_BYTES = 64 * 1024  # manifests up to this size come with the list; larger ones one by one
 MAX_TAGS_SHOWN = 500
 MAX_LABELS_SHOWN = 500
 MAX_REFERRERS_SHOWN = 200
@@ -48,10 +50,10 @@ class ManifestView:
     is_index: bool
     size: int  # of the image's content: config + layers (for an index: of all its images)
     created: str
-    document: dict[str, Any]
     pretty: str
     config: Descriptor | None = None
-    layers: list[Descriptor] = field(default_factory=list)
+    layers: list[Descriptor] = field(default_factory=list)  # on the manifest's own page
+    layer_count: int = 0
     children: list[Descriptor] = field(default_factory=list)  # an index's images
     annotations: dict[str, str] = field(default_factory=dict)
     config_pretty: str = ""
@@ -88,17 +90,33 @@ class PageReads:
     configs: int = MAX_PAGE_CONFIGS
     config_bytes: int = MAX_PAGE_CONFIG_BYTES
     children: int = MAX_PAGE_CHILDREN
+    manifest_bytes: int = MAX_PAGE_MANIFEST_BYTES
+
+    skipped: int = 0  # reads refused for the budget: what was shown meanwhile is incomplete
 
     def take_config(self, size: int) -> bool:
-        if size > MAX_CONFIG_BYTES or self.configs <= 0 or size > self.config_bytes:
+        if size > MAX_CONFIG_BYTES:
+            return False
+        if self.configs <= 0 or size > self.config_bytes:
+            self.skipped += 1
             return False
         self.configs -= 1
         self.config_bytes -= size
         return True
 
+    def take_manifest(self, size: int) -> bool:
+        if size > self.manifest_bytes:
+            self.skipped += 1
+            return False
+        self.manifest_bytes -= size
+        return True
+
     def take_child(self) -> bool:
+        if self.children <= 0:
+            self.skipped += 1
+            return False
         self.children -= 1
-        return self.children >= 0
+        return True
 
 
 @dataclass
@@ -124,7 +142,8 @@ def _pretty(content: bytes) -> str:
 
 
 def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    # Manifests stored before sizes were checked at push may say 10**400: no size at all.
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else 0
 
 
 def _str_map(value: object) -> dict[str, str]:
@@ -154,20 +173,28 @@ def _config_and_pretty(raw: bytes) -> tuple[ConfigSummary, str]:
 
 
 def _parse_manifest(digest: str, content: bytes, media_type: str, full: bool) -> ManifestView:
-    """What the manifest itself says (CPU-bound for a large one: run off the loop)."""
+    """What the manifest itself says (CPU-bound for a large one: run off the loop). The parsed
+    document is not kept: freeing a large one takes a while too, and is done here, in the thread."""
     document = _json(content)
     is_index = media_type in mediatypes.INDEXES or ("manifests" in document and "layers" not in document)
     view = ManifestView(digest=digest, media_type=media_type, is_index=is_index, size=0, created="",
-                        document=document, pretty=_pretty(content) if full else "",
+                        pretty=_pretty(content) if full else "",
                         annotations=_str_map(document.get("annotations")))
     if is_index:
         entries = document.get("manifests") if isinstance(document.get("manifests"), list) else []
         view.children = [d for d in map(_descriptor, entries) if d is not None]
         return view
     layers = document.get("layers") if isinstance(document.get("layers"), list) else []
-    view.layers = [d for d in map(_descriptor, layers) if d is not None]
     view.config = _descriptor(document.get("config"))
-    view.size = sum(layer.size for layer in view.layers) + (view.config.size if view.config else 0)
+    if full:
+        view.layers = [d for d in map(_descriptor, layers) if d is not None]
+        view.layer_count = len(view.layers)
+        layer_sizes = sum(layer.size for layer in view.layers)
+    else:  # a row of a list: the count and the sizes are enough
+        counted = [layer for layer in layers if isinstance(layer, dict) and isinstance(layer.get("digest"), str)]
+        view.layer_count = len(counted)
+        layer_sizes = sum(_int(layer.get("size")) for layer in counted)
+    view.size = layer_sizes + (view.config.size if view.config else 0)
     return view
 
 
@@ -191,6 +218,7 @@ class ContainerPages:
         self.blobs = blobs
         self.configs: BudgetLru[str, ConfigSummary] = BudgetLru(SUMMARY_BUDGET)
         self.images: BudgetLru[str, ImageSummary] = BudgetLru(SUMMARY_BUDGET)
+        self.rows: BudgetLru[tuple[int, str], ManifestView] = BudgetLru(SUMMARY_BUDGET)  # tags pages' rows
 
     async def _config_bytes(self, digest: str, reads: PageReads | None) -> bytes | None:
         """The config blob, if it is small enough and the page may still read it (None: no budget)."""
@@ -250,22 +278,35 @@ class ContainerPages:
         if row is None:
             return None
         content = bytes(row["content"])
+        skipped = reads.skipped
         view = await self.manifest(package, row["digest"], content, row["media_type"], reads, depth=1)
         summary = ImageSummary(view.size, view.created, view.platform)
-        if view.is_index or view.config is None or view.config.media_type == mediatypes.OCI_EMPTY \
-                or self.configs.get(view.config.digest) is not None:
+        if reads.skipped == skipped:
             self.images.put(digest, summary, len(content))  # complete: nothing was left unread
         return summary
 
     async def tags(self, package: Package) -> list[TagView]:
-        rows = await self.store.tags_with_manifests(package.id, MAX_TAGS_SHOWN)
+        rows = await self.store.tags_with_manifests(package.id, MAX_TAGS_SHOWN, LIST_CONTENT_BYTES)
         seen: dict[str, ManifestView] = {}
         reads = PageReads()
         tags = []
         for row in rows:
             view = seen.get(row["digest"])
             if view is None:
-                view = await self.manifest(package, row["digest"], bytes(row["content"]), row["media_type"], reads)
+                view = self.rows.get((package.id, row["digest"]))
+            if view is None:
+                skipped = reads.skipped
+                if reads.take_manifest(int(row["size"])):
+                    content = row["content"]
+                    if content is None:  # a large one, read on its own
+                        stored = await self.store.manifest_info(package.id, row["digest"])
+                        content = stored["content"] if stored is not None else b"{}"
+                    view = await self.manifest(package, row["digest"], bytes(content), row["media_type"], reads)
+                    if reads.skipped == skipped:  # complete: kept for the next views
+                        self.rows.put((package.id, row["digest"]), view, int(row["size"]))
+                else:  # past the page's budget: what the row itself says
+                    view = ManifestView(digest=row["digest"], media_type=row["media_type"], size=0, created="",
+                                        is_index=row["media_type"] in mediatypes.INDEXES, pretty="")
                 seen[row["digest"]] = view
             tags.append(TagView(row["name"], row["updated_at"], view))
         return tags

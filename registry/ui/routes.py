@@ -340,7 +340,9 @@ class UiPages:
                 raise ValueError(f"Choose its scopes: {SCOPE_READ} and/or {SCOPE_WRITE}.")
             if not set(scopes) <= viewer.principal.scopes:
                 raise ValueError("A token cannot have scopes that the token you signed in with lacks.")
-            if days and (not days.isdigit() or not 1 <= int(days) <= MAX_EXPIRY_DAYS):
+            # ASCII digits only: "²".isdigit() is true and int() refuses it; int() takes "٣" as 3.
+            if days and not (days.isascii() and days.isdigit() and len(days) <= 4
+                             and 1 <= int(days) <= MAX_EXPIRY_DAYS):
                 raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
             expires_at = time.time() + int(days) * 86400 if days else None
             token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at)

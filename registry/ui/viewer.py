@@ -7,9 +7,10 @@ sign in; bad credentials are a 401.
 from __future__ import annotations
 
 import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -77,9 +78,12 @@ def signin_redirect(request: web.Request) -> PageError:
 
 
 def safe_next(value: str | None) -> str:
-    """Where to go after signing in: a path on this server only (no scheme, no host, no //)."""
+    """Where to go after signing in: a path on this server only (no scheme, no host, no //), with
+    control characters, spaces and non-ASCII percent-encoded (a header cannot carry them as they are:
+    the answer would never be sent)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
+    value = quote(value, safe=string.punctuation)
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return "/"

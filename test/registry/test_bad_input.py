@@ -76,9 +76,54 @@ def test_invalid_tags(world: World, tag: str) -> None:
     put = client.push_image(world.package, tag, img)
     assert put.status_code == 400, put.text
     assert error_codes(put) == ["TAG_INVALID"]
+    # A tag that cannot exist is simply unknown to a read or a delete (only a push is told it is invalid),
+    # and a HEAD error carries the Content-Length of the GET's body.
     get = client.get(f"/v2/{world.package}/manifests/{tag}")
-    assert get.status_code == 400
+    assert get.status_code == 404 and error_codes(get) == ["MANIFEST_UNKNOWN"]
+    head = client.head(f"/v2/{world.package}/manifests/{tag}")
+    assert head.status_code == 404 and head.headers["Content-Length"] == str(len(get.content))
     assert client.get(f"/v2/{world.package}/tags/list").json()["tags"] == []
+
+
+def test_spec_conformance_invalid_manifest_name(world: World) -> None:
+    client = world.client("admin")
+    for method in ("GET", "HEAD"):
+        response = client.request(method, f"/v2/{world.package}/manifests/.INVALID_MANIFEST_NAME")
+        assert response.status_code == 404
+        assert int(response.headers["Content-Length"]) > 0
+    head = client.head(f"/v2/{world.package}/blobs/{GOOD_DIGEST}")
+    assert head.status_code == 404 and int(head.headers["Content-Length"]) > 0
+
+
+@pytest.mark.parametrize("n", ["%C2%B2", "%C2%B3", "%D9%A3", "-1", "1e3", "", "0x10", "1%0A"])
+def test_page_sizes_that_are_not_ascii_digits(world: World, n: str) -> None:
+    client = world.client("admin")
+    for path in (f"/v2/{world.package}/tags/list?n={n}", f"/v2/_catalog?n={n}"):
+        response = client.get(path)
+        assert response.status_code == 400, (path, response.text)
+        assert error_codes(response) == ["PAGINATION_NUMBER_INVALID"]
+
+
+def test_page_size_with_thousands_of_digits_is_the_largest_page(world: World) -> None:
+    response = world.client("admin").get(f"/v2/{world.package}/tags/list?n={'9' * 5000}")
+    assert response.status_code == 200, response.text
+
+
+def test_descriptor_size_beyond_int64_is_refused(world: World) -> None:
+    client = world.client("admin")
+    img = oci.image(world.workspace + " huge size")
+    for blob in img.blobs.values():
+        client.push_blob(world.package, blob)
+    for size in (10**400, 2**63):
+        body = img.manifest.replace(b'"size":' + str(len(img.blobs[next(iter(img.blobs))])).encode(),
+                                    b'"size":' + str(size).encode(), 1)
+        assert body != img.manifest
+        response = client.push_manifest(world.package, "huge-size", body, oci.OCI_MANIFEST)
+        assert response.status_code == 400, response.text
+        assert error_codes(response) == ["MANIFEST_INVALID"]
+    assert client.get(f"/v2/{world.package}/manifests/huge-size").status_code == 404
+    page = client.get(f"/{world.workspace}/code/packages/container/app")
+    assert page.status_code == 200
 
 
 @pytest.mark.parametrize("digest", [

@@ -134,9 +134,17 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE m [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><metadata><groupId>&xxe;</groupId></metadata>"""
 
 
+# The same document in UTF-16: the old hand-made DTD filter looked for ASCII bytes and let it through.
+UTF16_ENTITIES = ('<?xml version="1.0" encoding="UTF-16"?>\n<!DOCTYPE m [<!ENTITY lib "lib">]>'
+                  "<metadata><groupId>com.example.bad</groupId><artifactId>&lib;</artifactId></metadata>"
+                  ).encode("utf-16")
+
+
 @pytest.mark.parametrize("body", [
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
+    UTF16_ENTITIES,
+    UTF16_ENTITIES.decode("utf-16").replace("UTF-16", "UTF-16BE").encode("utf-16-be"),
     b"<!doctype metadata><metadata/>",
     b"<metadata><groupId>com.example.bad</groupId>",
     b"not xml at all",

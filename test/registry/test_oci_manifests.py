@@ -99,6 +99,37 @@ def test_missing_blobs_are_manifest_blob_unknown(world: World) -> None:
     assert error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
 
 
+NON_DISTRIBUTABLE = ["application/vnd.oci.image.layer.nondistributable.v1.tar",
+                     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+                     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"]
+
+
+@pytest.mark.parametrize("media_type", NON_DISTRIBUTABLE)
+def test_non_distributable_layers_with_urls_need_no_blob(world: World, media_type: str) -> None:
+    """Windows base images: their foreign layers live at their urls, and the registry need not hold them;
+    every other blob must still be there."""
+    client = world.client("write")
+    config, layer = oci.config_blob(note=media_type), f"own layer of {media_type}".encode()
+    foreign = oci.descriptor(media_type, b"foreign base layer " + media_type.encode(),
+                             urls=["https://mcr.example.com/v2/windows/blobs/sha256-of-it"])
+    manifest_type = oci.DOCKER_MANIFEST if "docker" in media_type else oci.OCI_MANIFEST
+    document = {"schemaVersion": 2, "mediaType": manifest_type,
+                "config": oci.descriptor(oci.DOCKER_CONFIG if "docker" in media_type else oci.OCI_CONFIG, config),
+                "layers": [foreign, oci.descriptor(oci.OCI_LAYER, layer)]}
+    body = oci.canonical(document)
+    client.push_blob(world.package, config)
+    missing_own = client.push_manifest(world.package, "windows", body, manifest_type)
+    assert missing_own.status_code == 400 and error_codes(missing_own) == ["MANIFEST_BLOB_UNKNOWN"]
+    client.push_blob(world.package, layer)
+    assert client.push_manifest(world.package, "windows", body, manifest_type).status_code == 201
+    assert client.get(f"/v2/{world.package}/manifests/windows", headers={"Accept": manifest_type}).content == body
+    # Without urls it is an ordinary layer, which must be there.
+    document["layers"][0] = {key: value for key, value in foreign.items() if key != "urls"}
+    response = client.push_manifest(world.package, "no-urls", oci.canonical(document), manifest_type)
+    assert response.status_code == 400 and error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
+
+
 def test_unknown_manifest(world: World) -> None:
     client = world.client("read")
     for reference in ("nope", digest_of(b"nope")):

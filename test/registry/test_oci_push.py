@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+
+import requests
 
 from test.registry.conftest import World
 from test.support.oci_client import OciClient, digest_of, error_codes
@@ -196,3 +199,41 @@ def test_empty_blob(world: World) -> None:
     assert head.headers["Content-Length"] == "0"
     location = client.start_upload(world.package)
     assert client.put(location, params={"digest": digest_of(b"")}).status_code == 201
+
+
+def _bearer(world: World, role: str, scopes: list[str]) -> str:
+    response = requests.get(f"{world.server.url}/auth/token", params={"service": "packages-registry",
+                                                                      "scope": scopes},
+                            auth=(world.email(role), world.tokens[role]), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+def test_mount_with_a_bearer_token_is_challenged_for_the_source(world: World) -> None:
+    """A token for the target alone: the mount is answered with a challenge that asks for pull on the
+    source too (as distribution does); with a token for both, the blob is mounted (201)."""
+    data = os.urandom(2000)
+    digest = digest_of(data)
+    assert world.client("write").push_blob(world.package, data).status_code == 201
+    target = world.new_package("mounted-by-bearer")
+    params = {"mount": digest, "from": world.package}
+    narrow = OciClient(world.server.url, _bearer(world, "write", [f"repository:{target}:pull,push"]))
+    challenged = narrow.post(f"/v2/{target}/blobs/uploads/", params=params)
+    assert challenged.status_code == 401, challenged.text
+    header = challenged.headers["WWW-Authenticate"]
+    scopes = re.search(r'scope="([^"]*)"', header).group(1).split()
+    assert f"repository:{world.package}:pull" in scopes and f"repository:{target}:pull,push" in scopes
+    assert 'error="insufficient_scope"' in header
+    wide = OciClient(world.server.url, _bearer(world, "write", scopes))
+    mounted = wide.post(f"/v2/{target}/blobs/uploads/", params=params)
+    assert mounted.status_code == 201, mounted.text
+    _assert_blob(world, target, data)
+    # Someone who may not read the source is not challenged for it: the upload starts instead.
+    outsider_repo = world.new_repository("elsewhere")
+    outsider_pkg = world.new_package("elsewhere-img", outsider_repo)
+    outsider = world.user(f"outsider@{world.workspace}.example.com", {outsider_repo: "write"})
+    token = requests.get(f"{world.server.url}/auth/token", timeout=30,
+                         params={"scope": f"repository:{outsider_pkg}:pull,push"},
+                         auth=(f"outsider@{world.workspace}.example.com", outsider)).json()["token"]
+    fallback = OciClient(world.server.url, token).post(f"/v2/{outsider_pkg}/blobs/uploads/", params=params)
+    assert fallback.status_code == 202, fallback.text

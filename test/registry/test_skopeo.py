@@ -115,3 +115,21 @@ def test_skopeo_without_rights(world: World, tmp_path: Path, layout: tuple[Path,
     assert refused.returncode != 0
     assert world.tokens["read"] not in refused.stderr
     assert world.client("read").get(f"/v2/{world.package}/manifests/nope").status_code == 404
+
+
+def test_copy_between_images_of_a_workspace_mounts_the_blobs(world: World, tmp_path: Path) -> None:
+    """skopeo (token auth) mounts blobs that its blob cache knows to be in a sibling image: 201 Created,
+    nothing uploaded again."""
+    img = oci.image(world.workspace + " to mount", layers=2)
+    assert world.client("write").push_image(world.package, "src", img).status_code == 201
+    source = f"docker://{world.server.host}/{world.package}:src"
+    args = ["--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", creds(world, "write"),
+            "--dest-creds", creds(world, "write")]
+    # The first copy teaches skopeo's blob cache where the blobs are; the second mounts them from there.
+    skopeo(tmp_path, "copy", *args, source, f"docker://{world.server.host}/{world.new_package('copy-one')}:dst")
+    target = world.new_package("copy-two")
+    log = skopeo(tmp_path, "--debug", "copy", *args, source, f"docker://{world.server.host}/{target}:dst").stderr
+    # "mount OK" is skopeo's word for a 201 Created to its mount (a 202 is "started an upload instead").
+    assert log.count("... mount OK") >= len(img.blobs) - 1, log[-3000:]  # the layers at least
+    got = world.client("read").get(f"/v2/{target}/manifests/dst", headers={"Accept": oci.ACCEPT})
+    assert got.status_code == 200 and got.content == img.manifest

@@ -152,3 +152,16 @@ def test_pipeline_token_at_the_token_endpoint(pushed: World) -> None:
     got = requests.get(token_url(world), params={"scope": f"repository:{world.package}:pull,push,delete"},
                        auth=(username, secret), timeout=30)
     assert access_of(got.json()["token"]) == {world.package: ["pull", "push"]}
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"grant_type=password&username=\xff\xfe&password=x", "application/x-www-form-urlencoded; charset=utf-8"),
+    (b"\xff\xfe\xfd", "application/x-www-form-urlencoded"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\npassword\r\n--x--\r\n",
+     "multipart/form-data"),
+])
+def test_unreadable_token_forms_are_400(world: World, body: bytes, content_type: str) -> None:
+    response = requests.post(token_url(world), data=body, headers={"Content-Type": content_type}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "Traceback" not in world.server.log_path.read_text(errors="replace")[-20000:]

@@ -52,6 +52,7 @@ def assert_no_stall(base_url: str, probe_auth: tuple[str, str], hostile: Callabl
         assert elapsed <= bound, f"another user's GET /v2/ took {elapsed:.2f} s while {what} ran"
         time.sleep(0.01)
     worker.join()
+    print(f"stall probe: {probes} probes, slowest {slowest:.3f} s while {what} ran")
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["result"]  # type: ignore[return-value]

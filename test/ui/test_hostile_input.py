@@ -68,3 +68,23 @@ def test_cookies_are_secure_behind_https(tmp_path: Path) -> None:
         assert posted.status_code == 401  # past the CSRF checks: the credentials are wrong
     finally:
         server.stop()
+
+
+def test_signin_next_with_control_characters(ui_world: UiWorld) -> None:
+    """A signed-in viewer sent to /signin?next=... goes there; characters a header cannot carry are
+    percent-encoded (the answer was a dropped connection before)."""
+    reader = ui_world.basic("reader")
+    for target, location in (("/x%0b", "/x%0B"), ("/%09/evil.example", "/%09/evil.example"),
+                             ("/a%20b?q=%C3%BC", "/a%20b?q=%C3%BC"), ("//evil.example", "/")):
+        response = reader.get(ui_world.url(f"/signin?next={target}"), allow_redirects=False, timeout=30)
+        assert response.status_code == 303, target
+        assert response.headers["Location"] == location
+
+
+def test_token_form_expiry_in_other_digits(ui_world: UiWorld) -> None:
+    session = ui_world.signed_in("admin")
+    token = csrf_of(session.get(ui_world.url("/tokens"), timeout=30).text)
+    for days in ("²", "٣", "1²", "9" * 5000):
+        response = session.post(ui_world.url("/tokens"), timeout=30, data={
+            "csrf_token": token, "name": "x", "scope": "read:package:bitbucket", "expires_days": days})
+        assert response.status_code == 400, days
