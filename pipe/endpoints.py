@@ -54,3 +54,15 @@ def maven_repository(registry: Registry, workspace: str, override: str | None, i
                         f"Packages page): the pipe does not know Bitbucket's Maven URL for {BITBUCKET_REGISTRY}. "
                         "With a bundled registry, set REGISTRY to it instead.")
     return f"{registry.base_url}/maven/{workspace}/"
+
+
+BITBUCKET_PYPI = "https://pypi.apkg.io/{workspace}/"
+
+
+def pypi_repository(registry: Registry, workspace: str, override: str | None, insecure: bool) -> str:
+    """The upload URL of the workspace's PyPI index (its simple index is ``<it>simple/``)."""
+    if override:
+        return checked_url(override, "PYPI_REPOSITORY", insecure)
+    if is_bitbucket(registry):
+        return BITBUCKET_PYPI.format(workspace=workspace)
+    return f"{registry.base_url}/pypi/{workspace}/"

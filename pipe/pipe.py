@@ -37,7 +37,7 @@ def main() -> None:
     _import_path()
     from bitbucket_pipes_toolkit import Pipe, fail, get_logger
 
-    from pipe.actions import configure, container, maven, npm
+    from pipe.actions import configure, container, maven, npm, pypi
     from pipe.config import load_settings
     from pipe.errors import PipeError
     from pipe.report import install_mask
@@ -70,6 +70,8 @@ def main() -> None:
             done = npm.run(npm.load(variables, env), logger)
         elif package_type == "maven":
             done = maven.run(maven.load(variables, env), logger)
+        elif package_type == "pypi":
+            done = pypi.run(pypi.load(variables, env), logger)
         else:
             settings = load_settings(variables, env)
             outcome = container.run(settings, logger)

@@ -35,8 +35,9 @@ SCHEMA: dict[str, dict] = {
         "meta": {"doc": "API token of that account, with the scopes `read:package:bitbucket` and "
                         "`write:package:bitbucket`. Never printed. Use a secured variable."}},
     "PACKAGE_TYPE": {
-        "type": "string", "required": False, "default": "container", "allowed": ["container", "npm", "maven"],
-        "meta": {"doc": "What to publish: `container` (an image), `npm` (a package) or `maven` (artifacts)."}},
+        "type": "string", "required": False, "default": "container", "allowed": ["container", "npm", "maven", "pypi"],
+        "meta": {"doc": "What to publish: `container` (an image), `npm` (a package), `maven` (artifacts) or "
+                        "`pypi` (Python wheels and sdists)."}},
     "ACTION": {
         "type": "string", "required": False, "default": "publish", "allowed": ["publish", "configure"],
         "meta": {"doc": "`publish`, or `configure`: write `.npmrc`, `.m2/settings.xml` and `.docker/config.json` "
@@ -108,8 +109,8 @@ SCHEMA: dict[str, dict] = {
         "meta": {"doc": "npm: `public` or `restricted`, sent with the publish as `npm publish --access` does."}},
     "SKIP_EXISTING": {
         "type": "boolean", "required": False, "default": False,
-        "meta": {"doc": "npm and Maven releases: when the version is already published, succeed without "
-                        "publishing (otherwise that is a failure: published versions are immutable)."}},
+        "meta": {"doc": "npm, Maven releases and PyPI: when the version (PyPI: the file) is already published, "
+                        "succeed without publishing (otherwise that is a failure: published versions are immutable)."}},
     "NPM_SCOPE": {
         "type": "string", "required": False, "empty": False, "regex": r"^(@[a-z0-9][a-z0-9._~-]*|none)\Z",
         "meta": {"default": "the scope of `NPM_PACKAGE`'s package.json name, else `@WORKSPACE`",
@@ -134,9 +135,21 @@ SCHEMA: dict[str, dict] = {
         "meta": {"doc": "Maven: instead of deploying files, run `mvn` with these arguments (e.g. "
                         "`deploy -DskipTests`) and a generated settings.xml holding the credentials; the "
                         "deployment repository is set to `MAVEN_REPOSITORY`. Needs mvn on PATH."}},
+    "PYPI_DIST": {
+        "type": "list", "required": False, "schema": {"type": "string", "empty": False},
+        "meta": {"default": "`dist/*`",
+                 "doc": "PyPI: the wheels and sdists to upload, as files or globs relative to the clone directory "
+                        "(one project and version per call)."}},
+    "PYPI_REPOSITORY": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`https://pypi.apkg.io/WORKSPACE/` for `crg.apkg.io`, else `REGISTRY/pypi/WORKSPACE/`",
+                 "doc": "PyPI: the workspace's upload URL (its simple index is this URL + `simple/`)."}},
+    "PYPI_BUILD": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "PyPI: when nothing matches `PYPI_DIST`, build the project first with `python -m build`."}},
     "CONFIGURE": {
-        "type": "list", "required": False, "schema": {"type": "string", "allowed": ["npm", "maven", "container"]},
-        "meta": {"default": "`npm`, `maven` and `container` (`maven` only when its repository is known)",
+        "type": "list", "required": False, "schema": {"type": "string", "allowed": ["npm", "maven", "container", "pypi"]},
+        "meta": {"default": "`npm`, `maven`, `container` and `pypi` (`maven` only when its repository is known)",
                  "doc": "configure: which client configurations to write."}},
     "INSECURE": {
         "type": "boolean", "required": False, "default": False,

@@ -9,13 +9,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from registry.access import token_endpoint
 from registry.access.controller import AccessController
-from registry.access.jwt_tokens import TokenService, load_or_create_key
+from registry.access.jwt_tokens import TokenService
+from registry.access.signing_keys import move_database_keys, open_key_ring
 from registry.access.store import AccessStore
-from registry.content import ContentService
+from registry.content import ContentService, UploadLimits
 from registry.context import SERVICES, Services
+from registry.httputil import is_valid_host
 from registry.maven import routes as maven_routes
 from registry.npm import routes as npm_routes
 from registry.oci import routes as oci_routes
+from registry.pypi import routes as pypi_routes
 from registry.settings import Settings
 from registry.storage.factory import open_blob_store, open_database
 from registry.ui import routes as ui_routes
@@ -24,17 +27,20 @@ log = logging.getLogger("packages_registry")
 
 
 async def build_services(settings: Settings) -> Services:
+    keys = open_key_ring(settings.data_dir, settings.signing_key_file)
     blobs = open_blob_store(settings)
     db = await open_database(settings)
     access = AccessStore(db)
+    await move_database_keys(db, keys)
     return Services(
         settings=settings,
         db=db,
         blobs=blobs,
-        content=ContentService(db, blobs),
+        content=ContentService(db, blobs, UploadLimits(settings.max_uploads_per_credential,
+                                                       settings.max_uploads_per_package, settings.upload_idle_seconds)),
         access=access,
         controller=AccessController(access),
-        tokens=TokenService(await load_or_create_key(db)),
+        tokens=TokenService(keys, settings.service),
     )
 
 
@@ -58,14 +64,30 @@ async def server_errors(request: web.Request, handler) -> web.StreamResponse:
         raise web.HTTPInternalServerError(text="internal server error") from None
 
 
+@web.middleware
+async def valid_host(request: web.Request, handler) -> web.StreamResponse:
+    """A request whose Host is not host[:port] (or that has two) is refused before anything uses it: the
+    Host makes token realms, npm tarball URLs and links when --public-url is not set."""
+    hosts = request.headers.getall("Host", [])
+    if len(hosts) > 1 or (hosts and not is_valid_host(hosts[0])):
+        message = "invalid Host header"
+        if request.path.startswith("/v2/"):
+            return web.json_response({"errors": [{"code": "UNSUPPORTED", "message": message}]}, status=400)
+        if request.path.startswith("/npm/"):
+            return web.json_response({"error": message}, status=400)
+        return web.Response(status=400, text=message)
+    return await handler(request)
+
+
 async def create_app(settings: Settings, svc: Services | None = None) -> web.Application:
-    app = web.Application(middlewares=[server_errors], client_max_size=1024**2)
+    app = web.Application(middlewares=[valid_host, server_errors], client_max_size=1024**2)
     svc = svc or await build_services(settings)
     app[SERVICES] = svc
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
     npm_routes.setup(app, svc)
     maven_routes.setup(app, svc)
+    pypi_routes.setup(app, svc)
     ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
 
     async def close(_app: web.Application) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES
+from registry.access.signing_keys import SigningKeyError
 from registry.access.store import DEFAULT_PIPELINE_TOKEN_TTL, AccessError
 from registry.settings import Settings, default_data_dir
 from registry.storage.migrate import DatabaseNewerThanCode
@@ -26,7 +27,9 @@ class UsageError(Exception):
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
-                  "database_url", "blob_url", "s3_endpoint"):
+                  "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes", "signing_key_file",
+                  "max_uploads_per_credential", "max_uploads_per_package", "upload_idle_seconds",
+                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -123,7 +126,7 @@ async def cmd_package_create(svc, args) -> None:
     workspace, name = _split_full(args.package, "package")
     from registry.packages import validate_package_name
 
-    validate_package_name(args.type, name)
+    name = validate_package_name(args.type, name)
     await svc.access.create_package(workspace, name, args.type, args.repository)
     print(f"{args.type} package {workspace}/{name} created, linked to {args.repository}")
 
@@ -138,12 +141,74 @@ async def cmd_package_delete(svc, args) -> None:
     print(f"{args.type} package {args.package} deleted (run gc to free its storage)")
 
 
+async def _pypi_project(svc, full_name: str):
+    from registry.pypi.names import is_valid_project_name, normalize
+
+    workspace, name = _split_full(full_name, "project")
+    if not is_valid_project_name(name):
+        raise UsageError(f"invalid Python project name {name!r}")
+    package = await svc.access.get_package(workspace, "pypi", normalize(name))
+    if package is None:
+        raise UsageError(f"no pypi package {workspace}/{normalize(name)}")
+    return package
+
+
+@_with_services
+async def cmd_pypi_files(svc, args) -> None:
+    """yank, unyank or delete a version's files (or one file) of a PyPI project."""
+    from registry.pypi.store import PypiStore
+
+    package = await _pypi_project(svc, args.project)
+    store = PypiStore(svc.db)
+    if args.pypi_action == "yank":
+        changed = await store.yank(package.id, args.version, args.file, args.reason)
+    elif args.pypi_action == "unyank":
+        changed = await store.unyank(package.id, args.version, args.file)
+    else:
+        changed = await store.delete(package.id, args.version, args.file)
+    if not changed:
+        raise UsageError(f"no file of {package.full_name} {args.version}" + (f" named {args.file}" if args.file else ""))
+    done = {"yank": "yanked", "unyank": "unyanked", "delete": "deleted (run gc to free the storage)"}
+    print(f"{changed} file(s) of {package.full_name} {args.version} {done[args.pypi_action]}")
+
+
 @_with_services
 async def cmd_gc(svc, args) -> None:
     from registry.gc import collect
 
     report = await collect(svc.db, svc.content, svc.settings.gc_grace_seconds, args.dry_run)
     print(("dry run: " if args.dry_run else "") + str(report))
+
+
+def _key_ring(args: argparse.Namespace, create: bool = False):
+    from registry.access.signing_keys import open_key_ring
+
+    settings = _settings(args)
+    return open_key_ring(settings.data_dir, settings.signing_key_file, create)
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    ring = _key_ring(args)
+    signing = ring.signing.kid
+    for key in ring.all():
+        made = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(key.created_at))
+        print(f"{key.kid}\t{made}\t{'signing' if key.kid == signing else 'verifying'}")
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    from registry.access.jwt_tokens import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL
+
+    ring = _key_ring(args, create=True)
+    if ring.made_first:
+        print(f"new signing key {ring.signing.kid}")
+        return
+    kid, removed = ring.rotate(keep_seconds=REFRESH_TOKEN_TTL + ACCESS_TOKEN_TTL)
+    print(f"new signing key {kid}" + (f"; removed expired keys {', '.join(removed)}" if removed else ""))
+
+
+def cmd_keys_remove(args: argparse.Namespace) -> None:
+    _key_ring(args).remove(args.kid)
+    print(f"signing key {args.kid} removed: the tokens it signed are refused")
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -173,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "$PACKAGES_REGISTRY_BLOBS)")
     common.add_argument("--s3-endpoint", dest="s3_endpoint", default=argparse.SUPPRESS, metavar="URL",
                         help="S3 endpoint for a non-AWS store such as Ceph or MinIO ($PACKAGES_REGISTRY_S3_ENDPOINT)")
+    common.add_argument("--signing-key-file", dest="signing_key_file", default=argparse.SUPPRESS, metavar="PATH",
+                        help="bearer-token signing key: a file (32+ bytes) or a directory of KID.key files, shared "
+                             "by replicas (default: DATA/keys; $PACKAGES_REGISTRY_SIGNING_KEY_FILE)")
     parser = argparse.ArgumentParser(prog="packages-registry", parents=[common],
                                      description="The bundled Bitbucket Packages-style registry.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -192,8 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a pipeline token's push to an unknown package creates it, linked to its repository")
     serve.add_argument("--no-delete", dest="delete_enabled", action="store_false", default=None,
                        help="refuse DELETE of manifests, tags, blobs and packages")
+    serve.add_argument("--max-uploads-per-credential", dest="max_uploads_per_credential", type=int,
+                       help="open upload sessions one token may have (default 100; past it: 429 + Retry-After)")
+    serve.add_argument("--max-uploads-per-package", dest="max_uploads_per_package", type=int,
+                       help="open upload sessions one package may have (default 200)")
+    serve.add_argument("--upload-idle-timeout", dest="upload_idle_seconds", type=float, metavar="SECONDS",
+                       help="an upload session unused this long expires (default 3600)")
+    serve.add_argument("--header-timeout", dest="header_timeout", type=float, metavar="SECONDS",
+                       help="time for a request's head to arrive (default 30; then 408 and the connection closes)")
+    serve.add_argument("--body-timeout", dest="body_timeout", type=float, metavar="SECONDS",
+                       help="a request body may stall this long, and is held to --body-min-rate after it "
+                            "(default 60)")
+    serve.add_argument("--body-min-rate", dest="body_min_rate", type=float, metavar="BYTES",
+                       help="least average bytes per second of a request body (default 500)")
+    serve.add_argument("--keepalive-timeout", dest="keepalive_timeout", type=float, metavar="SECONDS",
+                       help="an idle kept-alive connection is closed after this (default 75)")
     serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
                        help="Maven: allow re-deploying release files")
+    serve.add_argument("--pypi-max-file-size", dest="pypi_max_file_bytes", type=int, metavar="BYTES",
+                       help="PyPI: the largest file an upload may bring (default 1 GiB)")
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")
@@ -239,6 +324,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("package", metavar="WORKSPACE/NAME")
     p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
 
+    pypi = sub.add_parser("pypi", help="PyPI projects: yank, unyank, delete").add_subparsers(
+        dest="pypi_action", required=True)
+    for action, text in (("yank", "yank a version (or one file): pip skips it unless pinned (PEP 592)"),
+                         ("unyank", "undo a yank"), ("delete", "delete a version (or one file)")):
+        p = command(action, cmd_pypi_files, text, pypi)
+        p.add_argument("project", metavar="WORKSPACE/PROJECT")
+        p.add_argument("version")
+        p.add_argument("--file", help="only this file of the version")
+        if action == "yank":
+            p.add_argument("--reason", help="shown by pip and on the pages")
+    keys = sub.add_parser("keys", help="bearer-token signing keys").add_subparsers(dest="action", required=True)
+    command("list", cmd_keys_list, "list the signing keys (the newest signs, all verify)", keys)
+    command("rotate", cmd_keys_rotate, "make a new signing key; keys whose tokens have all expired are removed",
+            keys)
+    command("remove", cmd_keys_remove, "remove a key now (a leaked key): its tokens are refused",
+            keys).add_argument("kid")
+
     command("migrate", cmd_migrate, "apply pending schema migrations (the server also does on start)")
 
     p = command("gc", cmd_gc, "collect garbage: unreferenced blobs and stale uploads")
@@ -256,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         args.handler(args)
-    except (UsageError, AccessError, ValueError, StorageProbeFailed, DatabaseNewerThanCode) as exc:
+    except (UsageError, AccessError, ValueError, StorageProbeFailed, DatabaseNewerThanCode, SigningKeyError) as exc:
         print(f"packages-registry: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

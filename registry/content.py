@@ -30,6 +30,29 @@ class UploadNotFound(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """How many resumable upload sessions may be open, and how long one may sit unused.
+
+    A session idle longer than ``idle_seconds`` is expired: it no longer counts, and using it answers
+    "upload unknown" (garbage collection deletes its bytes). A session in use (a chunk streaming) is
+    never idle: the clock restarts when each chunk ends.
+    """
+
+    per_credential: int = 100
+    per_package: int = 200
+    idle_seconds: float = 3600.0
+
+
+class TooManyUploads(Exception):
+    """The caller (or the package) has as many open upload sessions as allowed."""
+
+    def __init__(self, what: str, limit: int, retry_after: float) -> None:
+        super().__init__(f"too many open upload sessions {what} (at most {limit}): finish or cancel some, "
+                         "or wait for idle ones to expire")
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+
 class DigestMismatch(Exception):
     def __init__(self, expected: str, actual: str) -> None:
         super().__init__(f"content digest {actual} does not match the digest given, {expected}")
@@ -125,9 +148,10 @@ def blob_lock(digest: str) -> str:
 
 
 class ContentService:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, limits: UploadLimits | None = None) -> None:
         self.db = db
         self.blobs = blobs
+        self.limits = limits or UploadLimits()
         # Hash state of uploads in progress, by upload id. Lost on restart or when another
         # process takes the next chunk; it is then rebuilt from the bytes already stored.
         self._hash_states: dict[str, _HashState] = {}
@@ -135,25 +159,42 @@ class ContentService:
 
     # --- upload sessions ---
 
-    async def start_upload(self, package_id: int) -> str:
+    async def start_upload(self, package_id: int, credential_id: str | None = None) -> str:
+        """A new resumable session. With ``credential_id`` (a client's session, not one request's own),
+        refused with TooManyUploads past the caps of UploadLimits."""
+        if credential_id is not None:
+            await self._check_caps(package_id, credential_id)
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         now = time.time()
         async with self.db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO uploads (id, package_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (upload_id, package_id, now, now),
+                "INSERT INTO uploads (id, package_id, created_at, updated_at, credential_id) VALUES (?, ?, ?, ?, ?)",
+                (upload_id, package_id, now, now, credential_id),
             )
         self._hash_states[upload_id] = _HashState(0, hashlib.new(STREAM_ALGORITHM))
         return upload_id
+
+    async def _check_caps(self, package_id: int, credential_id: str) -> None:
+        limits = self.limits
+        live_since = time.time() - limits.idle_seconds
+        for what, column, value, limit in (("for this credential", "credential_id", credential_id,
+                                            limits.per_credential),
+                                           ("for this package", "package_id", package_id, limits.per_package)):
+            row = await self.db.fetchone(
+                f"SELECT COUNT(*) AS n, MIN(updated_at) AS oldest FROM uploads WHERE {column} = ? AND updated_at > ?",
+                (value, live_since))
+            if row is not None and row["n"] >= limit:
+                raise TooManyUploads(what, limit, row["oldest"] - live_since)
 
     async def upload_size(self, upload_id: str, package_id: int) -> int:
         async with self._sessions.hold(upload_id):
             return await self._size(upload_id, package_id)
 
     async def _size(self, upload_id: str, package_id: int) -> int:
-        row = await self.db.fetchone("SELECT package_id FROM uploads WHERE id = ?", (upload_id,))
-        if row is None or row["package_id"] != package_id:
+        row = await self.db.fetchone("SELECT package_id, updated_at FROM uploads WHERE id = ?", (upload_id,))
+        if row is None or row["package_id"] != package_id \
+                or row["updated_at"] < time.time() - self.limits.idle_seconds:  # expired
             raise UploadNotFound(upload_id)
         try:
             return await self.blobs.upload_size(upload_id)

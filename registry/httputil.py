@@ -51,8 +51,18 @@ class SmallBlobs(BudgetLru[str, bytes]):
         super().put(digest, data, len(data))
 
 
+# RFC 9110 Host: uri-host [ ":" port ], uri-host being a name, an IPv4 address or a bracketed IPv6 one.
+# Nothing else (quotes, commas, spaces, slashes, "@") may reach a realm, a tarball URL or a page.
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
+def is_valid_host(value: str) -> bool:
+    return _HOST_RE.fullmatch(value) is not None
+
+
 def external_base(request: web.Request, public_url: str | None) -> str:
-    """The scheme://host[:port] clients use to reach us."""
+    """The scheme://host[:port] clients use to reach us (the Host header was checked on the way in:
+    app.valid_host)."""
     if public_url:
         return public_url.rstrip("/")
     return f"{request.scheme}://{request.host}"

@@ -11,6 +11,7 @@ import sys
 from aiohttp import web
 
 from registry import logredact
+from registry.connection_timeouts import TimedAppRunner
 from registry.settings import Settings
 from registry.storage.factory import describe
 from registry.storage.probe import probe_blob_store
@@ -23,7 +24,7 @@ async def _run(settings: Settings, host: str, port: int, reuse_port: bool) -> No
 
     logredact.install()
     app = await create_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = TimedAppRunner(app, settings.connection_timeouts(), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)
     await site.start()

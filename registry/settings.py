@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry.connection_timeouts import ConnectionTimeouts
+
 
 def default_data_dir() -> Path:
     if env := os.environ.get("PACKAGES_REGISTRY_DATA"):
@@ -25,9 +27,27 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
+    pypi_max_file_bytes: int = 1024**3  # PyPI: the largest file an upload may bring
+    # Resumable upload sessions (registry/content.py UploadLimits): caps, and when an unused one expires.
+    max_uploads_per_credential: int = 100
+    max_uploads_per_package: int = 200
+    upload_idle_seconds: float = 3600.0
+    # Slow clients (registry/connection_timeouts.py): seconds for a request head, seconds a body may
+    # stall (and its grace before the minimum rate, in bytes a second, applies), idle keep-alive seconds.
+    header_timeout: float = 30.0
+    body_timeout: float = 60.0
+    body_min_rate: float = 500.0
+    keepalive_timeout: float = 75.0
+
+    # Bearer-token signing keys: a key file or a directory of <kid>.key files (replicas share it);
+    # default: DATA/keys, made on first start (registry/access/signing_keys.py).
+    signing_key_file: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_SIGNING_KEY_FILE"))
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))
     blob_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_BLOBS"))
     s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_S3_ENDPOINT"))
     s3_region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+
+    def connection_timeouts(self) -> ConnectionTimeouts:
+        return ConnectionTimeouts(self.header_timeout, self.body_timeout, self.body_min_rate, self.keepalive_timeout)

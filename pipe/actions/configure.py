@@ -3,7 +3,7 @@
 The pipe's container does not share its home with the step, so the files go into the clone directory:
 ``.npmrc`` (the scope's registry and its credentials, as Bitbucket documents: ``username`` and
 base64 ``_password``), ``.m2/settings.xml`` (server ``bitbucket-packages`` and the repository) and
-``.docker/config.json``. They hold the token, so they are written owner-only, added to
+``.docker/config.json``, and for Python ``.pypirc`` and ``pip.conf``. They hold the token, so they are written owner-only, added to
 ``.git/info/exclude``, and the log says what was written without ever showing the secret.
 """
 
@@ -21,14 +21,18 @@ from urllib.parse import urlsplit
 
 from pipe.actions.common import Done
 from pipe.config import Common, load_common
-from pipe.endpoints import is_bitbucket, maven_repository, npm_registry
+from pipe.endpoints import is_bitbucket, maven_repository, npm_registry, pypi_repository
 from pipe.errors import PipeError
 from pipe.maven.settings_xml import SERVER_ID, settings_xml
 from pipe.npm.packlist import PackError, read_manifest
+from pipe.pypi import client_config
 
-KINDS = ("npm", "maven", "container")
+KINDS = ("npm", "maven", "container", "pypi")
 NPMRC, SETTINGS, DOCKER = ".npmrc", ".m2/settings.xml", ".docker/config.json"
-EXCLUDES = {"npm": "/.npmrc", "maven": "/.m2/", "container": "/.docker/"}
+EXCLUDES = {"npm": ["/.npmrc"], "maven": ["/.m2/"], "container": ["/.docker/"],
+            "pypi": [f"/{client_config.PYPIRC}", f"/{client_config.PIPCONF}"]}
+FILES = {"npm": NPMRC, "maven": SETTINGS, "container": DOCKER,
+         "pypi": f"{client_config.PYPIRC}, {client_config.PIPCONF}"}
 
 
 @dataclass
@@ -38,6 +42,7 @@ class ConfigureSettings:
     npm_registry: str
     npm_scope: str | None  # None: the default registry for every package
     maven_repository: str | None
+    pypi_repository: str = ""
     skipped: list[str] = field(default_factory=list)  # why a kind was left out
 
 
@@ -55,7 +60,8 @@ def load(variables: Mapping[str, Any], env: Mapping[str, str]) -> ConfigureSetti
             maven_url = maven_repository(common.registry, common.workspace, variables.get("MAVEN_REPOSITORY"),
                                          common.insecure)
     npm_url = npm_registry(common.registry, common.workspace, variables.get("NPM_REGISTRY"), common.insecure)
-    return ConfigureSettings(common, kinds, npm_url, npm_scope(variables, common), maven_url, skipped)
+    pypi_url = pypi_repository(common.registry, common.workspace, variables.get("PYPI_REPOSITORY"), common.insecure)
+    return ConfigureSettings(common, kinds, npm_url, npm_scope(variables, common), maven_url, pypi_url, skipped)
 
 
 def npm_scope(variables: Mapping[str, Any], common: Common) -> str | None:
@@ -101,13 +107,22 @@ def run(settings: ConfigureSettings, log: logging.Logger) -> Done:
         lines.append(f"Wrote {DOCKER}: credentials for {host} ({who}). Use it with: "
                      "export DOCKER_CONFIG=$BITBUCKET_CLONE_DIR/.docker")
         written.append("container")
+    if "pypi" in settings.kinds:
+        credentials, index = settings.common.credentials, settings.pypi_repository + "simple/"
+        _write_private(clone / client_config.PYPIRC, client_config.pypirc(settings.pypi_repository, credentials))
+        _write_private(clone / client_config.PIPCONF, client_config.pip_conf(index, credentials))
+        lines.append(f"Wrote {client_config.PYPIRC} and {client_config.PIPCONF}: uploads to "
+                     f"{settings.pypi_repository} and installs from {index}, as {who}. Use them with:")
+        lines += [f"  {line}" for line in client_config.usage_lines(settings.pypi_repository, index, credentials,
+                                                                    "$BITBUCKET_CLONE_DIR")]
+        written.append("pypi")
     lines += settings.skipped
-    exclude = git_exclude(clone, [EXCLUDES[kind] for kind in written])
+    exclude = git_exclude(clone, [entry for kind in written for entry in EXCLUDES[kind]])
     if exclude is not None:
         lines.append(f"Listed them in {exclude} so that they are not committed by accident.")
     else:
         lines.append("Not a git checkout: remember not to commit these files, they hold the token.")
-    files = ", ".join({"npm": NPMRC, "maven": SETTINGS, "container": DOCKER}[kind] for kind in written)
+    files = ", ".join(FILES[kind] for kind in written)
     return Done(lines, f"Configured {files} in {clone}")
 
 

@@ -7,6 +7,8 @@ stops working as soon as the credential it was issued for is revoked.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import jwt
 
 from registry.access.models import Principal
-from registry.storage.database import Database
+from registry.access.signing_keys import LEGACY_KID, KeyRing
 
 ACCESS_TOKEN_TTL = 300
 REFRESH_TOKEN_TTL = 7 * 24 * 3600
@@ -39,24 +41,26 @@ class Grant:
         return action in self.actions.get((resource_type, name), frozenset())
 
 
-async def load_or_create_key(db: Database) -> bytes:
-    """The signing key, made once and kept in the metadata database so that every replica and
-    worker process signs and verifies with the same key."""
-    async with db.transaction() as tx:
-        await tx.lock("signing-key")
-        row = await tx.fetchone("SELECT value FROM server_secrets WHERE name = ?", ("jwt-signing-key",))
-        if row is not None:
-            return bytes.fromhex(row["value"])
-        key = secrets.token_bytes(32)
-        await tx.execute("INSERT INTO server_secrets (name, value) VALUES (?, ?)", ("jwt-signing-key", key.hex()))
-        return key
-
-
 class TokenService:
-    def __init__(self, key: bytes, issuer: str = "packages-registry") -> None:
-        self._key = key
+    """Issues and verifies bearer tokens for one service (the ``aud`` every token must name), signed
+    by the key ring's signing key and naming it in the header (``kid``)."""
+
+    def __init__(self, keys: KeyRing, audience: str, issuer: str = "packages-registry") -> None:
+        self.keys = keys
+        self.audience = audience
         self.issuer = issuer
-        self._verified: dict[tuple[str, str], tuple[float, tuple[Principal, Grant]]] = {}
+        self._verified: dict[tuple[str, str], tuple[float, str, tuple[Principal, Grant]]] = {}
+
+    def _sign(self, claims: dict) -> str:
+        key = self.keys.signing
+        return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+    def derived_keys(self, purpose: bytes) -> list[bytes]:
+        """Keys for other HMACs (the pages' CSRF tokens), from the signing keys: the first is the
+        current one; every one is still accepted, so a rotation does not break forms already open."""
+        signing = self.keys.signing
+        ordered = [signing] + [key for key in self.keys.all() if key.kid != signing.kid]
+        return [hmac.new(key.secret, purpose, hashlib.sha256).digest() for key in ordered]
 
     def _claims(self, principal: Principal, audience: str, ttl: int, kind: str) -> dict:
         now = int(time.time())
@@ -81,29 +85,33 @@ class TokenService:
     def issue_access(self, principal: Principal, audience: str, access: list[dict]) -> tuple[str, int]:
         claims = self._claims(principal, audience, ACCESS_TOKEN_TTL, "access")
         claims["access"] = access
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM), ACCESS_TOKEN_TTL
+        return self._sign(claims), ACCESS_TOKEN_TTL
 
     def issue_refresh(self, principal: Principal, audience: str) -> str:
-        return jwt.encode(self._claims(principal, audience, REFRESH_TOKEN_TTL, "refresh"), self._key,
-                          algorithm=ALGORITHM)
+        return self._sign(self._claims(principal, audience, REFRESH_TOKEN_TTL, "refresh"))
 
     def verify(self, token: str, kind: str = "access") -> tuple[Principal, Grant]:
         cached = self._verified.get((token, kind))
         if cached is not None:
-            expires_at, verified = cached
-            if time.time() < expires_at:
+            expires_at, kid, verified = cached
+            if time.time() < expires_at and self.keys.find(kid) is not None:  # its key may be removed since
                 return verified
             del self._verified[(token, kind)]
-        expires_at, verified = self._verify(token, kind)
+        expires_at, kid, verified = self._verify(token, kind)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             del self._verified[next(iter(self._verified))]  # the oldest
-        self._verified[(token, kind)] = (expires_at, verified)
+        self._verified[(token, kind)] = (expires_at, kid, verified)
         return verified
 
-    def _verify(self, token: str, kind: str) -> tuple[float, tuple[Principal, Grant]]:
+    def _verify(self, token: str, kind: str) -> tuple[float, str, tuple[Principal, Grant]]:
         try:
-            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=self.issuer,
-                                options={"verify_aud": False, "require": ["exp", "sub", "typ"]})
+            # 0.1.0 signed without a kid, with the key now kept as LEGACY_KID.
+            kid = jwt.get_unverified_header(token).get("kid") or LEGACY_KID
+            key = self.keys.find(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise InvalidToken("the token was signed by a key this server does not have")
+            claims = jwt.decode(token, key.secret, algorithms=[ALGORITHM], issuer=self.issuer,
+                                audience=self.audience, options={"require": ["exp", "sub", "typ", "aud"]})
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         if claims.get("typ") != kind or claims.get("knd") not in ("user", "pipeline"):
@@ -121,4 +129,4 @@ class TokenService:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 key = (str(entry.get("type")), entry["name"])
                 actions[key] = actions.get(key, frozenset()) | frozenset(map(str, entry.get("actions") or ()))
-        return float(claims["exp"]), (principal, Grant(actions))
+        return float(claims["exp"]), kid, (principal, Grant(actions))

@@ -21,7 +21,7 @@ SCOPE_READ = "read:package:bitbucket"
 SCOPE_WRITE = "write:package:bitbucket"
 SCOPES = (SCOPE_READ, SCOPE_WRITE)
 
-PACKAGE_TYPES = ("container", "npm", "maven")
+PACKAGE_TYPES = ("container", "npm", "maven", "pypi")
 
 
 def scope_ceiling(scopes: frozenset[str]) -> Right:

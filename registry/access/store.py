@@ -29,6 +29,10 @@ class AccessError(ValueError):
     """A request to the access store that cannot be carried out (unknown or duplicate object)."""
 
 
+class PackageNameTaken(AccessError):
+    """A package of that type and name exists in the workspace (perhaps where the caller cannot see)."""
+
+
 _PACKAGE_SELECT = (
     "SELECT p.id, p.workspace, p.type, p.name, p.repository_id, p.created_at, p.updated_at, "
     "r.workspace || '/' || r.slug AS repository "
@@ -187,23 +191,55 @@ class AccessStore:
     # --- API tokens ---
 
     async def create_api_token(
-        self, email: str, scopes: list[str], name: str = "", expires_at: float | None = None
+        self, email: str, scopes: list[str], name: str = "", expires_at: float | None = None,
+        parent: str | None = None,
     ) -> tuple[str, str]:
-        """Return (token id, secret). The secret is shown once and stored only as a hash."""
+        """Return (token id, secret). The secret is shown once and stored only as a hash.
+
+        ``parent`` is the credential id of the API token the request was made with (the pages): the
+        new token gets no scope the parent lacks, does not outlive it, and is revoked with it.
+        """
         unknown = [scope for scope in scopes if scope not in SCOPES]
         if unknown or not scopes:
             raise AccessError(f"scopes must be among {', '.join(SCOPES)}")
         if not await self.user_exists(email):
             raise AccessError(f"user {email} does not exist")
+        parent_id = None
+        if parent is not None:
+            parent_id = await self._check_parent(email, parent, scopes, expires_at)
         token_id, secret = secrets.new_id(), secrets.new_secret(secrets.API_TOKEN_PREFIX)
         async with self.db.transaction() as tx:
+            if parent_id is not None and not await tx.fetchone(
+                    "SELECT 1 AS x FROM api_tokens WHERE id = ? AND revoked_at IS NULL", (parent_id,)):
+                raise AccessError("the token this one would be made with has just been revoked")
             await tx.execute(
-                "INSERT INTO api_tokens (id, email, name, secret_hash, scopes, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_tokens (id, email, name, secret_hash, scopes, created_at, expires_at, parent_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (token_id, email.lower(), name or token_id, secrets.hash_secret(secret), " ".join(sorted(set(scopes))),
-                 time.time(), expires_at),
+                 time.time(), expires_at, parent_id),
             )
         return token_id, secret
+
+    async def _check_parent(self, email: str, parent: str, scopes: list[str], expires_at: float | None) -> str:
+        kind, _, parent_id = parent.partition(":")
+        row = await self.db.fetchone("SELECT email, scopes, expires_at, revoked_at FROM api_tokens WHERE id = ?",
+                                     (parent_id,))
+        if kind != "a" or row is None or row["email"] != email.lower() or row["revoked_at"] is not None \
+                or (row["expires_at"] is not None and row["expires_at"] <= time.time()):
+            raise AccessError("only a live API token of the same user can make a token")
+        if not set(scopes) <= set(row["scopes"].split()):
+            raise AccessError("a token cannot have scopes that the token it is made with lacks")
+        if row["expires_at"] is not None and (expires_at is None or expires_at > row["expires_at"]):
+            raise AccessError("a token cannot outlive the token it is made with: choose an expiry no later than "
+                              + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["expires_at"])))
+        return parent_id
+
+    async def api_token_expiry(self, credential_id: str) -> float | None:
+        """When the API token behind a credential id expires (None: never, or not an API token)."""
+        kind, _, token_id = credential_id.partition(":")
+        row = await self.db.fetchone("SELECT expires_at FROM api_tokens WHERE id = ?", (token_id,)) \
+            if kind == "a" else None
+        return row["expires_at"] if row else None
 
     async def list_api_tokens(self, email: str) -> list[Row]:
         return await self.db.fetchall(
@@ -213,14 +249,25 @@ class AccessStore:
         )
 
     async def revoke_api_token(self, token_id: str, email: str | None = None) -> bool:
-        """Revoke a token (only the owner's, when ``email`` is given). True if it was live."""
+        """Revoke a token (only the owner's, when ``email`` is given) and every token made with it, and
+        with those, and so on. True if it was live."""
         sql = "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
-        params: tuple = (time.time(), token_id)
+        now = time.time()
+        params: tuple = (now, token_id)
         if email is not None:
             sql += " AND email = ?"
             params += (email.lower(),)
         async with self.db.transaction() as tx:
-            return await tx.execute(sql, params) > 0
+            if not await tx.execute(sql, params):
+                return False
+            await tx.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND id IN ("
+                "WITH RECURSIVE made_with(id) AS (SELECT id FROM api_tokens WHERE parent_id = ? "
+                "UNION SELECT t.id FROM api_tokens t JOIN made_with m ON t.parent_id = m.id) "
+                "SELECT id FROM made_with)",
+                (now, token_id),
+            )
+            return True
 
     # --- pipeline tokens ---
 
@@ -315,7 +362,7 @@ class AccessStore:
                     (workspace, package_type, name, repository["id"], now, now),
                 )
             except IntegrityError:
-                raise AccessError(f"{package_type} package {workspace}/{name} already exists") from None
+                raise PackageNameTaken(f"{package_type} package {workspace}/{name} already exists") from None
         package = await self.get_package(workspace, package_type, name)
         assert package is not None
         return package

@@ -78,5 +78,6 @@ def denied(message: str = "requested access to the resource is denied") -> OciEr
     return OciError("DENIED", message, 403)
 
 
-def too_many_requests() -> OciError:
-    return OciError("TOOMANYREQUESTS", "too many requests", 429)
+def too_many_requests(message: str = "too many requests", retry_after: int | None = None) -> OciError:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return OciError("TOOMANYREQUESTS", message, 429, headers=headers)

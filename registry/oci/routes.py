@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from registry.access.models import Right
-from registry.content import DigestMismatch, RangeMismatch, UploadNotFound
+from registry.content import DigestMismatch, RangeMismatch, TooManyUploads, UploadNotFound
 from registry.context import Services
 from registry.httputil import body_chunks, read_limited, serve_blob
 from registry.oci import errors, manifests
@@ -173,7 +173,11 @@ class OciApi:
             except UploadNotFound:
                 raise errors.blob_upload_unknown() from None  # gc with no grace dropped it mid-way
             return self._blob_created(name, str(digest))
-        upload_id = await self.svc.content.start_upload(package_id)
+        caller = await caller_of(request, self.svc, None)
+        try:
+            upload_id = await self.svc.content.start_upload(package_id, caller.principal.credential_id)
+        except TooManyUploads as exc:
+            raise errors.too_many_requests(str(exc), exc.retry_after) from None
         return web.Response(status=202, headers=self._upload_headers(name, upload_id, 0))
 
     async def _mount(self, request: web.Request, name: str, package_id: int, digest: str, source: str

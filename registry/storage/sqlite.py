@@ -27,6 +27,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows (revoked secrets, moved keys) are overwritten, not left readable in free space.
+    conn.execute("PRAGMA secure_delete=FAST")
     return conn
 
 
@@ -93,6 +95,12 @@ class SqliteDatabase(_Cursor):
         finally:
             if release:
                 self._write_lock.release()
+
+    async def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file and empty it: what was overwritten in the
+        log (a deleted secret) is then gone from both files."""
+        async with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         self._conn.close()

@@ -16,17 +16,19 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from registry.access.models import PACKAGE_TYPES, SCOPE_READ, SCOPE_WRITE, SCOPES, Package, Right
-from registry.access.store import AccessError
+from registry.access.store import AccessError, PackageNameTaken
 from registry.context import Services
 from registry.httputil import external_base
 from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
 from registry.oci.store import OciStore
 from registry.packages import validate_package_name
+from registry.pypi.store import PypiStore
 from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
 from registry.ui.maven_pages import MavenPages, settings_xml
 from registry.ui.npm_pages import NpmPages, npmrc
+from registry.ui.pypi_pages import PypiPages, snippets
 from registry.ui.render import (
     STATIC,
     STATIC_PREFIX,
@@ -76,19 +78,23 @@ MAX_EXPIRY_DAYS = 3650
 class UiPages:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.sessions = SessionStore(svc.db)
+        self.sessions = SessionStore(svc.db, svc.tokens)
         self.env = make_environment()
         self.oci = OciStore(svc.db)
         self.container = ContainerPages(self.oci, svc.blobs)
         npm_store, maven_store = NpmStore(svc.db), MavenStore(svc.db)
         self.npm, self.maven = NpmPages(npm_store), MavenPages(maven_store)
+        self.pypi_store = PypiStore(svc.db)
+        self.pypi = PypiPages(self.pypi_store)
         self.counters: dict[str, Counter] = {
             "container": self.oci.tag_counts,
             "npm": npm_store.version_counts,
             "maven": maven_store.version_counts,
+            "pypi": self.pypi_store.version_counts,
         }
         self.type_pages: dict[str, Callable[..., Awaitable[Response]]] = {
-            "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page}
+            "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page,
+            "pypi": self.pypi_page}
 
     def add_routes(self, app: web.Application) -> None:
         route = app.router
@@ -105,6 +111,7 @@ class UiPages:
         route.add_post("/{workspace}/workspace/packages/new", self._page(self.create_package))
         route.add_get("/{workspace}/workspace/projects/{project}/packages", self._page(self.project_packages))
         route.add_get("/{workspace}/{repository}/packages", self._page(self.repository_packages))
+        route.add_post("/{workspace}/{repository}/packages/pypi/{name}/-/manage", self._page(self.manage_pypi))
         route.add_get("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_page))
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
@@ -305,9 +312,13 @@ class UiPages:
                 raise ValueError("Choose a repository you are an admin of.")
             if package_type not in PACKAGE_TYPES:
                 raise ValueError("Choose a package type.")
-            validate_package_name(package_type, name)
+            name = validate_package_name(package_type, name)
             package = await self.svc.access.create_package(workspace, name, package_type,
                                                            f"{workspace}/{slug}")
+        except PackageNameTaken:
+            # Whether it exists is not the viewer's to know: it may be linked where they have no role.
+            message = f"The name {name} is not available for a {package_type} package in {workspace}: choose another."
+            return await self.new_package_form(request, viewer, form, message, status=400)
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
         raise PageError(303, "created", {"Location": package_url(package)})
@@ -326,7 +337,13 @@ class UiPages:
         return await self.render(request, viewer, "tokens.html", status=status, title="API tokens",
                                  crumbs=[("API tokens", "")], tokens=rows, created=created, error=error,
                                  scopes=SCOPES, own_scopes=viewer.principal.scopes, now=time.time(),
-                                 current=viewer.principal.credential_id)
+                                 current=viewer.principal.credential_id,
+                                 parent_expires=await self._parent_expiry(viewer))
+
+    async def _parent_expiry(self, viewer: Viewer) -> float | None:
+        """When the token the viewer signed in with (or sent as Basic credentials) expires: a token
+        made here is that token's child and cannot outlive it (AccessStore.create_api_token)."""
+        return await self.svc.access.api_token_expiry(viewer.principal.credential_id or "")
 
     async def create_token(self, request: Request, viewer: Viewer, form: Form) -> Response:
         email = self._token_owner(viewer)
@@ -340,12 +357,16 @@ class UiPages:
                 raise ValueError(f"Choose its scopes: {SCOPE_READ} and/or {SCOPE_WRITE}.")
             if not set(scopes) <= viewer.principal.scopes:
                 raise ValueError("A token cannot have scopes that the token you signed in with lacks.")
-            # ASCII digits only: "²".isdigit() is true and int() refuses it; int() takes "٣" as 3.
-            if days and not (days.isascii() and days.isdigit() and len(days) <= 4
-                             and 1 <= int(days) <= MAX_EXPIRY_DAYS):
-                raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
-            expires_at = time.time() + int(days) * 86400 if days else None
-            token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at)
+            if days == "parent":  # as long as the token it is made with
+                expires_at = await self._parent_expiry(viewer)
+            else:
+                # ASCII digits only: "²".isdigit() is true and int() refuses it; int() takes "٣" as 3.
+                if days and not (days.isascii() and days.isdigit() and len(days) <= 4
+                                 and 1 <= int(days) <= MAX_EXPIRY_DAYS):
+                    raise ValueError(f"Expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}, or never.")
+                expires_at = time.time() + int(days) * 86400 if days else None
+            token_id, secret = await self.svc.access.create_api_token(email, scopes, name, expires_at,
+                                                                      parent=viewer.principal.credential_id)
         except (ValueError, AccessError) as exc:
             return await self.tokens(request, viewer, form, error=str(exc), status=400)
         created = {"id": token_id, "name": name, "secret": secret}
@@ -431,6 +452,40 @@ class UiPages:
         return await self.render(request, viewer, "maven.html", crumbs=crumbs, package=package, view=view,
                                  maven_url=repository_url, right=right.name.lower(), title=package.name,
                                  settings_xml=settings_xml(repository_url, viewer.email))
+
+    async def pypi_page(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                        crumbs: list, error: str = "", status: int = 200) -> Response:
+        version = self._version_of(tail)
+        view = await self.pypi.view(package, version)
+        if view is None:
+            raise not_found()
+        base = f"{external_base(request, self.svc.settings.public_url)}/pypi/{package.workspace}/"
+        crumbs = crumbs + ([(version, "")] if version else [])
+        return await self.render(request, viewer, "pypi.html", status=status, crumbs=crumbs, package=package,
+                                 view=view, right=right.name.lower(), title=package.name, error=error,
+                                 may_admin=right >= Right.ADMIN, manage_url=package_url(package, "manage"),
+                                 upload_url=base, snippets=snippets(package.name, base + "simple/", base, viewer.email))
+
+    async def manage_pypi(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        """Yank, unyank or delete a version (or one file) of a PyPI project: admins only."""
+        workspace, slug = request.match_info["workspace"], request.match_info["repository"]
+        package, right = await self._readable(viewer, workspace, "pypi", request.match_info["name"])
+        if right < Right.ADMIN or package.repository != f"{workspace}/{slug}":
+            raise PageError(403, "Only admins of the repository a package is linked to can change its versions.")
+        action, version = form.get("action", ""), form.get("version", "")[:256]
+        filename = form.get("file") or None
+        if action == "yank":
+            changed = await self.pypi_store.yank(package.id, version, filename, form.get("reason", "")[:200])
+        elif action == "unyank":
+            changed = await self.pypi_store.unyank(package.id, version, filename)
+        elif action == "delete":
+            changed = await self.pypi_store.delete(package.id, version, filename)
+        else:
+            raise PageError(400, "Choose yank, unyank or delete.")
+        if not changed:
+            raise not_found()
+        remaining = action != "delete" or await self.pypi_store.files(package.id, version)
+        raise PageError(303, action, {"Location": package_url(package, *(["versions", version] if remaining else []))})
 
 
 def setup(app: web.Application, svc: Services) -> UiPages:

@@ -5,7 +5,8 @@ only in an HttpOnly cookie and stored only as a hash, so a copy of the database 
 It carries the scopes of the token it was made with (rights stay scopes ∩ roles) and ends when it
 expires, when the user signs out, or when that token is revoked or expires.
 
-CSRF tokens are HMACs, under a server key, of what the form's sender is bound to: the session, the
+CSRF tokens are HMACs, under a key derived from the token signing keys (files, never in the
+database), of what the form's sender is bound to: the session, the
 API credential of a Basic-authenticated script, or (for the sign-in form, before any session) a
 random cookie. A cross-site page can neither read them nor forge them.
 """
@@ -18,12 +19,13 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from registry.access.jwt_tokens import TokenService
 from registry.access.models import Principal
 from registry.access.secrets import hash_secret
 from registry.storage.database import Database
 
 SESSION_TTL = 12 * 3600
-CSRF_KEY_NAME = "ui-csrf-key"
+CSRF_KEY_PURPOSE = b"packages-registry ui-csrf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,22 +35,10 @@ class Session:
     expires_at: float
 
 
-async def load_or_create_csrf_key(db: Database) -> bytes:
-    """One key shared by every replica (kept with the server's other secrets), made on first use."""
-    async with db.transaction() as tx:
-        await tx.lock(CSRF_KEY_NAME)
-        row = await tx.fetchone("SELECT value FROM server_secrets WHERE name = ?", (CSRF_KEY_NAME,))
-        if row is not None:
-            return bytes.fromhex(row["value"])
-        key = secrets.token_bytes(32)
-        await tx.execute("INSERT INTO server_secrets (name, value) VALUES (?, ?)", (CSRF_KEY_NAME, key.hex()))
-        return key
-
-
 class SessionStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tokens: TokenService) -> None:
         self.db = db
-        self._csrf_key: bytes | None = None
+        self.tokens = tokens
 
     async def create(self, principal: Principal, ttl: float = SESSION_TTL) -> str:
         """A new session for a user principal; returns the id for the cookie (never stored in clear)."""
@@ -86,9 +76,12 @@ class SessionStore:
     # --- CSRF ---
 
     async def csrf_token(self, binding: str) -> str:
-        if self._csrf_key is None:
-            self._csrf_key = await load_or_create_csrf_key(self.db)
-        return hmac.new(self._csrf_key, b"csrf:" + binding.encode(), hashlib.sha256).hexdigest()
+        return self._csrf(self.tokens.derived_keys(CSRF_KEY_PURPOSE)[0], binding)
 
     async def csrf_valid(self, binding: str, token: str) -> bool:
-        return bool(token) and hmac.compare_digest(await self.csrf_token(binding), token)
+        return bool(token) and any(hmac.compare_digest(self._csrf(key, binding), token)
+                                   for key in self.tokens.derived_keys(CSRF_KEY_PURPOSE))
+
+    @staticmethod
+    def _csrf(key: bytes, binding: str) -> str:
+        return hmac.new(key, b"csrf:" + binding.encode(), hashlib.sha256).hexdigest()

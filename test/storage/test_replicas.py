@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 
@@ -24,6 +26,10 @@ def replicas(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]):
         "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
         **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
     }
+    # One signing-key directory, as every replica would mount it (a secret volume); nothing else is local.
+    keys = tmp_path / "signing-keys"
+    env["PACKAGES_REGISTRY_SIGNING_KEY_FILE"] = str(keys)
+    RegistryServer(data=tmp_path / "admin", port=0, env=env).cli("keys", "rotate")  # the first key
     # Each replica has a data dir of its own: nothing may depend on local files.
     servers = [RegistryServer(data=tmp_path / f"replica{i}", port=free_port(), flags=["--workers", "2"], env=env)
                for i in range(2)]
@@ -58,13 +64,32 @@ def test_push_to_one_replica_pull_from_the_other(replicas: list[RegistryServer],
     assert dockerd.docker("run", "--rm", mirrored, "echo", "served by the other replica").stdout.strip() \
         == "served by the other replica"
 
-    # A bearer token issued by one replica is honoured by the other (one signing key, in the database).
+    # A bearer token issued by one replica is honoured by the other (one signing key, from the shared key
+    # directory; the database holds none).
     issued = requests.get(f"{first.url}/auth/token", params={"service": "packages-registry",
                                                              "scope": "repository:acme/web:pull"},
                           auth=("dev@example.com", token), timeout=10).json()["token"]
     tags = requests.get(f"{second.url}/v2/acme/web/tags/list", headers={"Authorization": f"Bearer {issued}"},
                         timeout=10)
     assert tags.status_code == 200 and tags.json()["tags"] == ["v1"]
+
+    # A rotation on the shared directory: both replicas sign with the new key (a moment later), and
+    # tokens of the old key keep working on both.
+    old_kid = jwt.get_unverified_header(issued)["kid"]
+    first.cli("keys", "rotate")
+    deadline = time.monotonic() + 10
+    while True:
+        fresh = requests.get(f"{second.url}/auth/token", params={"service": "packages-registry",
+                                                                 "scope": "repository:acme/web:pull"},
+                             auth=("dev@example.com", token), timeout=10).json()["token"]
+        if jwt.get_unverified_header(fresh)["kid"] != old_kid:
+            break
+        assert time.monotonic() < deadline, "the other replica never signed with the new key"
+        time.sleep(0.2)
+    for server, bearer in ((first, fresh), (first, issued), (second, issued)):
+        assert requests.get(f"{server.url}/v2/acme/web/tags/list", headers={"Authorization": f"Bearer {bearer}"},
+                            timeout=10).status_code == 200
+    assert not any((server.data / "keys").exists() for server in replicas)
 
     # A multi-arch index with skopeo --all, and a chunked upload of blobs big enough to span S3 pieces.
     layout = tmp_path / "layout"

@@ -1,0 +1,248 @@
+"""What an uploaded file is: its name parsed by the wheel and sdist rules, and its core metadata
+read from the file itself (a wheel's ``METADATA``, an sdist's ``PKG-INFO``), never from the form.
+
+Everything here is blocking work over untrusted archives: callers run it in a thread. Every read
+is bounded: entry counts, the metadata file's size, and for a compressed tar the bytes inflated
+(a gzip bomb stops at the cap instead of filling memory or time).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from packaging.metadata import parse_email
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from registry.pypi.names import normalize, parse_version
+
+MAX_ENTRIES = 100_000
+MAX_METADATA_BYTES = 4 * 1024 * 1024
+MAX_FILENAME = 255
+# An sdist's tar may inflate to this many times its compressed size (plus a floor): real sdists are
+# text and compress 3-20x; a gzip bomb compresses 1000x.
+MAX_INFLATE_RATIO = 100
+INFLATE_FLOOR = 16 * 1024 * 1024
+
+WHEEL = "bdist_wheel"
+SDIST = "sdist"
+
+
+class InvalidDistribution(ValueError):
+    """The file is not an acceptable wheel or sdist; the message says why, for the uploader."""
+
+
+@dataclass(frozen=True)
+class FileName:
+    filename: str
+    project: str  # normal form
+    version: Version
+    packagetype: str
+    python_version: str  # a wheel's python tag ("py3", "cp311"), "source" for an sdist
+
+
+@dataclass
+class Distribution:
+    name: FileName
+    metadata_bytes: bytes
+    metadata: dict = field(default_factory=dict)  # JSON-able core metadata fields, warehouse's names
+
+    @property
+    def version(self) -> str:
+        return str(self.name.version)
+
+    @property
+    def requires_python(self) -> str | None:
+        return self.metadata.get("requires_python") or None
+
+
+def parse_filename(filename: str) -> FileName:
+    """The project, version and kind a file's name declares (PyPI's rules: wheels and sdists only)."""
+    if (not filename or len(filename) > MAX_FILENAME or "/" in filename or "\\" in filename
+            or filename.startswith(".") or any(ord(c) < 0x20 for c in filename)):
+        raise InvalidDistribution(f"invalid file name {filename[:100]!r}")
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(filename)
+            python = ".".join(sorted({tag.interpreter for tag in tags}))
+            return FileName(filename, str(name), version, WHEEL, python)
+        if filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(filename)
+            return FileName(filename, str(name), version, SDIST, "source")
+    except (InvalidWheelFilename, InvalidSdistFilename) as exc:
+        raise InvalidDistribution(f"invalid file name {filename!r}: {exc}") from None
+    raise InvalidDistribution(f"invalid file name {filename!r}: only wheels (.whl) and sdists (.tar.gz, .zip) "
+                              "can be uploaded")
+
+
+Source = Path | bytes  # a file, or the bytes of a small one
+
+
+def inspect(source: Source, filename: str) -> Distribution:
+    """Parse the file's name, read its core metadata, and check both agree (blocking: run in a thread)."""
+    name = parse_filename(filename)
+    if name.packagetype == WHEEL:
+        raw = _wheel_metadata(source)
+    elif filename.endswith(".zip"):
+        raw = _zip_sdist_metadata(source)
+    else:
+        raw = _tar_sdist_metadata(source)
+    metadata = _parse_metadata(raw)
+    declared, version = metadata.get("name", ""), parse_version(metadata.get("version", ""))
+    if normalize(declared) != name.project:
+        raise InvalidDistribution(f"the file's metadata names project {declared!r}, but its file name says "
+                                  f"{name.project!r}")
+    if version is None or version != name.version:
+        raise InvalidDistribution(f"the file's metadata says version {metadata.get('version')!r}, but its file name "
+                                  f"says {name.version}")
+    return Distribution(name, raw, metadata)
+
+
+def _safe_member(member: str) -> None:
+    path = PurePosixPath(member.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (member[1:2] == ":"):
+        raise InvalidDistribution(f"the archive has an entry outside its directory: {member[:200]!r}")
+
+
+def _read_zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > MAX_METADATA_BYTES:
+        raise InvalidDistribution(f"{info.filename} is larger than {MAX_METADATA_BYTES} bytes")
+    with archive.open(info) as handle:
+        data = handle.read(MAX_METADATA_BYTES + 1)
+    if len(data) > MAX_METADATA_BYTES:
+        raise InvalidDistribution(f"{info.filename} is larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
+def _zip_entries(source: Source) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidDistribution(f"not a valid zip archive: {exc}") from None
+    entries = archive.infolist()
+    if len(entries) > MAX_ENTRIES:
+        archive.close()
+        raise InvalidDistribution(f"the archive has more than {MAX_ENTRIES} entries")
+    for info in entries:
+        _safe_member(info.filename)
+    return archive, entries
+
+
+def _wheel_metadata(source: Source) -> bytes:
+    archive, entries = _zip_entries(source)
+    with archive:
+        found = [info for info in entries
+                 if (parts := info.filename.split("/")) and len(parts) == 2 and parts[0].endswith(".dist-info")
+                 and parts[1] == "METADATA"]
+        if len(found) != 1:
+            raise InvalidDistribution("a wheel must have exactly one .dist-info/METADATA file"
+                                      if found else "the wheel has no .dist-info/METADATA file")
+        try:
+            return _read_zip_entry(archive, found[0])
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise InvalidDistribution(f"the wheel's METADATA cannot be read: {exc}") from None
+
+
+def _zip_sdist_metadata(source: Source) -> bytes:
+    archive, entries = _zip_entries(source)
+    with archive:
+        found = [info for info in entries if len(info.filename.split("/")) == 2 and info.filename.endswith("/PKG-INFO")]
+        if not found:
+            raise InvalidDistribution("the sdist has no PKG-INFO file in its top directory")
+        try:
+            return _read_zip_entry(archive, found[0])
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise InvalidDistribution(f"the sdist's PKG-INFO cannot be read: {exc}") from None
+
+
+class _Inflated(io.RawIOBase):
+    """A gzip stream that refuses to inflate past a cap."""
+
+    def __init__(self, source: gzip.GzipFile, cap: int) -> None:
+        self._source = source
+        self._cap = cap
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(len(buffer))
+        self._seen += len(data)
+        if self._seen > self._cap:
+            raise InvalidDistribution(f"the sdist inflates to more than {self._cap} bytes (a compression bomb?)")
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _tar_sdist_metadata(source: Source) -> bytes:
+    size = len(source) if isinstance(source, bytes) else source.stat().st_size
+    cap = size * MAX_INFLATE_RATIO + INFLATE_FLOOR
+    pkg_info: bytes | None = None
+    count = 0
+    try:
+        with gzip.open(io.BytesIO(source) if isinstance(source, bytes) else source) as compressed, tarfile.open(
+                fileobj=io.BufferedReader(_Inflated(compressed, cap)), mode="r|") as archive:
+            for member in archive:
+                count += 1
+                if count > MAX_ENTRIES:
+                    raise InvalidDistribution(f"the archive has more than {MAX_ENTRIES} entries")
+                _safe_member(member.name)
+                if member.islnk() or member.issym():
+                    _safe_member(str(PurePosixPath(member.name).parent / member.linkname))
+                parts = member.name.split("/")
+                if pkg_info is None and len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
+                    if member.size > MAX_METADATA_BYTES:
+                        raise InvalidDistribution(f"PKG-INFO is larger than {MAX_METADATA_BYTES} bytes")
+                    handle = archive.extractfile(member)
+                    pkg_info = handle.read() if handle is not None else None
+    except InvalidDistribution:
+        raise
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise InvalidDistribution(f"not a valid .tar.gz archive: {exc}") from None
+    if pkg_info is None:
+        raise InvalidDistribution("the sdist has no PKG-INFO file in its top directory")
+    return pkg_info
+
+
+# Core metadata fields as warehouse's JSON API names them (``info``), from packaging's raw names.
+_LIST_FIELDS = ("classifiers", "requires_dist", "platforms", "provides_extra", "dynamic")
+_TEXT_FIELDS = ("metadata_version", "name", "version", "summary", "description", "description_content_type",
+                "keywords", "home_page", "download_url", "author", "author_email", "maintainer",
+                "maintainer_email", "license", "license_expression", "requires_python")
+
+
+def _parse_metadata(data: bytes) -> dict:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidDistribution("the core metadata file is not UTF-8") from None
+    raw, _unparsed = parse_email(text)
+    metadata: dict = {}
+    for key in _TEXT_FIELDS:
+        value = raw.get(key)
+        if isinstance(value, list):  # keywords may be parsed into a list
+            value = ", ".join(value)
+        if isinstance(value, str):
+            metadata[key] = value
+    for key in _LIST_FIELDS:
+        value = raw.get(key)
+        if isinstance(value, list):
+            metadata[key] = [str(item) for item in value]
+    urls = raw.get("project_urls")
+    if isinstance(urls, dict):
+        metadata["project_urls"] = {str(k): str(v) for k, v in urls.items()}
+    if "platforms" in metadata:
+        metadata["platform"] = ", ".join(metadata.pop("platforms"))
+    return metadata

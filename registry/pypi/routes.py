@@ -1,0 +1,292 @@
+"""The PyPI index of a workspace, mounted at /pypi/<workspace>/.
+
+- ``POST /pypi/<ws>/`` (also ``.../legacy/``): the legacy upload API (twine, uv publish, Poetry)
+- ``GET /pypi/<ws>/simple/`` and ``/simple/<project>/``: the Simple Repository API, HTML or JSON
+- ``GET /pypi/<ws>/files/<project>/<filename>`` and ``<filename>.metadata``: files and core metadata
+- ``GET /pypi/<ws>/pypi/<project>/json`` and ``/<version>/json``: warehouse's JSON API
+
+Every answer is filtered by the one access check: the index lists only what the caller may read,
+and a project the caller may not read answers exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from registry.access.models import Package, Right
+from registry.content import UploadNotFound
+from registry.context import Services
+from registry.httputil import SmallBlobs, external_base, serve_blob
+from registry.pypi import errors, simple
+from registry.pypi.distributions import WHEEL, InvalidDistribution, inspect, parse_filename
+from registry.pypi.errors import PypiError
+from registry.pypi.guard import PYPI, authorize, caller_of
+from registry.pypi.names import is_valid_project_name, normalize, parse_version
+from registry.pypi.store import FileExists, PypiStore
+from registry.pypi.upload import UploadForm, file_chunks, receive
+from registry.storage.blobs import BlobNotFound
+from vocab.digests import Digest
+from vocab.names import is_valid_workspace
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+INDEX_PAGE_LIMIT = 10_000
+RENDERED_CACHE_SIZE = 4096
+METADATA_BUDGET = 32 * 1024 * 1024
+# Rendering a page of this many files takes more than a millisecond: it goes to a thread.
+INLINE_FILES = 200
+DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2_256"}
+
+
+def _pypi_errors(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except PypiError as exc:
+            return exc.response()
+
+    return wrapped
+
+
+def _workspace(request: web.Request) -> str:
+    workspace = request.match_info["workspace"]
+    if not is_valid_workspace(workspace):
+        raise errors.not_found(f"workspace {workspace[:80]!r}")
+    return workspace
+
+
+def _project(raw: str) -> str:
+    if not is_valid_project_name(raw):
+        raise errors.not_found(f"project {raw[:100]!r}")
+    return normalize(raw)
+
+
+class PypiApi:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.store = PypiStore(svc.db)
+        self.metadata_files = SmallBlobs(METADATA_BUDGET)
+        # Rendered documents by (package id, kind, base URL, content type): (package updated_at, body).
+        self._rendered: dict[tuple, tuple[float, bytes]] = {}
+
+    def add_routes(self, app: web.Application) -> None:
+        add = app.router.add_route
+        for path in ("/pypi/{workspace}/", "/pypi/{workspace}/legacy/"):
+            add("POST", path, _pypi_errors(self.upload))
+        add("GET", "/pypi/{workspace}/simple", _pypi_errors(self.slash))
+        add("GET", "/pypi/{workspace}/simple/", _pypi_errors(self.index))
+        add("GET", "/pypi/{workspace}/simple/{project}", _pypi_errors(self.slash))
+        add("GET", "/pypi/{workspace}/simple/{project}/", _pypi_errors(self.project_page))
+        add("GET", "/pypi/{workspace}/files/{project}/{filename}", _pypi_errors(self.file))
+        add("GET", "/pypi/{workspace}/pypi/{project}/json", _pypi_errors(self.json_api))
+        add("GET", "/pypi/{workspace}/pypi/{project}/{version}/json", _pypi_errors(self.json_api))
+
+    # --- the Simple Repository API ---
+
+    async def slash(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(request.path + "/" + (f"?{request.query_string}" if request.query_string else ""))
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        workspace = _workspace(request)
+        caller = await caller_of(request, self.svc)
+        content_type = _negotiated(request)
+        packages = await self.svc.access.visible_packages(caller.principal, workspace=workspace, package_type=PYPI,
+                                                          limit=INDEX_PAGE_LIMIT)
+        base = f"{external_base(request, self.svc.settings.public_url)}/pypi/{workspace}/simple"
+        body = simple.index_page([(p.name, f"{base}/{p.name}/") for p in packages], content_type)
+        return _simple_response(body, content_type)
+
+    async def project_page(self, request: web.Request) -> web.StreamResponse:
+        workspace, raw = _workspace(request), request.match_info["project"]
+        project = _project(raw)
+        if raw != project:  # PEP 503: redirect to the normal form
+            raise web.HTTPMovedPermanently(f"/pypi/{workspace}/simple/{project}/")
+        content_type = _negotiated(request)
+        package, _ = await authorize(request, self.svc, workspace, project, Right.READ)
+        links = self._links(request, package)
+
+        async def render() -> bytes:
+            files = await self.store.files(package.id)
+            versions = simple.sorted_versions(list(dict.fromkeys(f.version for f in files)))
+            work = functools.partial(simple.project_page, package.name, files, versions, links, content_type)
+            return await asyncio.to_thread(work) if len(files) > INLINE_FILES else work()
+
+        body = await self._cached(package, ("simple", links.base, content_type), render)
+        return _simple_response(body, content_type)
+
+    # --- files ---
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        workspace, project = _workspace(request), _project(request.match_info["project"])
+        filename = request.match_info["filename"]
+        wants_metadata = filename.endswith(".metadata")
+        if wants_metadata:
+            filename = filename[: -len(".metadata")]
+        package, _ = await authorize(request, self.svc, workspace, project, Right.READ)
+        stored = await self.store.file(package.id, filename)
+        if stored is None or (wants_metadata and stored.metadata_digest is None):
+            raise errors.not_found(f"file {filename[:200]!r}")
+        digest = stored.metadata_digest if wants_metadata else stored.digest
+        assert digest is not None
+        headers = {"ETag": f'"{digest.split(":", 1)[1]}"', "Cache-Control": "max-age=31536000, immutable"}
+        if not wants_metadata:
+            headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        try:
+            return await serve_blob(request, self.svc.blobs, digest, headers,
+                                    "text/plain; charset=utf-8" if wants_metadata else "application/octet-stream",
+                                    memory=self.metadata_files if wants_metadata else None)
+        except BlobNotFound:
+            raise errors.not_found(f"file {filename[:200]!r}") from None
+
+    # --- warehouse's JSON API ---
+
+    async def json_api(self, request: web.Request) -> web.StreamResponse:
+        workspace, raw = _workspace(request), request.match_info["project"]
+        project = _project(raw)
+        version = request.match_info.get("version")
+        package, _ = await authorize(request, self.svc, workspace, project, Right.READ)
+        links = self._links(request, package)
+        base = external_base(request, self.svc.settings.public_url)
+        project_url = f"{base}/pypi/{workspace}/simple/{project}/"
+
+        async def render() -> bytes:
+            versions = await self.store.versions(package.id)
+            if version is not None and not any(v.version == version for v in versions):
+                raise errors.not_found(f"version {version[:100]!r} of {project}")
+            files = await self.store.files(package.id)
+            document = simple.json_api(package.name, versions, files, links, project_url, version)
+            return json.dumps(document).encode()
+
+        body = await self._cached(package, ("json", links.base, version), render)
+        return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-cache"})
+
+    # --- upload ---
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        workspace = _workspace(request)
+        caller = await caller_of(request, self.svc)
+        limit = self.svc.settings.pypi_max_file_bytes
+        if request.content_length is not None and request.content_length > limit + 16 * 1024 * 1024:
+            raise errors.PypiError(413, f"the upload is larger than this index accepts ({limit} bytes per file)")
+        target: dict[str, Package] = {}
+
+        async def before_file(fields: dict[str, str], filename: str) -> None:
+            """Cheap refusals before the file's bytes are read: who, which project, which file name."""
+            name = parse_filename(filename) if filename else None
+            project = normalize(fields.get("name") or (name.project if name else ""))
+            if not project or not is_valid_project_name(project):
+                raise errors.invalid("the upload names no valid project (form field 'name')")
+            package, _ = await authorize(request, self.svc, workspace, project, Right.WRITE, caller)
+            if name is not None and await self.store.file_exists(package.id, name.filename):
+                raise errors.file_exists(name.filename)
+            target["package"] = package
+
+        try:
+            form = await receive(request, self._spool_dir(), limit, before_file)
+        except InvalidDistribution as exc:
+            raise errors.invalid(str(exc)) from None
+        try:
+            return await self._accept(form, target.get("package"), caller.principal.name)
+        finally:
+            await asyncio.to_thread(form.discard)
+
+    async def _accept(self, form: UploadForm, package: Package | None, uploader: str) -> web.StreamResponse:
+        fields, uploaded = form.fields, form.file
+        action = fields.get(":action", "file_upload")
+        if action != "file_upload":
+            raise errors.invalid(f"unsupported :action {action[:40]!r}: this index takes file_upload only")
+        if fields.get("protocol_version", "1") != "1":
+            raise errors.invalid("unsupported protocol_version: this index speaks version 1")
+        if uploaded is None or package is None:
+            raise errors.invalid("the upload has no file (form field 'content')")
+        declared = {algorithm: fields[name].strip().lower() for name, algorithm in DIGEST_FIELDS.items()
+                    if fields.get(name, "").strip()}
+        if not declared:
+            raise errors.invalid("the upload declares no digest of its file: send sha256_digest (twine, uv and "
+                                 "Poetry do)")
+        for algorithm, value in declared.items():
+            if getattr(uploaded, algorithm) != value:
+                raise errors.invalid(f"the file's {algorithm} digest does not match the declared {algorithm} "
+                                     "(was the upload cut short?)")
+        source = uploaded.data if uploaded.data is not None else uploaded.path
+        assert source is not None
+        try:
+            dist = await asyncio.to_thread(inspect, source, uploaded.filename)
+        except InvalidDistribution as exc:
+            raise errors.invalid(str(exc)) from None
+        if dist.name.project != normalize(package.name):
+            raise errors.invalid(f"the file {dist.name.filename!r} is of project {dist.name.project!r}, not "
+                                 f"{package.name!r}")
+        form_version = parse_version(fields.get("version", ""))
+        if normalize(fields.get("name", package.name)) != dist.name.project or (
+                form_version is not None and form_version != dist.name.version):
+            raise errors.invalid("the form's name and version do not match the file's own metadata "
+                                 f"({dist.name.project} {dist.version})")
+        store_digest = f"sha256:{uploaded.sha256}"
+
+        async def record(tx, _digest: str, metadata_digest: str | None = None) -> None:
+            await PypiStore.record(tx, package.id, dist, store_digest, uploaded.size, uploaded.md5,
+                                   uploaded.blake2_256, metadata_digest, uploader)
+
+        metadata_digest = None
+        if dist.name.packagetype == WHEEL:
+            metadata_digest, _ = await self.svc.content.store_small(package.id, dist.metadata_bytes)
+        try:
+            if uploaded.data is not None:
+                # Bytes in hand: stored and recorded with the file's rows in one transaction.
+                await self.svc.content.store_small(
+                    package.id, uploaded.data, lambda tx, digest: record(tx, digest, metadata_digest))
+            else:
+                await self.svc.content.store(package.id, file_chunks(uploaded.path), Digest("sha256", uploaded.sha256))
+                async with self.svc.db.transaction() as tx:
+                    await record(tx, store_digest, metadata_digest)
+        except UploadNotFound:
+            raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
+        except FileExists:
+            raise errors.file_exists(dist.name.filename) from None
+        return web.Response(text="OK\n")
+
+    # --- helpers ---
+
+    def _spool_dir(self) -> Path:
+        return self.svc.settings.data_dir / "spool" / "pypi"
+
+    def _links(self, request: web.Request, package: Package) -> simple.FileLinks:
+        base = external_base(request, self.svc.settings.public_url)
+        return simple.FileLinks(f"{base}/pypi/{package.workspace}/files/{package.name}")
+
+    async def _cached(self, package: Package, key: tuple, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        full_key = (package.id, *key)
+        hit = self._rendered.get(full_key)
+        if hit is not None and hit[0] == package.updated_at:
+            return hit[1]
+        body = await render()
+        if len(self._rendered) >= RENDERED_CACHE_SIZE:
+            self._rendered.pop(next(iter(self._rendered)))
+        self._rendered[full_key] = (package.updated_at, body)
+        return body
+
+
+def _negotiated(request: web.Request) -> str:
+    content_type = simple.negotiate(request.headers.get("Accept"))
+    if content_type is None:
+        raise errors.PypiError(406, f"this index serves {', '.join(simple.SERVED_TYPES)}")
+    return content_type
+
+
+def _simple_response(body: bytes, content_type: str) -> web.Response:
+    response = web.Response(body=body, headers={"Vary": "Accept", "Cache-Control": "max-age=0, no-cache"})
+    response.content_type = content_type
+    if content_type != simple.SIMPLE_JSON:
+        response.charset = "utf-8"
+    return response
+
+
+def setup(app: web.Application, svc: Services) -> None:
+    PypiApi(svc).add_routes(app)

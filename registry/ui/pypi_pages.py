@@ -1,0 +1,94 @@
+"""What the PyPI project page shows: versions (yanked ones marked), the files of one version with
+their hashes and sizes, requires-python, the README from the version's long_description (rendered
+safely, once per version, in a thread), and the pip/uv/.pypirc/pip.conf snippets."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
+
+from registry.access.models import Package
+from registry.pypi.names import parse_version
+from registry.pypi.store import PypiFile, PypiStore, PypiVersion
+from registry.ui.markdown import render_markdown
+
+README_CACHE_SIZE = 512
+
+
+@dataclass
+class PypiView:
+    versions: list[PypiVersion]  # newest first
+    yanked: set[str]  # versions whose every file is yanked
+    current: PypiVersion | None
+    files: list[PypiFile]
+    readme: Markup
+    summary: str = ""
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def _readme(version: PypiVersion) -> Markup:
+    text = version.description or ""
+    if not text.strip():
+        return Markup("")
+    kind = (version.description_content_type or "").split(";", 1)[0].strip().lower()
+    if kind == "text/markdown":
+        return render_markdown(text)
+    # reStructuredText and plain text are shown as they are: escaped, never interpreted.
+    return Markup("<pre>") + escape(text) + Markup("</pre>")
+
+
+def snippets(project: str, index_url: str, upload_url: str, email: str) -> dict[str, str]:
+    host = index_url.split("://", 1)[1].split("/", 1)[0]
+    return {
+        "pip": f"pip install --index-url {index_url} {project}",
+        "uv": f"uv add --index ours={index_url} {project}",
+        "pypirc": (f"[distutils]\nindex-servers = bitbucket-packages\n\n[bitbucket-packages]\n"
+                   f"repository = {upload_url}\nusername = {email or 'you@example.com'}\n"
+                   "# password: your API token (or twine's TWINE_PASSWORD)\n"),
+        "pipconf": f"[global]\nindex-url = {index_url}\n# credentials: ~/.netrc for {host}, or a keyring\n",
+    }
+
+
+class PypiPages:
+    def __init__(self, store: PypiStore) -> None:
+        self.store = store
+        self._readmes: dict[tuple[int, str, float], Markup] = {}
+
+    async def view(self, package: Package, version: str | None) -> PypiView | None:
+        """The project with one version in front (the one asked for, else the newest release that is not
+        yanked); None if that version does not exist."""
+        versions = sorted(await self.store.versions(package.id),
+                          key=lambda v: (parse_version(v.version) is not None, parse_version(v.version) or v.version),
+                          reverse=True)
+        files = await self.store.files(package.id)
+        yanked = {v.version for v in versions
+                  if (mine := [f for f in files if f.version == v.version]) and all(f.yanked for f in mine)}
+        if version is not None:
+            current = next((v for v in versions if v.version == version), None)
+            if current is None:
+                return None
+        else:
+            usable = [v for v in versions if v.version not in yanked]
+            stable = [v for v in usable if not (parse_version(v.version) or parse_version("0")).is_prerelease]
+            current = (stable or usable or versions or [None])[0]
+        view = PypiView(versions, yanked, current, [f for f in files if current and f.version == current.version],
+                        Markup(""))
+        if current is not None:
+            view.readme = await self._readme(package, current)
+            view.summary = str(current.metadata.get("summary", ""))
+            urls = current.metadata.get("project_urls") or {}
+            home = current.metadata.get("home_page")
+            view.links = {**({"Homepage": home} if home else {}), **urls}
+        return view
+
+    async def _readme(self, package: Package, version: PypiVersion) -> Markup:
+        key = (package.id, version.version, version.created_at)
+        rendered = self._readmes.get(key)
+        if rendered is None:
+            rendered = await asyncio.to_thread(_readme, version)
+            if len(self._readmes) >= README_CACHE_SIZE:
+                self._readmes.pop(next(iter(self._readmes)))
+            self._readmes[key] = rendered
+        return rendered

@@ -1,0 +1,176 @@
+"""Uploads the PyPI index must refuse: each with a clear 4xx message, nothing stored (no file row, no
+blob, no spooled bytes left behind), no 5xx and no traceback in the log."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from test.registry.conftest import World, admin
+from test.support.pypi_http import upload
+from test.support.python_dists import make_wheel, metadata_text
+from test.support.registry_server import RegistryServer, start_registry
+
+MAX_FILE = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A server of its own: a small file limit, and a data dir whose blobs the tests can count."""
+    server = start_registry(tmp_path_factory.mktemp("pypi-bad"), "--pypi-max-file-size", str(MAX_FILE))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def target(small_server: RegistryServer, unique: str) -> tuple[World, str]:
+    from test.registry.conftest import build_world
+
+    world = build_world(small_server, unique)
+    admin(small_server, "package", "create", f"{world.workspace}/victim", "--type", "pypi",
+          "--repository", world.repository)
+    return world, f"{small_server.url}/pypi/{world.workspace}/"
+
+
+def _stored(server: RegistryServer) -> list[Path]:
+    return [p for area in ("blobs", "spool", "uploads") for p in (server.data / area).rglob("*") if p.is_file()]
+
+
+def _zip_with(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
+class _Zeros:
+    """``size`` zero bytes, read as a file."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def read(self, size: int = -1) -> bytes:
+        n = self.left if size < 0 else min(size, self.left)
+        self.left -= n
+        return bytes(n)
+
+
+def _gzip_bomb(path: Path, inflated: int) -> Path:
+    """An sdist whose tar inflates to ``inflated`` bytes of zeros (a few hundred KB compressed)."""
+    with gzip.open(path, "wb", compresslevel=9) as handle, tarfile.open(fileobj=handle, mode="w") as archive:
+        info = tarfile.TarInfo("victim-1.0/PKG-INFO")
+        data = metadata_text("victim", "1.0").encode()
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("victim-1.0/zeros")
+        info.size = inflated
+        archive.addfile(info, _Zeros(inflated))
+    return path
+
+
+def _cases(tmp: Path) -> list[tuple[str, Path, dict, int, str]]:
+    """(what, file, form overrides, expected status, words the message must have)."""
+    other = tmp / "other"
+    other.mkdir()
+    return [
+        ("metadata names another project",
+         make_wheel(tmp, "victim", "1.0", metadata=metadata_text("somebody-else", "1.0")), {}, 400,
+         "names project 'somebody-else'"),
+        ("metadata has another version",
+         make_wheel(other, "victim", "1.1", metadata=metadata_text("victim", "9.9")), {}, 400, "version '9.9'"),
+        ("file name does not parse", make_wheel(tmp, "victim", "1.2"), {"filename": "victim.whl"}, 400,
+         "invalid file name"),
+        ("not a wheel or sdist", make_wheel(tmp, "victim", "1.3"), {"filename": "victim-1.3.egg"}, 400,
+         "only wheels"),
+        ("zip with ../ entries",
+         _zip_with(tmp / "victim-1.4-py3-none-any.whl",
+                   {"victim-1.4.dist-info/METADATA": metadata_text("victim", "1.4").encode(),
+                    "../../evil.py": b"print('pwned')"}), {}, 400, "outside its directory"),
+        ("gzip bomb in an sdist", _gzip_bomb(tmp / "victim-1.0.tar.gz", 64 * 1024 * 1024), {}, 400,
+         "compression bomb"),
+        ("missing digests", make_wheel(tmp, "victim", "1.5"),
+         {"sha256_digest": None, "md5_digest": None, "blake2_256_digest": None}, 400, "declares no digest"),
+        ("wrong digest", make_wheel(tmp, "victim", "1.6"), {"sha256_digest": "0" * 64}, 400,
+         "does not match the declared sha256"),
+        ("form version differs from the file", make_wheel(tmp, "victim", "1.7"), {"version": "2.0"}, 400,
+         "do not match the file"),
+        ("not a zip at all", _plain(tmp / "victim-1.8-py3-none-any.whl"), {}, 400, "not a valid zip"),
+        ("oversized", _plain(tmp / "victim-1.9-py3-none-any.whl", MAX_FILE + 1), {}, 413, "larger than"),
+    ]
+
+
+def _plain(path: Path, size: int = 100) -> Path:
+    path.write_bytes(b"x" * size)
+    return path
+
+
+def test_bad_uploads_are_refused_and_leave_nothing(target: tuple[World, str], tmp_path: Path) -> None:
+    world, url = target
+    auth = (world.email("admin"), world.tokens["admin"])
+    server = world.server
+    log_before = server.log_path.read_text()
+    before = _stored(server)
+    for what, path, overrides, status, words in _cases(tmp_path):
+        filename = overrides.pop("filename", None)
+        answer = upload(url, path, auth, name="victim", fields=overrides, filename=filename)
+        assert answer.status_code == status, (what, answer.status_code, answer.text)
+        assert words in answer.text, (what, answer.text)
+        assert words[:40] in answer.reason or answer.status_code == 413, (what, answer.reason)  # twine shows it
+    assert _stored(server) == before
+    page = requests.get(f"{url}simple/victim/", auth=auth, timeout=30)
+    assert page.status_code == 200 and "<a " not in page.text
+    log = server.log_path.read_text()[len(log_before):]
+    assert "Traceback" not in log and " 500 " not in log
+
+
+def test_malformed_requests_get_4xx(target: tuple[World, str]) -> None:
+    world, url = target
+    auth = (world.email("admin"), world.tokens["admin"])
+    cases = [
+        ("no boundary", {"Content-Type": "multipart/form-data"}, b"--x\r\n"),
+        ("not multipart", {"Content-Type": "application/json"}, b"{}"),
+        ("non-UTF-8 field", {"Content-Type": "multipart/form-data; boundary=b"},
+         b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\n\xff\xfe\r\n--b--\r\n'),
+        ("no file", {"Content-Type": "multipart/form-data; boundary=b"},
+         b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nvictim\r\n--b--\r\n'),
+    ]
+    for what, headers, body in cases:
+        answer = requests.post(url, data=body, headers=headers, auth=auth, timeout=30)
+        assert 400 <= answer.status_code < 500, (what, answer.status_code, answer.text)
+    unknown = upload(url, make_wheel(Path(world.server.data.parent), "nobody-made-me", "1.0"), auth)
+    assert unknown.status_code == 404 and "--type pypi" in unknown.text
+
+
+def test_a_gzip_bomb_does_not_stall_other_users(target: tuple[World, str], tmp_path: Path) -> None:
+    world, url = target
+    bomb = _gzip_bomb(tmp_path / "victim-2.0.tar.gz", 200 * 1024 * 1024)
+    auth = (world.email("admin"), world.tokens["admin"])
+    done = threading.Event()
+    worst = 0.0
+
+    def other_user() -> None:
+        nonlocal worst
+        while not done.is_set():
+            started = time.monotonic()
+            requests.get(f"{world.server.url}/v2/", timeout=30)
+            worst = max(worst, time.monotonic() - started)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=other_user)
+    thread.start()
+    try:
+        for _ in range(3):
+            assert upload(url, bomb, auth, name="victim").status_code == 400
+    finally:
+        done.set()
+        thread.join()
+    assert worst < 1.0, f"another user's request waited {worst:.2f}s"

@@ -1,0 +1,46 @@
+"""The PyPI index on the scale-out backends (PostgreSQL + Ceph's S3): twine uploads, uv installs,
+and a deleted version's files are collected from the S3 store by gc."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import requests
+
+from test.support.processes import free_port
+from test.support.python_clients import index_url, run, twine_upload, uv
+from test.support.python_dists import make_sdist, make_wheel
+from test.support.registry_server import RegistryServer
+
+
+def test_upload_install_delete_and_collect(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]) -> None:
+    env = {
+        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
+        "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/pypi-{tmp_path.name}",
+        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
+        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
+    }
+    server = RegistryServer(data=tmp_path / "data", port=free_port(), env=env).start()
+    try:
+        server.package("acme/Scaled_Out", "acme/lib", "pypi")
+        token = server.user("dev@example.com", {"acme/lib": "admin"})
+        wheel, sdist = make_wheel(tmp_path, "scaled-out", "1.0"), make_sdist(tmp_path, "scaled-out", "1.0")
+        twine_upload(server.url, "acme", "dev@example.com", token, [wheel, sdist])
+
+        venv = tmp_path / "venv"
+        uv("venv", "-q", str(venv))
+        uv("pip", "install", "--index-url", index_url(server.url, "acme", "dev@example.com", token), "scaled-out",
+           env={"VIRTUAL_ENV": str(venv)})
+        assert run([str(venv / "bin" / "python"), "-c", "import scaled_out; print(scaled_out.VERSION)"]
+                   ).stdout.strip() == "1.0"
+        url = f"{server.url}/pypi/acme/files/scaled-out/{wheel.name}"
+        served = requests.get(url, auth=("dev@example.com", token), timeout=30)
+        assert hashlib.sha256(served.content).digest() == hashlib.sha256(wheel.read_bytes()).digest()
+
+        server.cli("pypi", "delete", "acme/scaled-out", "1.0")
+        report = server.cli("gc", "--grace-seconds", "0")
+        assert "3 blobs" in report, report  # the wheel, its METADATA and the sdist
+        assert requests.get(url, auth=("dev@example.com", token), timeout=30).status_code == 404
+    finally:
+        server.stop()
