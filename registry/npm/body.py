@@ -114,6 +114,11 @@ class PutBodyReader:
     def attachment_text_length(self) -> int:
         return self._base64.text_length if self._base64 else 0
 
+    @property
+    def document_size(self) -> int:
+        """Bytes of JSON given to the parser so far (everything but the attachment's data)."""
+        return self._document_size
+
     def document_so_far(self) -> object:
         """The document as far as it was parsed (complete objects and the ones still open)."""
         return getattr(self._builder, "value", None)

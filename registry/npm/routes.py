@@ -33,6 +33,8 @@ from vocab.names import is_valid_workspace
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 _NAME = r"(?P<name>(?:@[^/]+/)?[^/@][^/]*)"
 BODY_BLOCK = 1024 * 1024
+# PUT documents (without the tarball) bigger than this are parsed one at a time: see _PutBody.
+LARGE_DOCUMENT_BYTES = 1024 * 1024
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_DEPRECATION_CHARS = 1024
 PACKUMENT_CACHE_SIZE = 2048
@@ -49,17 +51,34 @@ def _json(document: object, status: int = 200, headers: dict[str, str] | None = 
 
 class _PutBody:
     """A PUT body read in blocks and parsed as it arrives (registry/npm/body.py): big blocks are parsed
-    in a worker thread; the tarball's decoded bytes come out of ``attachment()``."""
+    in a worker thread; the tarball's decoded bytes come out of ``attachment()``.
 
-    def __init__(self, request: web.Request) -> None:
+    The JSON document around the tarball is held as Python objects (several times its size), so a
+    request whose document grows past LARGE_DOCUMENT_BYTES waits for ``large_documents`` (one at a
+    time) before reading on, and keeps it until the request is done (``release``).
+    """
+
+    def __init__(self, request: web.Request, large_documents: asyncio.Lock) -> None:
         self.request = request
         self.reader = PutBodyReader(publish.MAX_DOCUMENT_BYTES, publish.MAX_TARBALL_TEXT)
         self._blocks = request.content.iter_chunked(BODY_BLOCK)
+        self._large_documents = large_documents
+        self._holding = False
 
     async def _feed(self, block: bytes) -> bytes:
         if len(block) > INLINE_WORK_BYTES:
-            return await asyncio.to_thread(self.reader.feed, block)
-        return self.reader.feed(block)
+            decoded = await asyncio.to_thread(self.reader.feed, block)
+        else:
+            decoded = self.reader.feed(block)
+        if not self._holding and self.reader.document_size > LARGE_DOCUMENT_BYTES:
+            await self._large_documents.acquire()
+            self._holding = True
+        return decoded
+
+    def release(self) -> None:
+        if self._holding:
+            self._large_documents.release()
+            self._holding = False
 
     async def read_until_attachment(self) -> None:
         """Read until the tarball's data begins, or the whole body if it has none."""
@@ -93,6 +112,7 @@ class NpmApi:
         self.svc = svc
         self.store = NpmStore(svc.db)
         self.logins = login.WebLogins(svc.db)
+        self._large_documents = asyncio.Lock()
         # Rendered packuments by (package id, form, registry URL): (revision, body, etag). A request
         # asks the database for the current revision only, and renders again when it moved.
         self._rendered: dict[tuple[int, str, str], tuple[int, bytes, str]] = {}
@@ -268,21 +288,24 @@ class NpmApi:
         package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE, create=rev is None)
         if request.content_length is not None and request.content_length > publish.MAX_PUBLISH_BYTES:
             raise errors.too_large(f"the request is larger than {publish.MAX_PUBLISH_BYTES // (1024 * 1024)} MiB")
-        body = _PutBody(request)
-        await body.read_until_attachment()
-        reader = body.reader
-        if reader.attachment_started:
-            if rev is not None:
-                raise errors.bad_request("a change to an existing packument carries no tarball: use npm publish")
-            return await self._publish(workspace, name, package, caller, body)
-        document = reader.document()
-        if isinstance(document, dict) and document.get("_attachments") and rev is None:
-            head = publish.check_head(document, name)
-            assert head is not None
-            publish.check_attachment(document, name, head.version, reader.marker, 0)  # refuses: no tarball
-        if package is None:
-            raise errors.package_not_found(workspace, name)
-        return await self._update(package, caller, document, rev)
+        body = _PutBody(request, self._large_documents)
+        try:
+            await body.read_until_attachment()
+            reader = body.reader
+            if reader.attachment_started:
+                if rev is not None:
+                    raise errors.bad_request("a change to an existing packument carries no tarball: use npm publish")
+                return await self._publish(workspace, name, package, caller, body)
+            document = reader.document()
+            if isinstance(document, dict) and document.get("_attachments") and rev is None:
+                head = publish.check_head(document, name)
+                assert head is not None
+                publish.check_attachment(document, name, head.version, reader.marker, 0)  # refuses: no tarball
+            if package is None:
+                raise errors.package_not_found(workspace, name)
+            return await self._update(package, caller, document, rev)
+        finally:
+            body.release()
 
     async def _publish(self, workspace: str, name: str, package: Package | None, caller, body: _PutBody
                        ) -> web.StreamResponse:

@@ -240,6 +240,37 @@ def test_concurrent_big_publishes_keep_memory_bounded(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_big_documents_are_parsed_one_at_a_time(tmp_path: Path) -> None:
+    """Four 8 MiB packuments PUT back at once (as `npm deprecate` does, padded with 600,000 strings):
+    each is several times its size as Python objects, so they take turns; the peak grows by about
+    one of them (about 180 MiB when all four were held at once)."""
+    server = start_registry(tmp_path / "documents")
+    try:
+        npm = npm_package_admin(server, "documents", "doc")
+        assert npm.publish("doc", publish_document("doc", "1.0.0")).status_code == 201
+        document = npm.request("GET", "doc?write=true").json()
+        body = json.dumps({**document, "padding": ["aaaaaaaaaa"] * 600_000}).encode()
+        pid = server.process.pid
+        before = _rss(pid, "VmRSS")
+        statuses: list[int] = []
+
+        def put() -> None:
+            statuses.append(requests.put(npm.url(f"doc/-rev/{document['_rev']}"), data=body, timeout=120,
+                                         headers={**npm.session.headers, "Content-Type": "application/json"}
+                                         ).status_code)
+
+        threads = [threading.Thread(target=put) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        growth = _rss(pid, "VmHWM") - before
+        assert sorted(statuses) == [200, 409, 409, 409]  # one wins, the others' _rev is stale by then
+        assert growth < 120 * 1024 * 1024, f"peak RSS grew by {growth / 2**20:.0f} MiB"
+    finally:
+        server.stop()
+
+
 # --- web login ---
 
 def test_web_login_secrets_and_caps(npm: NpmHttp, registry: RegistryServer) -> None:
