@@ -71,6 +71,7 @@ def attacker_site() -> Iterator[str]:
 
 def test_another_sites_page_cannot_change_npm_tags_or_deploy_maven_files(registry: RegistryServer,
                                                                            attacker_site: str) -> None:
+    log_start = registry.log_path.stat().st_size
     workspace = f"forge{os.getpid() % 10**6}"
     npm = npm_package_admin(registry, workspace, NAME)
     for version in ("1.0.0", "2.0.0"):
@@ -98,7 +99,7 @@ def test_another_sites_page_cannot_change_npm_tags_or_deploy_maven_files(registr
     assert npm.request("GET", f"-/package/{NAME}/dist-tags").json() == {"latest": "2.0.0"}
     maven = MavenHttp(registry.url, workspace, (email, token))
     assert maven.get("com/example/victim/1.0/victim-1.0.jar").status_code == 404
-    assert "Traceback" not in registry.log_path.read_text()
+    assert "Traceback" not in registry.log_path.read_bytes()[log_start:].decode(errors="replace")
     # The same requests from the npm CLI's side (no Origin, JSON, a token) still work.
     assert npm.request("PUT", f"-/package/{NAME}/dist-tags/latest", json="1.0.0").status_code == 201
     assert requests.get(npm.url(f"-/package/{NAME}/dist-tags"), headers={"Authorization": f"Bearer {token}"},
