@@ -87,8 +87,15 @@ def test_another_sites_page_cannot_change_npm_tags_or_deploy_maven_files(registr
             context = browser.new_context(http_credentials={"username": email, "password": token,
                                                             "origin": registry.url})
             page = context.new_page()
-            # The browser holds the credentials: it can read the packument itself.
+            # The browser holds the credentials: it can read the packument itself. The victim is also
+            # signed in to the web pages (a session cookie).
             assert page.goto(f"{registry.url}/npm/{workspace}/{NAME}").status == 200
+            page.goto(f"{registry.url}/signin")
+            page.fill("input[name=email]", email)
+            page.fill("input[name=token]", token)
+            page.click("button:has-text('Sign in')")
+            cookies = {c["name"]: c["value"] for c in context.cookies(registry.url)}
+            assert "packages_session" in cookies
             page.goto(attacker_site)
             results = page.evaluate("([r, w]) => window.attack(r, w)", [registry.url, workspace])
             context.close()
@@ -100,6 +107,9 @@ def test_another_sites_page_cannot_change_npm_tags_or_deploy_maven_files(registr
     maven = MavenHttp(registry.url, workspace, (email, token))
     assert maven.get("com/example/victim/1.0/victim-1.0.jar").status_code == 404
     assert "Traceback" not in registry.log_path.read_bytes()[log_start:].decode(errors="replace")
+    # The web pages' session cookie is no npm credential at all.
+    signed_in = requests.get(npm.url(NAME), cookies=cookies, timeout=30)
+    assert signed_in.status_code == 401
     # The same requests from the npm CLI's side (no Origin, JSON, a token) still work.
     assert npm.request("PUT", f"-/package/{NAME}/dist-tags/latest", json="1.0.0").status_code == 201
     assert requests.get(npm.url(f"-/package/{NAME}/dist-tags"), headers={"Authorization": f"Bearer {token}"},
