@@ -2,16 +2,17 @@
 
 ``npm publish`` sends one JSON document with the tarball inside it as a base64 string
 (``_attachments.<file>.data``): up to ~134 MiB of text for a 100 MiB tarball. Holding that, its parse
-and its decoding at once costs several times the body per request. Here the document is parsed
-incrementally by ijson, and the one string at ``_attachments.<file>.data`` is diverted from the
-parse: its base64 is decoded piece by piece and handed on (to the content store), while ijson is
-given a marker string in its place. The rest of the document (the packument, the readme) is built
-as usual and is bounded by ``document_limit``.
+and its decoding at once costs several times the body per request. Here the one string at
+``_attachments.<file>.data`` is diverted as it arrives: its base64 is decoded piece by piece and
+handed on (to the content store), and a marker string takes its place in the document. The rest of
+the document (the packument, the readme), bounded by ``document_limit``, is built by ijson's C
+parser piece by piece (never one long parse holding the interpreter while other requests wait).
 
 Finding that string needs to know where each JSON string starts and ends (a few ``find`` calls per
-piece, never a loop over characters) and where in the document it is, which ijson tells: before an
-object value that is a string, everything up to it is given to ijson, whose last event then names
-its key and the path of objects around it.
+piece, never a loop over characters) and where in the document it is, which ijson (its C parser)
+tells: before an object value that is a string, everything up to it is given to ijson, whose last
+event then names its key and the path of objects around it. ijson also checks the JSON as it
+comes, so a broken body is refused early.
 """
 
 from __future__ import annotations
@@ -20,17 +21,24 @@ import binascii
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 
 import ijson
-from ijson.common import ObjectBuilder
 
 MAX_DEPTH = 64
 ATTACHMENTS = "_attachments"
 _QUOTE_OR_ESCAPE = re.compile(rb'["\\]')
-# ijson is handed the document in pieces of about this size (it keeps partial tokens between pieces).
-_FLUSH_BYTES = 64 * 1024
+_BRACKETS = re.compile(rb"[\[\]{}]")
+# ijson is handed the document in pieces of about this size (it keeps partial tokens between pieces):
+# a few milliseconds of parsing at most, between which a worker thread lets the event loop run.
+_FLUSH_BYTES = 4 * 1024
+# Parse events (keys, values, brackets) in a document: a packument of thousands of versions has a few
+# hundred thousand; a document of nothing but tiny values would cost seconds of CPU per MiB.
+MAX_DOCUMENT_VALUES = 1_000_000
 _WHITESPACE = b" \t\r\n"
+# The part before the tarball is read for the early refusals only up to this size (one json.loads).
+MAX_HEAD_BYTES = 1024 * 1024
 
 
 class BadBody(ValueError):
@@ -39,14 +47,6 @@ class BadBody(ValueError):
 
 class BodyTooLarge(BadBody):
     pass
-
-
-class _Frame:
-    __slots__ = ("is_map", "key")
-
-    def __init__(self, is_map: bool) -> None:
-        self.is_map = is_map
-        self.key: object = None
 
 
 class _Base64Pieces:
@@ -92,9 +92,15 @@ class PutBodyReader:
         # The string ijson sees where the attachment's data was; no client can guess it.
         self.marker = "\u0000attachment-" + secrets.token_hex(16)
         self._events = ijson.sendable_list()
-        self._parser = ijson.basic_parse_coro(self._events, use_float=True)
-        self._builder = ObjectBuilder()
-        self._frames: list[_Frame] = []
+        self._parser = ijson.parse_coro(self._events)
+        self._objects = ijson.sendable_list()
+        self._builder = ijson.items_coro(self._objects, "", use_float=True)
+        self._last_event: tuple | None = None
+        self._values = 0  # parse events so far (keys, values, brackets)
+        self._depth = 0  # objects and arrays open around the current position
+        # The document's text before the attachment's data, while small: read at the early stop.
+        self._head_text: list[bytes] | None = []
+        self._head_size = 0
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._document_size = 0
@@ -104,6 +110,7 @@ class PutBodyReader:
         self._diverting = False
         self._base64: _Base64Pieces | None = None
         self._rest = b""  # bytes after the point where feed stopped early
+        self._head: object = None
         self.attachment_started = False
         self.attachment_name: object = None
         self.finished = False
@@ -115,18 +122,24 @@ class PutBodyReader:
         return self._base64.text_length if self._base64 else 0
 
     @property
+    def waiting_bytes(self) -> int:
+        """Bytes left over from the early stop, which the next ``feed`` reads first."""
+        return len(self._rest)
+
+    @property
     def document_size(self) -> int:
         """Bytes of JSON given to the parser so far (everything but the attachment's data)."""
         return self._document_size
 
     def document_so_far(self) -> object:
-        """The document as far as it was parsed (complete objects and the ones still open)."""
-        return getattr(self._builder, "value", None)
+        """At the early stop, the document read before the attachment's data (the objects still open
+        closed after the marker), or None if that is not a plain ``{"_attachments": {"f": {...``."""
+        return self._head
 
     def document(self) -> object:
         if not self.finished:
             raise BadBody("the request body ended before the JSON document did")
-        return self._builder.value
+        return self._objects[0]
 
     # --- feeding ---
 
@@ -139,14 +152,17 @@ class PutBodyReader:
         return decoded
 
     def close(self) -> None:
-        """The body ended: the document must be complete."""
+        """The body ended: the document must be complete; it is parsed (run in a worker thread when big)."""
         if self._in_string or self._diverting or self._rest:
             raise BadBody("the request body ended inside a JSON string")
+        self._flush()
         try:
             self._parser.close()
+            self._builder.close()
         except ijson.JSONError:
             raise BadBody("the request body is not valid JSON") from None
-        self._take_events()
+        if len(self._objects) != 1:
+            raise BadBody("the request body is not valid JSON")
         self.finished = True
 
     def _scan(self, data: bytes) -> Iterator[bytes]:
@@ -159,11 +175,9 @@ class PutBodyReader:
             else:
                 quote = data.find(b'"', position)
                 if quote < 0:
-                    self._give(data[position:])
-                    self._remember_significant(data[position:])
+                    self._outside(data[position:])
                     return
-                self._give(data[position:quote])
-                self._remember_significant(data[position:quote])
+                self._outside(data[position:quote])
                 if self._last_significant == b":" and self._is_attachment_data():
                     self._begin_attachment()
                     self._rest = data[quote + 1:]
@@ -172,10 +186,26 @@ class PutBodyReader:
                 self._in_string = True
                 position = quote + 1
 
-    def _remember_significant(self, text: bytes) -> None:
+    def _outside(self, text: bytes) -> None:
+        """JSON between strings: structure, numbers, literals. Nesting is checked before ijson sees it
+        (its paths grow with the depth: a deep document would cost it quadratic time)."""
+        for start in range(0, len(text), _FLUSH_BYTES):
+            piece = text[start:start + _FLUSH_BYTES]
+            openers = piece.count(b"{") + piece.count(b"[")
+            if self._depth + openers > MAX_DEPTH:
+                self._check_depth(piece)
+            self._depth += openers - piece.count(b"}") - piece.count(b"]")
+            self._give_piece(piece)
         stripped = text.rstrip(_WHITESPACE)
         if stripped:
             self._last_significant = stripped[-1:]
+
+    def _check_depth(self, piece: bytes) -> None:
+        depth = self._depth
+        for bracket in _BRACKETS.findall(piece):
+            depth += 1 if bracket in (b"{", b"[") else -1
+            if depth > MAX_DEPTH:
+                raise BadBody(f"the JSON document is nested more than {MAX_DEPTH} levels deep")
 
     def _string(self, data: bytes, position: int) -> int:
         """Inside a string handed to ijson: to its end (or the end of the data)."""
@@ -233,19 +263,30 @@ class PutBodyReader:
     def _decode(self, text: bytes) -> bytes:
         assert self._base64 is not None
         if self._base64.text_length + len(text) > self.data_limit:
-            raise BodyTooLarge("the tarball is too large")
+            raise BodyTooLarge(f"the tarball is larger than {self.data_limit * 3 // 4 // (1024 * 1024)} MiB")
         return self._base64.decode(text)
 
     # --- the document, through ijson ---
 
     def _give(self, text: bytes) -> None:
+        # In pieces: one long run of numbers (`[1,1,1,...]`) must not become one long parse.
+        for start in range(0, len(text), _FLUSH_BYTES):
+            self._give_piece(text[start:start + _FLUSH_BYTES])
+
+    def _give_piece(self, text: bytes) -> None:
         if not text:
             return
         self._document_size += len(text)
         if self._document_size > self.document_limit:
-            raise BodyTooLarge("the JSON document (without the tarball) is too large")
+            raise BodyTooLarge(f"the JSON document (without the tarball) is larger than "
+                               f"{self.document_limit // (1024 * 1024)} MiB")
         self._pending.append(text)
         self._pending_size += len(text)
+        if self._head_text is not None:
+            self._head_size += len(text)
+            self._head_text.append(text)
+            if self._head_size > MAX_HEAD_BYTES:
+                self._head_text = None
         if self._pending_size >= _FLUSH_BYTES:
             self._flush()
 
@@ -257,29 +298,29 @@ class PutBodyReader:
         self._pending_size = 0
         try:
             self._parser.send(text)
+            self._builder.send(text)
         except ijson.JSONError:
             raise BadBody("the request body is not valid JSON") from None
-        self._take_events()
-
-    def _take_events(self) -> None:
-        for event, value in self._events:
-            if event in ("start_map", "start_array"):
-                if len(self._frames) >= MAX_DEPTH:
-                    raise BadBody(f"the JSON document is nested more than {MAX_DEPTH} levels deep")
-                self._frames.append(_Frame(event == "start_map"))
-            elif event in ("end_map", "end_array"):
-                self._frames.pop()
-            elif event == "map_key":
-                self._frames[-1].key = value
-            self._builder.event(event, value)
-        del self._events[:]
+        if self._events:
+            self._values += len(self._events)
+            if self._values > MAX_DOCUMENT_VALUES:
+                raise BodyTooLarge(f"the JSON document has more than {MAX_DOCUMENT_VALUES} values")
+            self._last_event = self._events[-1]
+            del self._events[:]
+        if len(text) >= _FLUSH_BYTES:
+            # A big document is parsed in a worker thread: let the event loop's thread run between pieces.
+            time.sleep(0)
 
     def _is_attachment_data(self) -> bool:
-        """Is the string that starts here the value at ``_attachments.<file>.data``?"""
+        """Is the string that starts here the value at ``_attachments.<file>.data``? (If a document
+        nested otherwise slips through, the marker is not where the tarball must be, and the
+        publish is refused at the end.)"""
+        if self._depth != 3:
+            return False
         self._flush()
-        frames = self._frames
-        return (len(frames) == 3 and all(frame.is_map for frame in frames)
-                and frames[0].key == ATTACHMENTS and frames[2].key == "data")
+        event = self._last_event
+        return (event is not None and event[1] == "map_key" and event[2] == "data"
+                and isinstance(event[0], str) and event[0].startswith(ATTACHMENTS + "."))
 
     def _begin_attachment(self) -> None:
         if self._base64 is not None:
@@ -287,4 +328,11 @@ class PutBodyReader:
         self._base64 = _Base64Pieces()
         self._diverting = True
         self.attachment_started = True
-        self.attachment_name = self._frames[1].key
+        assert self._last_event is not None
+        self.attachment_name = self._last_event[0][len(ATTACHMENTS) + 1:]
+        if self._head_text is not None:
+            try:
+                self._head = json.loads(b"".join(self._head_text) + json.dumps(self.marker).encode() + b"}}}")
+            except (ValueError, RecursionError):
+                self._head = None
+            self._head_text = None

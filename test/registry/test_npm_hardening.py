@@ -186,6 +186,20 @@ def test_gzip_bombs_do_not_stall_other_users(npm: NpmHttp, registry: RegistrySer
     assert {"6.0.0", "6.0.3"} <= npm.packument(NAME).json()["versions"].keys()
 
 
+def test_dense_documents_do_not_stall_other_users(npm: NpmHttp, registry: RegistryServer) -> None:
+    """A publish document padded with 900,000 tiny values is parsed in small pieces in a worker thread
+    (one long parse would hold the interpreter, and so the event loop, for its whole length); past a
+    million values it is refused."""
+    document = publish_document(NAME, "7.0.0")
+    probe = ("dev@" + npm.workspace + ".example.com", _token(npm))
+    dense = assert_no_stall(registry.url, probe, lambda: npm.publish(NAME, {**document, "padding": [1] * 900_000}),
+                            what="a dense publish document")
+    assert dense.status_code == 201, dense.text
+    document = publish_document(NAME, "7.0.1")
+    refused = npm.publish(NAME, {**document, "padding": [1] * 1_100_000})
+    assert refused.status_code == 413 and "values" in refused.json()["error"]
+
+
 def _rss(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
