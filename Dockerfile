@@ -19,9 +19,12 @@ RUN if ls /tmp/pipe-install/*.whl >/dev/null 2>&1; then \
 
 COPY vocab /opt/pipe/vocab/
 COPY pipe /opt/pipe/pipe/
-COPY LICENSE.txt pipe.yml /opt/pipe/
+# Compiled once here: with PYTHONDONTWRITEBYTECODE every run would compile the pipe's modules again.
+RUN python3 -m compileall -q /opt/pipe/vocab /opt/pipe/pipe
+COPY LICENSE.txt pipe.yml README.md /opt/pipe/
 
-# Not root: the pipe needs no privileges (in Pipelines the docker engine is reached over TCP).
-USER 10001:10001
+# Root, as Pipelines runs pipes and as official pipes' images do: the clone, the pipes' shared storage
+# and files such as a `docker save -o` archive (0600) are root's in a step. Files the pipe writes into
+# the clone are given the clone directory's owner (see pipe/ownership.py).
 WORKDIR /tmp
 ENTRYPOINT ["python3", "/opt/pipe/pipe/pipe.py"]

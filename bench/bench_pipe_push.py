@@ -32,6 +32,8 @@ from test.support.registry_server import RegistryServer, start_registry
 WORKSPACE = "bench"
 REPOSITORY = "bench/code"
 IMAGE = "bench/app"
+AIM_COLD = 1.1  # the pipe's cold push at least this much faster than each anchor
+AIM_WARM = 0.15  # seconds, the whole warm re-push command
 
 
 def log(message: str) -> None:
@@ -123,6 +125,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     options = parser.parse_args()
 
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())  # the machine may be shared
     work = Path(tempfile.mkdtemp(prefix="pipe-bench-"))
     dockerd = start_dockerd(work / "docker")
     try:
@@ -153,8 +156,11 @@ def main() -> None:
     for name, (cold, warm) in best.items():
         lines.append(f"| {name} | {cold:.2f} | {warm:.2f} | {size_mb / cold:.0f} | "
                      f"{cold / pipe_cold:.2f}x | {warm / pipe_warm:.2f}x |")
-    lines += ["", (f"Aims: cold faster than both anchors ({'met' if all(c > pipe_cold for n, (c, _) in best.items() if n != 'pipe') else 'not met'}); "
-              f"warm re-push under 0.5 s ({'met' if pipe_warm < 0.5 else 'not met'}: {pipe_warm:.2f} s).")]
+    anchors_cold = [cold for name, (cold, _) in best.items() if name != "pipe"]
+    cold_met = all(cold >= AIM_COLD * pipe_cold for cold in anchors_cold)
+    lines += ["", (f"Aims (issue 13): cold at least {AIM_COLD}x both anchors ({'met' if cold_met else 'not met'}); "
+                   f"warm re-push at most {AIM_WARM} s ({'met' if pipe_warm <= AIM_WARM else 'not met'}: "
+                   f"{pipe_warm:.2f} s). Load average when it started: {load}.")]
     text = "\n".join(lines)
     print(text)
     if not options.no_write:

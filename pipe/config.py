@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipe.build.labels import pipeline_labels
+from pipe.annotations import created_time, image_description
 from pipe.errors import PipeError
 from pipe.oci.auth import Credentials
 from pipe.oci.errors import InvalidReference
 from pipe.oci.reference import Registry
+from pipe.tags import plan_tags
 from vocab.names import is_valid_name, is_valid_tag, is_valid_workspace
 
 BUILD, ENGINE_IMAGE, ARCHIVE = "build", "image", "archive"
@@ -34,6 +34,8 @@ class Settings:
     build_args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    push: bool = True
     cache_from: list[str] = field(default_factory=list)
     pull: bool = False
     no_cache: bool = False
@@ -58,12 +60,6 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
             raise PipeError(f"{what} items must be NAME=value; got {item.split('=')[0]!r}")
         result[key.strip()] = value
     return result
-
-
-def sanitize_tag(value: str) -> str:
-    """A git tag or branch as an image tag: characters a tag cannot hold become '-'."""
-    tag = re.sub(r"[^A-Za-z0-9_.-]", "-", value).lstrip(".-")[:128]
-    return tag
 
 
 def credentials_from(variables: Mapping[str, Any]) -> tuple[Credentials, str]:
@@ -125,6 +121,19 @@ def load_common(variables: Mapping[str, Any], env: Mapping[str, str]) -> Common:
                   shared_storage=Path(shared) if shared else None, pipeline_repository=repo_full)
 
 
+def dockerfile_missing(wanted: Path, dockerfile: Path | None, context: Path) -> str:
+    """Names the path looked at; DOCKERFILE is relative to the clone directory, as docker build -f takes it."""
+    message = f"There is no Dockerfile at {wanted.absolute()}"
+    if dockerfile is None:
+        return (message + " (BUILD_CONTEXT/Dockerfile): set DOCKERFILE, or set IMAGE or IMAGE_ARCHIVE to push an "
+                "image built earlier.")
+    beside = context / dockerfile
+    if not dockerfile.is_absolute() and context != Path(".") and beside.is_file():
+        return (message + f": DOCKERFILE is relative to the clone directory, not to BUILD_CONTEXT; the file is at "
+                f"{beside}, so set DOCKERFILE: '{beside}'.")
+    return message + " (DOCKERFILE is relative to the clone directory, not to BUILD_CONTEXT)."
+
+
 def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     common = load_common(variables, env)
     workspace = common.workspace
@@ -137,13 +146,11 @@ def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Setti
                         ". _ - between them, with / between components.")
 
     tags = list(variables.get("TAGS") or [])
+    version = tags[0] if tags else None
     if not tags:
-        tags = ["latest"]
-        commit = env.get("BITBUCKET_COMMIT") or ""
-        if commit:
-            tags.append(commit[:7])
-        if env.get("BITBUCKET_TAG"):
-            tags.append(sanitize_tag(env["BITBUCKET_TAG"]))
+        plan = plan_tags(env, variables.get("TAG_PREFIX") or "", variables.get("TAG_SUFFIX") or "",
+                         variables.get("LATEST_BRANCH"))
+        tags, version = plan.tags, plan.version
     tags = list(dict.fromkeys(tags))
     bad = [tag for tag in tags if not is_valid_tag(tag)]
     if bad:
@@ -164,19 +171,21 @@ def load_settings(variables: Mapping[str, Any], env: Mapping[str, str]) -> Setti
             raise PipeError(f"BUILD_CONTEXT {context} is not a directory.")
         wanted = dockerfile if dockerfile is not None else context / "Dockerfile"
         if not wanted.is_file():
-            raise PipeError(f"There is no Dockerfile at {wanted}: set DOCKERFILE, or set IMAGE or IMAGE_ARCHIVE "
-                            "to push an image built earlier.")
+            raise PipeError(dockerfile_missing(wanted, dockerfile, context))
         dockerfile = wanted.resolve()
 
-    labels = pipeline_labels(env)
-    labels.update(_pairs(list(variables.get("LABELS") or []), "LABELS"))
+    description = image_description(env, title=image_name, version=version, licenses=variables.get("LICENSES"),
+                                    created=created_time(env, common.clone_dir))
+    labels = {**description, **_pairs(list(variables.get("LABELS") or []), "LABELS")}
+    annotations = {**description, **_pairs(list(variables.get("ANNOTATIONS") or []), "ANNOTATIONS")}
     return Settings(
         credentials=common.credentials, credentials_kind=common.credentials_kind, registry=common.registry,
         workspace=workspace,
         image_name=image_name, tags=tags, source=source, image=image, archive=archive_path,
         context=context, dockerfile=dockerfile,
         build_args=_pairs(list(variables.get("BUILD_ARGS") or []), "BUILD_ARGS"),
-        target=variables.get("TARGET") or None, labels=labels,
+        target=variables.get("TARGET") or None, labels=labels, annotations=annotations,
+        push=variables.get("PUSH") is not False,
         cache_from=list(variables.get("CACHE_FROM") or []), pull=bool(variables.get("PULL")),
         no_cache=bool(variables.get("NO_CACHE")), debug=bool(variables.get("DEBUG")),
         shared_storage=common.shared_storage, pipeline_repository=common.pipeline_repository,

@@ -9,6 +9,8 @@ registry's layout applies: ``<REGISTRY>/npm/<workspace>/`` and ``<REGISTRY>/mave
 
 from __future__ import annotations
 
+import socket
+import ssl
 from urllib.parse import urlsplit
 
 from pipe.errors import PipeError
@@ -66,3 +68,32 @@ def pypi_repository(registry: Registry, workspace: str, override: str | None, in
     if is_bitbucket(registry):
         return BITBUCKET_PYPI.format(workspace=workspace)
     return f"{registry.base_url}/pypi/{workspace}/"
+
+
+def loopback_scheme(value: str, timeout: float = 2.0) -> str | None:
+    """``http`` for a ``REGISTRY`` given as ``host:port`` without a scheme, on loopback, that does not speak
+    TLS (a registry started for tests or a local mirror); None when nothing needs changing.
+
+    As docker does for registries on 127.0.0.0/8: try https first, then plain http.
+    """
+    text = value.strip()
+    if "://" in text:
+        return None
+    parts = urlsplit(f"//{text}")
+    try:
+        host, port = parts.hostname, parts.port or 443
+    except ValueError:
+        return None
+    if not host or not is_loopback(host):
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=host):
+            return None  # it speaks TLS: https as usual
+    except ssl.SSLError:
+        return "http"
+    except OSError:
+        return None  # not reachable at all: the push says so, naming REGISTRY

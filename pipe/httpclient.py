@@ -83,7 +83,7 @@ class HttpClient:
             return response
 
         try:
-            response = self.retry.retrying()(attempt)
+            response = self.retry.call(attempt)
         except Transient as exc:
             raise RegistryUnavailable(f"{exc} (gave up after {self.retry.attempts} attempts)", exc.status) from None
         if response.status_code not in ok:

@@ -1,22 +1,17 @@
-"""What the pipe tells the pipeline log: progress every few seconds, a line per tag, a summary,
-and the result as JSON for later steps. Secrets are masked in everything that goes through logging.
+"""What the pipe tells the pipeline log: a line per tag, a summary (progress: pipe/progress.py), and a
+push's fields for the result file (pipe/results.py). Secrets are masked in everything that goes
+through logging.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import time
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Self
+from typing import Any
 
 from pipe.push.images import PushResult
 
 MB = 1000 * 1000
-PROGRESS_INTERVAL = 5.0
-RESULT_DIR = "packages-pipe"
 
 
 class SecretMask(logging.Filter):
@@ -50,44 +45,6 @@ def megabytes(n: int) -> str:
     return f"{n / MB:.1f} MB"
 
 
-class Progress:
-    """Counts bytes sent from any thread; a ticker logs a line every ``interval`` seconds while busy."""
-
-    def __init__(self, log: logging.Logger, interval: float = PROGRESS_INTERVAL) -> None:
-        self.log = log
-        self.interval = interval
-        self.sent = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.started = time.monotonic()
-
-    def __call__(self, n: int) -> None:
-        with self._lock:
-            self.sent += n
-
-    def __enter__(self) -> Self:
-        self.started = time.monotonic()
-        self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=2)
-
-    def _tick(self) -> None:
-        last = 0
-        while not self._stop.wait(self.interval):
-            sent = self.sent
-            if sent == last:
-                continue
-            elapsed = max(time.monotonic() - self.started, 1e-6)
-            self.log.info(f"Uploading: {megabytes(sent)} sent, {sent / MB / elapsed:.1f} MB/s")
-            last = sent
-
-
 def summary(result: PushResult, seconds: float) -> str:
     stats = result.stats
     blobs = stats.uploaded + stats.present + stats.mounted
@@ -101,18 +58,9 @@ def references(registry_netloc: str, result: PushResult) -> list[str]:
     return [f"{registry_netloc}/{result.name}:{tag}" for tag in result.tags]
 
 
-def write_document(directory: Path, document: dict) -> Path:
-    """``DIR/packages-pipe/result.json``: what the pipe did, for later steps of the pipeline."""
-    target = directory / RESULT_DIR / "result.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(document, indent=2) + "\n")
-    return target
-
-
-def write_result(directory: Path, registry_netloc: str, result: PushResult, seconds: float) -> Path:
-    """The container push as ``DIR/packages-pipe/result.json``."""
-    document = {
-        "packageType": "container",
+def container_fields(registry_netloc: str, result: PushResult, seconds: float) -> dict[str, Any]:
+    """A container push in the result file (``digestReference`` is what signing tools take)."""
+    return {
         "registry": registry_netloc,
         "name": result.name,
         "tags": result.tags,
@@ -126,4 +74,3 @@ def write_result(directory: Path, registry_netloc: str, result: PushResult, seco
         "bytesUploaded": result.stats.bytes_uploaded,
         "seconds": round(seconds, 3),
     }
-    return write_document(directory, document)

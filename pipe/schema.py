@@ -1,48 +1,50 @@
 """The pipe's variables: one cerberus schema, also the source of README's Variables table.
 
 Each entry's ``meta`` holds what README says: ``doc`` (usage), ``default`` (as README shows it,
-when the default is computed rather than fixed) and ``required`` (README's (*) mark).
-List variables come in the toolkit's ``NAME_COUNT`` / ``NAME_0..N`` form; their defaults are
-applied by the pipe (the toolkit never applies list defaults).
+when the default is computed rather than fixed), ``required`` (README's (*) mark),
+``required_unless`` (required unless those other variables are set: README's (**) mark) and ``format``
+(what a ``regex`` rule asks for, in words). List variables come in the toolkit's
+``NAME_COUNT`` / ``NAME_0..N`` form, read by pipe/inputs.py; their defaults are applied by the pipe.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableSequence
-from typing import Any
-
-from cerberus import Validator
-
 BUILD_ARG_RE = r"^[A-Za-z_][A-Za-z0-9_]*=.*\Z"
 LABEL_RE = r"^[^=\s][^=]*=.*\Z"
+TAG_PREFIX_RE = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?\Z"  # a tag may not start with . or -
+TAG_SUFFIX_RE = r"^[A-Za-z0-9_.-]{0,64}\Z"
 
 SCHEMA: dict[str, dict] = {
     "BITBUCKET_PACKAGES_USERNAME": {
         "type": "string", "required": False, "empty": True, "dependencies": "BITBUCKET_PACKAGES_TOKEN",
-        "meta": {"required": True, "default": "set by Pipelines",
+        "meta": {"required_unless": ["ATLASSIAN_ACCOUNT_EMAIL", "ATLASSIAN_API_TOKEN"], "default": "set by Pipelines",
                  "doc": "Username for the Packages registry. Pipelines sets it in every step, scoped to the "
                         "repository whose pipeline runs; set it yourself elsewhere, or use "
                         "`ATLASSIAN_ACCOUNT_EMAIL` and `ATLASSIAN_API_TOKEN` instead."}},
     "BITBUCKET_PACKAGES_TOKEN": {
         "type": "string", "required": False, "empty": True, "dependencies": "BITBUCKET_PACKAGES_USERNAME",
-        "meta": {"required": True, "default": "set by Pipelines",
+        "meta": {"required_unless": ["ATLASSIAN_ACCOUNT_EMAIL", "ATLASSIAN_API_TOKEN"], "default": "set by Pipelines",
                  "doc": "Token for `BITBUCKET_PACKAGES_USERNAME`. Never printed."}},
     "ATLASSIAN_ACCOUNT_EMAIL": {
         "type": "string", "required": False, "dependencies": "ATLASSIAN_API_TOKEN",
-        "meta": {"doc": "Email of an Atlassian account, used when `BITBUCKET_PACKAGES_*` are not set."}},
+        "meta": {"required_unless": ["BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN"],
+                 "doc": "Email of an Atlassian account, used when `BITBUCKET_PACKAGES_*` are not set."}},
     "ATLASSIAN_API_TOKEN": {
         "type": "string", "required": False, "dependencies": "ATLASSIAN_ACCOUNT_EMAIL",
-        "meta": {"doc": "API token of that account, with the scopes `read:package:bitbucket` and "
+        "meta": {"required_unless": ["BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN"],
+                 "doc": "API token of that account, with the scopes `read:package:bitbucket` and "
                         "`write:package:bitbucket`. Never printed. Use a secured variable."}},
     "PACKAGE_TYPE": {
         "type": "string", "required": False, "default": "container", "allowed": ["container", "npm", "maven", "pypi"],
         "meta": {"doc": "What to publish: `container` (an image), `npm` (a package), `maven` (artifacts) or "
                         "`pypi` (Python wheels and sdists)."}},
     "ACTION": {
-        "type": "string", "required": False, "default": "publish", "allowed": ["publish", "configure"],
-        "meta": {"doc": "`publish`, or `configure`: write `.npmrc`, `.m2/settings.xml` and `.docker/config.json` "
-                        "into the clone directory so that later commands of the step can use the registry with "
-                        "the same credentials."}},
+        "type": "string", "required": False, "default": "publish",
+        "allowed": ["publish", "configure", "merge", "copy"],
+        "meta": {"doc": "`publish`; `configure`: write `.npmrc`, `.m2/settings.xml`, `.docker/config.json`, `.pypirc` "
+                        "and `pip.conf` into the clone directory so that later commands of the step can use the "
+                        "registry with the same credentials; `merge`: make one multi-platform index of `IMAGES`; "
+                        "`copy`: bring `SOURCE_IMAGE` in from another registry."}},
     "REGISTRY": {
         "type": "string", "required": False, "default": "crg.apkg.io", "empty": False,
         "meta": {"doc": "The Packages service: a host (`crg.apkg.io`, Bitbucket's), `https://host:port`, or "
@@ -57,24 +59,52 @@ SCHEMA: dict[str, dict] = {
                  "doc": "Name of the container package: the image is pushed as `REGISTRY/WORKSPACE/IMAGE_NAME`."}},
     "TAGS": {
         "type": "list", "required": False, "schema": {"type": "string", "empty": False},
-        "meta": {"default": "`latest`, the short commit, and `$BITBUCKET_TAG` when set",
-                 "doc": "Tags to push, one per list item."}},
+        "meta": {"default": "from the build: see Tags in Details",
+                 "doc": "Tags to push, one per list item; replaces the default tags (and their `TAG_PREFIX`, "
+                        "`TAG_SUFFIX`)."}},
+    "TAG_PREFIX": {
+        "type": "string", "required": False, "empty": True, "regex": TAG_PREFIX_RE,
+        "meta": {"doc": "Put before every default tag except `latest` (e.g. `app-` gives `app-1.2.3`)."}},
+    "TAG_SUFFIX": {
+        "type": "string", "required": False, "empty": True, "regex": TAG_SUFFIX_RE,
+        "meta": {"doc": "Put after every default tag except `latest` (e.g. `-alpine` gives `1.2.3-alpine`)."}},
+    "LATEST_BRANCH": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"default": "`main` or `master`",
+                 "doc": "The branch whose builds also move the `latest` tag."}},
+    "PUSH": {
+        "type": "boolean", "required": False, "default": True,
+        "meta": {"doc": "`false`: check that the package exists and the credentials may push to it, build, "
+                        "and stop there (for pull-request builds)."}},
     "DOCKERFILE": {
         "type": "string", "required": False, "empty": False,
-        "meta": {"default": "`BUILD_CONTEXT/Dockerfile`", "doc": "Path of the Dockerfile to build."}},
+        "meta": {"default": "`BUILD_CONTEXT/Dockerfile`",
+                 "doc": "Path of the Dockerfile to build, relative to the clone directory (not to `BUILD_CONTEXT`), "
+                        "as `docker build -f` takes it."}},
     "BUILD_CONTEXT": {
         "type": "string", "required": False, "default": ".", "empty": False,
         "meta": {"doc": "Directory sent to the docker engine as the build context."}},
     "BUILD_ARGS": {
         "type": "list", "required": False, "schema": {"type": "string", "regex": BUILD_ARG_RE},
-        "meta": {"doc": "Build arguments, one `NAME=value` per list item."}},
+        "meta": {"doc": "Build arguments, one `NAME=value` per list item.", "format": "NAME=value"}},
     "TARGET": {
         "type": "string", "required": False, "empty": False,
         "meta": {"doc": "Stage of a multi-stage Dockerfile to build."}},
     "LABELS": {
         "type": "list", "required": False, "schema": {"type": "string", "regex": LABEL_RE},
-        "meta": {"doc": "Image labels, one `name=value` per list item. `org.opencontainers.image.revision`, "
-                        "`.source` and `.created` are added from the pipeline unless given here."}},
+        "meta": {"format": "name=value",
+                 "doc": "Image labels, one `name=value` per list item, over the `org.opencontainers.image.*` "
+                        "labels the pipe adds (see Labels and annotations in Details)."}},
+    "ANNOTATIONS": {
+        "type": "list", "required": False, "schema": {"type": "string", "regex": LABEL_RE},
+        "meta": {"format": "name=value",
+                 "doc": "Manifest annotations, one `name=value` per list item, over the "
+                        "`org.opencontainers.image.*` annotations the pipe adds (on the index too when "
+                        "pushing one)."}},
+    "LICENSES": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"doc": "SPDX license expression of the image (e.g. `Apache-2.0`), as the "
+                        "`org.opencontainers.image.licenses` label and annotation."}},
     "CACHE_FROM": {
         "type": "list", "required": False, "schema": {"type": "string", "empty": False},
         "meta": {"doc": "Images to use as build cache (pulled first when missing; one that cannot be pulled "
@@ -114,6 +144,7 @@ SCHEMA: dict[str, dict] = {
     "NPM_SCOPE": {
         "type": "string", "required": False, "empty": False, "regex": r"^(@[a-z0-9][a-z0-9._~-]*|none)\Z",
         "meta": {"default": "the scope of `NPM_PACKAGE`'s package.json name, else `@WORKSPACE`",
+                 "format": "an npm scope such as '@acme', or 'none'",
                  "doc": "configure: the npm scope whose packages `.npmrc` sends to the registry; `none` makes the "
                         "registry npm's default for every package instead."}},
     "MAVEN_REPOSITORY": {
@@ -129,7 +160,8 @@ SCHEMA: dict[str, dict] = {
         "type": "list", "required": False, "schema": {"type": "string", "empty": False},
         "meta": {"doc": "Maven: the built files to deploy with the pom: the main artifact and classified files, "
                         "recognised by name (`ARTIFACT-VERSION.jar`, `ARTIFACT-VERSION-sources.jar`, "
-                        "`-javadoc.jar`, ...). Empty for a `pom` packaging."}},
+                        "`-javadoc.jar`, ...). Paths or glob patterns (`target/*.jar`), relative to the clone "
+                        "directory; a pattern that matches nothing fails. Empty for a `pom` packaging."}},
     "MAVEN_COMMAND": {
         "type": "string", "required": False, "empty": False,
         "meta": {"doc": "Maven: instead of deploying files, run `mvn` with these arguments (e.g. "
@@ -151,6 +183,45 @@ SCHEMA: dict[str, dict] = {
         "type": "list", "required": False, "schema": {"type": "string", "allowed": ["npm", "maven", "container", "pypi"]},
         "meta": {"default": "`npm`, `maven`, `container` and `pypi` (`maven` only when its repository is known)",
                  "doc": "configure: which client configurations to write."}},
+    "IMAGES": {
+        "type": "list", "required": False, "schema": {"type": "string", "empty": False},
+        "meta": {"doc": "merge: the per-platform images (`workspace/image:tag` or `@digest`, in `REGISTRY`) pushed by "
+                        "earlier steps; their platforms are read from their configs, one image per platform."}},
+    "SOURCE_IMAGE": {
+        "type": "string", "required": False, "empty": False,
+        "meta": {"doc": "copy: the image or index to copy in, e.g. `docker.io/library/nginx:1.27` or "
+                        "`123456789.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:...`; every platform, its cosign "
+                        "signature and OCI referrers come along."}},
+    "SOURCE_USERNAME": {
+        "type": "string", "required": False, "empty": True, "dependencies": "SOURCE_PASSWORD",
+        "meta": {"doc": "copy: the user name for `SOURCE_IMAGE`'s registry (anonymous when unset)."}},
+    "SOURCE_PASSWORD": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "copy: its password or token. Use a secured variable; never printed."}},
+    "SIGN": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Container: sign the pushed image in cosign's format with `COSIGN_PRIVATE_KEY`: the signature "
+                        "goes under the tag `sha256-<digest>.sig` (where `cosign verify --key` looks) and is an OCI "
+                        "1.1 referrer of the image."}},
+    "PROVENANCE": {
+        "type": "boolean", "required": False,
+        "meta": {"default": "the value of `SIGN`",
+                 "doc": "Container: attach SLSA v1 provenance (an in-toto statement: the pipeline, build number, "
+                        "repository, commit, branch or tag, Dockerfile and build arguments, secret-looking ones "
+                        "redacted) as an OCI 1.1 referrer; in a DSSE envelope signed with the cosign key when `SIGN` "
+                        "is set."}},
+    "SBOM": {
+        "type": "boolean", "required": False, "default": False,
+        "meta": {"doc": "Container: attach a CycloneDX JSON SBOM of what the image contains, read from its layers "
+                        "without running it (dpkg and apk databases, Python dist-info, node_modules, jars), as an "
+                        "OCI 1.1 referrer (for an index: one per platform's image)."}},
+    "COSIGN_PRIVATE_KEY": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "Container, with `SIGN`: the private key `cosign generate-key-pair` wrote (`cosign.key`, "
+                        "PEM). Use a secured variable; never printed."}},
+    "COSIGN_PASSWORD": {
+        "type": "string", "required": False, "empty": True,
+        "meta": {"doc": "The password of `COSIGN_PRIVATE_KEY`. Use a secured variable; never printed."}},
     "INSECURE": {
         "type": "boolean", "required": False, "default": False,
         "meta": {"doc": "Allow plain http to a registry that is not on loopback, and skip TLS verification."}},
@@ -161,18 +232,3 @@ SCHEMA: dict[str, dict] = {
 
 LIST_VARIABLES = tuple(name for name, rule in SCHEMA.items() if rule.get("type") == "list")
 
-
-def make_validator() -> Validator:
-    """The toolkit's validator, made to accept list items with their own rules.
-
-    Cerberus rebuilds a list value through its type's constructor when items have a schema, which the
-    toolkit's ArrayVariable does not support; plain lists go in instead.
-    """
-    return _Validator(SCHEMA, purge_unknown=True)
-
-
-class _Validator(Validator):
-    def validate(self, document: dict, *args: Any, **kwargs: Any) -> bool:
-        plain = {key: list(value) if isinstance(value, MutableSequence) else value
-                 for key, value in document.items()}
-        return super().validate(plain, *args, **kwargs)

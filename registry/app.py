@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -15,6 +17,7 @@ from registry.access.store import AccessStore
 from registry.content import ContentService, UploadLimits
 from registry.context import SERVICES, Services
 from registry.httputil import is_valid_host
+from registry.lifecycle import Lifecycle
 from registry.maven import routes as maven_routes
 from registry.npm import routes as npm_routes
 from registry.oci import routes as oci_routes
@@ -30,7 +33,7 @@ async def build_services(settings: Settings) -> Services:
     keys = open_key_ring(settings.data_dir, settings.signing_key_file)
     blobs = open_blob_store(settings)
     db = await open_database(settings)
-    access = AccessStore(db)
+    access = AccessStore(db, retention_seconds=settings.retention_days * 86400)
     await move_database_keys(db, keys)
     return Services(
         settings=settings,
@@ -41,6 +44,7 @@ async def build_services(settings: Settings) -> Services:
         access=access,
         controller=AccessController(access),
         tokens=TokenService(keys, settings.service),
+        lifecycle=Lifecycle(db, access),
     )
 
 
@@ -90,8 +94,17 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     pypi_routes.setup(app, svc)
     ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
 
+    async def purge_in_background(_app: web.Application):
+        # Retention applies by itself: what was deleted longer ago than --retention-days is purged.
+        task = asyncio.create_task(svc.lifecycle.purge_forever())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close(_app: web.Application) -> None:
         await svc.db.close()
 
+    app.cleanup_ctx.append(purge_in_background)
     app.on_cleanup.append(close)
     return app

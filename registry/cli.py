@@ -29,7 +29,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
                   "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes", "signing_key_file",
                   "max_uploads_per_credential", "max_uploads_per_package", "upload_idle_seconds",
-                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout"):
+                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout", "retention_days"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -134,11 +134,46 @@ async def cmd_package_create(svc, args) -> None:
 @_with_services
 async def cmd_package_delete(svc, args) -> None:
     workspace, name = _split_full(args.package, "package")
-    package = await svc.access.get_package(workspace, args.type, name)
-    if package is None:
-        raise UsageError(f"no {args.type} package {args.package}")
-    await svc.access.delete_package(package.id)
-    print(f"{args.type} package {args.package} deleted (run gc to free its storage)")
+    print(await svc.lifecycle.delete_package(workspace, args.type, name))
+
+
+@_with_services
+async def cmd_package_restore(svc, args) -> None:
+    workspace, name = _split_full(args.package, "package")
+    print(await svc.lifecycle.restore_package(workspace, args.type, name))
+
+
+@_with_services
+async def cmd_repository_delete(svc, args) -> None:
+    _split_full(args.repository, "repository")
+    print(await svc.lifecycle.delete_repository(args.repository))
+
+
+@_with_services
+async def cmd_repository_restore(svc, args) -> None:
+    _split_full(args.repository, "repository")
+    print(await svc.lifecycle.restore_repository(args.repository))
+
+
+@_with_services
+async def cmd_workspace_delete(svc, args) -> None:
+    print(await svc.lifecycle.delete_workspace(args.slug))
+
+
+@_with_services
+async def cmd_workspace_restore(svc, args) -> None:
+    print(await svc.lifecycle.restore_workspace(args.slug))
+
+
+@_with_services
+async def cmd_deleted(svc, args) -> None:
+    for deleted in await svc.lifecycle.deleted():
+        print(deleted.line())
+
+
+@_with_services
+async def cmd_purge(svc, args) -> None:
+    print(await svc.lifecycle.purge(args.older_than_days))
 
 
 async def _pypi_project(svc, full_name: str):
@@ -241,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--signing-key-file", dest="signing_key_file", default=argparse.SUPPRESS, metavar="PATH",
                         help="bearer-token signing key: a file (32+ bytes) or a directory of KID.key files, shared "
                              "by replicas (default: DATA/keys; $PACKAGES_REGISTRY_SIGNING_KEY_FILE)")
+    common.add_argument("--retention-days", dest="retention_days", type=float, default=argparse.SUPPRESS,
+                        help="how long deleted workspaces, repositories and packages are kept, restorable and "
+                             "with their names reserved, before they are purged (default 30)")
     parser = argparse.ArgumentParser(prog="packages-registry", parents=[common],
                                      description="The bundled Bitbucket Packages-style registry.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")
+    command("delete", cmd_workspace_delete, "delete a workspace with everything in it (restorable during the "
+            "retention period)", workspace).add_argument("slug")
+    command("restore", cmd_workspace_restore, "restore a deleted workspace", workspace).add_argument("slug")
 
     project = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
     p = command("create", cmd_project_create, "create a project in a workspace", project)
@@ -293,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("create", cmd_repository_create, "create a repository", repository)
     p.add_argument("repository", metavar="WORKSPACE/REPO")
     p.add_argument("--project", metavar="KEY")
+    command("delete", cmd_repository_delete, "delete a repository with its packages (restorable during the "
+            "retention period)", repository).add_argument("repository", metavar="WORKSPACE/REPO")
+    command("restore", cmd_repository_restore, "restore a deleted repository with its packages",
+            repository).add_argument("repository", metavar="WORKSPACE/REPO")
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
     command("create", cmd_user_create, "create a user", user).add_argument("email")
@@ -320,9 +365,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("package", metavar="WORKSPACE/NAME")
     p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
     p.add_argument("--repository", required=True, metavar="WORKSPACE/REPO")
-    p = command("delete", cmd_package_delete, "delete a package", package)
-    p.add_argument("package", metavar="WORKSPACE/NAME")
-    p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
+    for name, handler, help_text in (
+            ("delete", cmd_package_delete, "delete a package (restorable during the retention period)"),
+            ("restore", cmd_package_restore, "restore a deleted package")):
+        p = command(name, handler, help_text, package)
+        p.add_argument("package", metavar="WORKSPACE/NAME")
+        p.add_argument("--type", required=True, choices=PACKAGE_TYPES)
+
+    command("deleted", cmd_deleted, "list the deleted workspaces, repositories and packages that can still be "
+            "restored, and until when")
+    p = command("purge", cmd_purge, "remove for good what was deleted longer ago than the retention period "
+                "(the server does this every hour; gc then frees the storage)")
+    p.add_argument("--older-than-days", dest="older_than_days", type=float,
+                   help="purge what was deleted longer ago than this instead of --retention-days")
 
     pypi = sub.add_parser("pypi", help="PyPI projects: yank, unyank, delete").add_subparsers(
         dest="pypi_action", required=True)

@@ -10,6 +10,7 @@ from registry.access.controller import AccessController
 from registry.access.jwt_tokens import TokenService
 from registry.access.store import AccessStore
 from registry.content import ContentService
+from registry.lifecycle import Lifecycle
 from registry.settings import Settings
 from registry.storage.blobs import BlobStore
 from registry.storage.database import Database
@@ -24,6 +25,7 @@ class Services:
     access: AccessStore
     controller: AccessController
     tokens: TokenService
+    lifecycle: Lifecycle
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,6 +1,11 @@
 """Online garbage collection: safe while pushes go on.
 
 Mark and sweep in small transactions:
+0. Delete container manifests that lost their last tag (or their parent index, or their subject)
+   longer than the grace period ago and that nothing refers to any more: no tag, no index listing
+   them, no subject still present. Manifests pushed by digest only (an index's children, signatures
+   and other referrers) are never collected for themselves: they go with what they belong to, one
+   level per grace period. Their layers are then unreferenced, and go in the steps below.
 1. Unlink from each package the blobs that nothing of that package references
    (a manifest, an npm version, a Maven file), once their link is older than
    the grace period (so a blob pushed a moment ago, whose manifest or version
@@ -20,11 +25,13 @@ import time
 from dataclasses import dataclass
 
 from registry.content import ContentService, blob_lock
+from registry.oci.store import dependents, mark_untagged
 from registry.storage.database import Database
 
 
 @dataclass
 class GcReport:
+    manifests_deleted: int = 0
     unlinked: int = 0
     blobs_deleted: int = 0
     bytes_freed: int = 0
@@ -35,7 +42,8 @@ class GcReport:
     def __str__(self) -> str:
         verb = "would free" if self.dry_run else "freed"
         return (f"{self.unlinked} unreferenced blob links, {self.blobs_deleted} blobs ({self.bytes_freed} bytes) "
-                f"{verb}, {self.uploads_dropped} stale uploads, {self.strays_deleted} unrecorded blob files")
+                f"{verb}, {self.uploads_dropped} stale uploads, {self.strays_deleted} unrecorded blob files, "
+                f"{self.manifests_deleted} untagged manifests")
 
 
 # What keeps a blob linked to its package: rows of (table, digest column) that also carry the
@@ -51,9 +59,43 @@ def _unreferenced(link: str) -> str:
                         f"AND r.{column} = {link}.digest)" for table, column in REFERENCES)
 
 
+# An untagged manifest (alias m) that nothing keeps: no tag, no index listing it, no subject present.
+_UNKEPT_MANIFEST = (
+    "m.untagged_at IS NOT NULL AND m.untagged_at < ? "
+    "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = m.package_id AND t.digest = m.digest) "
+    "AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.package_id = m.package_id "
+    "AND r.ref_digest = m.digest AND r.kind = 'manifest') "
+    "AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.package_id = m.package_id "
+    "AND s.digest = m.subject))"
+)
+
+
+async def _collect_untagged_manifests(db: Database, cutoff: float, report: GcReport) -> None:
+    for row in await db.fetchall(f"SELECT m.package_id, m.digest FROM manifests m WHERE {_UNKEPT_MANIFEST}",
+                                 (cutoff,)):
+        report.manifests_deleted += 1
+        if report.dry_run:
+            continue
+        package_id, digest = row["package_id"], row["digest"]
+        async with db.transaction() as tx:
+            # put_manifest takes this lock for the manifest and its children: a push that tags it
+            # again, or an index that lists it, cannot slip in between the check and the delete.
+            await tx.lock(blob_lock(digest))
+            still = await tx.fetchone(f"SELECT m.digest FROM manifests m WHERE m.package_id = ? AND m.digest = ? "
+                                      f"AND {_UNKEPT_MANIFEST}", (package_id, digest, cutoff))
+            if still is None:
+                report.manifests_deleted -= 1
+                continue
+            await mark_untagged(tx, package_id, await dependents(tx, package_id, digest), time.time())
+            await tx.execute("DELETE FROM manifest_refs WHERE package_id = ? AND manifest_digest = ?",
+                             (package_id, digest))
+            await tx.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest))
+
+
 async def collect(db: Database, content: ContentService, grace_seconds: float, dry_run: bool = False) -> GcReport:
     report = GcReport(dry_run=dry_run)
     cutoff = time.time() - grace_seconds
+    await _collect_untagged_manifests(db, cutoff, report)
     unreferenced = f"SELECT l.package_id, l.digest FROM package_blobs l WHERE l.linked_at < ? AND {_unreferenced('l')}"
     for row in await db.fetchall(unreferenced, (cutoff,)):
         report.unlinked += 1

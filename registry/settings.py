@@ -42,6 +42,9 @@ class Settings:
     # Bearer-token signing keys: a key file or a directory of <kid>.key files (replicas share it);
     # default: DATA/keys, made on first start (registry/access/signing_keys.py).
     signing_key_file: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_SIGNING_KEY_FILE"))
+    # How long deleted workspaces, repositories and packages are kept (restorable, names reserved)
+    # before they are purged (registry/lifecycle.py).
+    retention_days: float = 30.0
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))

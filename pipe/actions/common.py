@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 # Tools the pipe runs (npm pack, mvn) get their credentials from files the pipe writes, never from these.
 SECRET_VARIABLES = ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")
@@ -13,6 +14,8 @@ SECRET_VARIABLES = ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")
 class Done:
     lines: list[str]  # logged one by one
     success: str  # the green last line
+    result: dict[str, Any] = field(default_factory=dict)  # the result file's fields (pipe/results.py)
+    warnings: list[str] = field(default_factory=list)  # logged as warnings before the lines
 
 
 def child_env(**extra: str) -> dict[str, str]:

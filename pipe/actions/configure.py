@@ -3,8 +3,13 @@
 The pipe's container does not share its home with the step, so the files go into the clone directory:
 ``.npmrc`` (the scope's registry and its credentials, as Bitbucket documents: ``username`` and
 base64 ``_password``), ``.m2/settings.xml`` (server ``bitbucket-packages`` and the repository) and
-``.docker/config.json``, and for Python ``.pypirc`` and ``pip.conf``. They hold the token, so they are written owner-only, added to
-``.git/info/exclude``, and the log says what was written without ever showing the secret.
+``.docker/config.json``, and for Python ``.pypirc`` and ``pip.conf``. They hold the token, so they are
+written owner-only, added to ``.git/info/exclude``, and the log says what was written without ever
+showing the secret.
+
+The pipe runs as root (as Pipelines runs pipes), and the later commands of the step may not: the files
+and the directories made for them get the clone directory's owner. When the exclusion cannot be
+written (a read-only ``.git``), the step still succeeds but says so in a warning.
 """
 
 from __future__ import annotations
@@ -85,7 +90,17 @@ def run(settings: ConfigureSettings, log: logging.Logger) -> Done:
     clone = settings.common.clone_dir
     if not clone.is_dir():
         raise PipeError(f"The clone directory {clone} does not exist (BITBUCKET_CLONE_DIR).")
+    try:
+        return _configure(settings, clone)
+    except PermissionError as exc:
+        raise PipeError(f"Could not write the client configuration into {clone}: {exc.strerror} "
+                        f"({exc.filename}). The pipe must be able to write into the clone directory "
+                        "(run it as root, as Pipelines does).") from None
+
+
+def _configure(settings: ConfigureSettings, clone: Path) -> Done:
     lines: list[str] = []
+    warnings: list[str] = []
     written: list[str] = []
     who = settings.common.credentials.username
     if "npm" in settings.kinds:
@@ -97,7 +112,7 @@ def run(settings: ConfigureSettings, log: logging.Logger) -> Done:
         written.append("npm")
     if "maven" in settings.kinds:
         assert settings.maven_repository is not None
-        _write_private(clone / SETTINGS, settings_xml(settings.maven_repository, settings.common.credentials))
+        _write_private(clone / SETTINGS, settings_xml(settings.maven_repository, settings.common.credentials), clone)
         lines.append(f"Wrote {SETTINGS}: server {SERVER_ID} ({who}) and the repository {settings.maven_repository} "
                      "for resolving and deploying. Use it with: mvn -s .m2/settings.xml deploy")
         written.append("maven")
@@ -109,30 +124,54 @@ def run(settings: ConfigureSettings, log: logging.Logger) -> Done:
         written.append("container")
     if "pypi" in settings.kinds:
         credentials, index = settings.common.credentials, settings.pypi_repository + "simple/"
-        _write_private(clone / client_config.PYPIRC, client_config.pypirc(settings.pypi_repository, credentials))
-        _write_private(clone / client_config.PIPCONF, client_config.pip_conf(index, credentials))
+        _write_private(clone / client_config.PYPIRC, client_config.pypirc(settings.pypi_repository, credentials),
+                       clone)
+        _write_private(clone / client_config.PIPCONF, client_config.pip_conf(index, credentials), clone)
         lines.append(f"Wrote {client_config.PYPIRC} and {client_config.PIPCONF}: uploads to "
                      f"{settings.pypi_repository} and installs from {index}, as {who}. Use them with:")
         lines += [f"  {line}" for line in client_config.usage_lines(settings.pypi_repository, index, credentials,
                                                                     "$BITBUCKET_CLONE_DIR")]
         written.append("pypi")
     lines += settings.skipped
-    exclude = git_exclude(clone, [entry for kind in written for entry in EXCLUDES[kind]])
-    if exclude is not None:
-        lines.append(f"Listed them in {exclude} so that they are not committed by accident.")
+    paths = [FILES[kind] for kind in written]
+    try:
+        exclude = git_exclude(clone, [entry for kind in written for entry in EXCLUDES[kind]])
+    except OSError as exc:
+        warnings.append(f"Could not list {', '.join(paths)} in the checkout's info/exclude ({exc.strerror}: "
+                        f"{exc.filename}): they hold the token, make sure they are never committed (git add -A "
+                        "would add them).")
     else:
-        lines.append("Not a git checkout: remember not to commit these files, they hold the token.")
-    files = ", ".join(FILES[kind] for kind in written)
-    return Done(lines, f"Configured {files} in {clone}")
+        if exclude is not None:
+            lines.append(f"Listed them in {exclude} so that they are not committed by accident.")
+        else:
+            lines.append("Not a git checkout: remember not to commit these files, they hold the token.")
+    result = {"files": [str(clone / name) for path in paths for name in path.split(", ")],
+              "registry": settings.common.registry.netloc,
+              "npmRegistry": settings.npm_registry if "npm" in written else None,
+              "mavenRepository": settings.maven_repository if "maven" in written else None,
+              "pypiRepository": settings.pypi_repository if "pypi" in written else None,
+              "gitExcluded": not warnings}
+    return Done(lines, f"Configured {', '.join(paths)} in {clone}", result, warnings)
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Owner-only from the first byte: the file holds a token."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_private(path: Path, data: bytes, clone: Path) -> None:
+    """Owner-only from the first byte: the file holds a token. The file, and a directory made for it,
+    belong to the clone directory's owner, who runs the step's later commands."""
+    owner = clone.stat()
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True)
+        _give(path.parent, owner)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
     path.chmod(0o600)
+    _give(path, owner)
+
+
+def _give(path: Path, owner: os.stat_result) -> None:
+    # Only root may give files away; anyone else already writes them as themselves.
+    if os.geteuid() == 0 and (path.stat().st_uid, path.stat().st_gid) != (owner.st_uid, owner.st_gid):
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def npmrc_lines(settings: ConfigureSettings) -> list[str]:
@@ -154,7 +193,7 @@ def write_npmrc(path: Path, settings: ConfigureSettings) -> bool:
     if existed:
         kept = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
                 if line.split("=", 1)[0].strip() not in keys]
-    _write_private(path, ("\n".join(kept + ours) + "\n").encode())
+    _write_private(path, ("\n".join(kept + ours) + "\n").encode(), settings.common.clone_dir)
     return existed
 
 
@@ -170,7 +209,7 @@ def write_docker_config(path: Path, host: str, common: Common) -> None:
     token = f"{common.credentials.username}:{common.credentials.password}".encode()
     auths[host] = {"auth": base64.b64encode(token).decode()}
     document["auths"] = auths
-    _write_private(path, (json.dumps(document, indent=2) + "\n").encode())
+    _write_private(path, (json.dumps(document, indent=2) + "\n").encode(), common.clone_dir)
 
 
 def git_exclude(clone: Path, entries: list[str]) -> Path | None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from pipe import messages
 from pipe.build.engine import BuildRequest, Engine
 from pipe.build.errors import ImageError
 from pipe.config import ARCHIVE, BUILD, Settings
 from pipe.errors import PipeError
-from pipe.messages import who as _who
 from pipe.oci.client import RegistryClient
 from pipe.oci.errors import (
     AccessDenied,
@@ -22,33 +22,37 @@ from pipe.oci.errors import (
 )
 from pipe.oci.reference import parse_image_reference
 from pipe.oci.transport import Transport
+from pipe.progress import PushProgress
 from pipe.push.cache import BlobCache, default_cache_path
-from pipe.push.images import ImagePusher, PushResult
-from pipe.report import Progress, references, summary, write_result
-
-PACKAGES_DOCS = "https://support.atlassian.com/bitbucket-cloud/docs/bitbucket-packages/"
+from pipe.push.images import ImagePusher, PushResult, archive_kind
+from pipe.report import references, summary
+from pipe.supply.attach import BuildFacts, SupplySettings, attach
+from pipe.supply.signatures import Attached
 
 
 @dataclass
 class Outcome:
-    result: PushResult
+    result: PushResult | None  # None when PUSH is false
     seconds: float
     lines: list[str]  # one per tag, then the summary
+    success: str
+    attached: list[Attached] = field(default_factory=list)  # signature, provenance, SBOMs
 
 
-def run(settings: Settings, log: logging.Logger) -> Outcome:
+def run(settings: Settings, log: logging.Logger, supply: SupplySettings | None = None) -> Outcome:
     try:
-        return _run(settings, log)
+        return _run(settings, log, supply)
     except (ImageError, InvalidReference) as exc:
         raise PipeError(str(exc)) from exc
     except RegistryError as exc:
         raise PipeError(explain(exc, settings)) from exc
 
 
-def _run(settings: Settings, log: logging.Logger) -> Outcome:
+def _run(settings: Settings, log: logging.Logger, supply: SupplySettings | None) -> Outcome:
     client = RegistryClient(Transport(settings.registry, settings.credentials))
-    log.info(f"Checking access to {settings.registry.netloc}/{settings.name}")
-    client.authenticate(settings.name)
+    target = f"{settings.registry.netloc}/{settings.name}"
+    log.info(f"Checking that {target} exists and the credentials may push to it")
+    client.check_push(settings.name)  # before a build that may take minutes
 
     engine = None
     image = settings.image
@@ -58,11 +62,13 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
     if settings.source == BUILD:
         assert engine is not None
         image = build(engine, settings, log)
+    if not settings.push:
+        return _not_pushed(settings, engine, image, log)
 
     cache = BlobCache(default_cache_path(), settings.registry.netloc)
     started = time.monotonic()
-    with Progress(log) as progress:
-        pusher = ImagePusher(client, settings.name, cache, progress)
+    with PushProgress(log, settings.name) as progress:
+        pusher = ImagePusher(client, settings.name, cache, progress, annotations=settings.annotations)
         what = settings.archive if settings.source == ARCHIVE else image
         log.info(f"Pushing {what} to {settings.registry.netloc}/{settings.name} "
                  f"as {', '.join(settings.tags)}")
@@ -78,11 +84,32 @@ def _run(settings: Settings, log: logging.Logger) -> Outcome:
         engine.close()
 
     lines = [f"Pushed {reference} {result.digest}" for reference in references(settings.registry.netloc, result)]
+    attached = []
+    if supply is not None:
+        facts = BuildFacts(str(settings.dockerfile) if settings.dockerfile else None, settings.build_args,
+                           settings.target, settings.tags)
+        attached = attach(client, supply, settings.name, settings.registry.netloc, result.digest, log, facts)
+        lines += [f"Attached the {done.kind} {done.digest}" + (f" (tag {done.tag})" if done.tag else "")
+                  for done in attached]
     lines.append(("Already up to date: " if result.already_pushed else "Pushed ") + summary(result, seconds))
-    if settings.shared_storage is not None:
-        path = write_result(settings.shared_storage, settings.registry.netloc, result, seconds)
-        lines.append(f"Result written to {path}")
-    return Outcome(result, seconds, lines)
+    return Outcome(result, seconds, lines, f"Pushed {settings.name}@{result.digest} to {settings.registry.netloc} "
+                                           f"as {', '.join(settings.tags)}", attached)
+
+
+def _not_pushed(settings: Settings, engine: Engine | None, image: str | None, log: logging.Logger) -> Outcome:
+    """PUSH false: the access check passed and the image is built (or found); nothing is sent."""
+    if settings.source == ARCHIVE:
+        assert settings.archive is not None
+        if settings.archive.is_file():
+            archive_kind(settings.archive)
+        what = str(settings.archive)
+    else:
+        assert engine is not None and image is not None
+        what = engine.inspect(image).id
+        engine.close()
+    target = f"{settings.registry.netloc}/{settings.name}"
+    log.info(f"PUSH is false: {what} is not pushed; it would go to {target} as {', '.join(settings.tags)}")
+    return Outcome(None, 0.0, [], f"Checked access to {target} and prepared {what} without pushing (PUSH: false)")
 
 
 def build(engine: Engine, settings: Settings, log: logging.Logger) -> str:
@@ -114,32 +141,13 @@ def _present(engine: Engine, reference: str) -> bool:
 def explain(exc: RegistryError, settings: Settings) -> str:
     """A registry failure as a message that says what to do."""
     target = f"{settings.registry.netloc}/{settings.name}"
-    who = _who(settings)
     if isinstance(exc, AuthenticationFailed):
-        return (f"The registry {settings.registry.netloc} refused the credentials ({who}). "
-                + ("A pipeline token is valid only while its pipeline runs. " if settings.credentials_kind ==
-                   "pipeline" else "Check that the API token is not expired or revoked and has the scopes "
-                   "read:package:bitbucket and write:package:bitbucket. ")
-                + (f"Registry said: {exc.detail}" if exc.detail else "").strip())
+        return messages.refused(exc, settings, f"The registry {settings.registry.netloc}")
     if isinstance(exc, AccessDenied):
-        return (f"Pushing to {target} was denied. {exc.detail or ''} "
-                f"The credentials are {who}. "
-                + ("A pipeline token can push only to packages linked to its own repository: link the package "
-                   "to that repository, or use ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN of a user with "
-                   "write access to the repository the package is linked to."
-                   if settings.credentials_kind == "pipeline" else
-                   "Ask an admin of the repository the package is linked to for write access.")
-                ).replace("  ", " ").strip()
+        return messages.denied(exc, settings, f"Pushing to {target}")
     if isinstance(exc, NameUnknown):
-        repository = settings.pipeline_repository or f"{settings.workspace}/<repository>"
-        return (f"The container package {settings.name} does not exist in {settings.registry.netloc}, or "
-                f"the credentials ({who}) cannot see it. Create the package and link it to a repository "
-                f"first: on the workspace's Packages page (Create package), or on a bundled registry with "
-                f"`packages-registry package create {settings.name} --type container --repository "
-                f"{repository}`."
-                + (f" A pipeline token sees only packages linked to {settings.pipeline_repository}."
-                   if settings.credentials_kind == "pipeline" and settings.pipeline_repository else ""))
+        return messages.not_created(settings, "container", settings.image_name, settings.workspace,
+                                    settings.registry.netloc)
     if isinstance(exc, RegistryUnavailable):
-        return (f"The registry {settings.registry.base_url} is unreachable: it could not be reached or kept failing "
-                f"after retries ({exc.message}). Check REGISTRY, and try again later.")
-    return f"The push to {target} failed: {exc.message}"
+        return messages.unreachable(exc, f"The registry {settings.registry.base_url}", "REGISTRY")
+    return messages.generic(exc, f"The push to {target}")

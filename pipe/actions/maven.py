@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import shlex
 import shutil
@@ -23,7 +24,6 @@ from pipe.maven.deploy import Deployed, MavenRepository
 from pipe.maven.pom import Coordinates, PomError, read_pom
 from pipe.maven.settings_xml import settings_xml
 from pipe.oci.errors import AccessDenied, AuthenticationFailed, RegistryError, RegistryUnavailable
-from pipe.report import write_document
 
 
 @dataclass
@@ -57,8 +57,24 @@ def load(variables: Mapping[str, Any], env: Mapping[str, str]) -> MavenSettings:
         pom = Path("pom.xml")
     if pom is not None and not pom.is_file():
         raise PipeError(f"MAVEN_POM {pom} does not exist (paths are relative to the clone directory).")
-    files = [Path(item) for item in variables.get("MAVEN_FILES") or []]
+    files = expand_files(list(variables.get("MAVEN_FILES") or []))
     return MavenSettings(common, url, pom, files, command, bool(variables.get("SKIP_EXISTING")))
+
+
+def expand_files(items: list[str]) -> list[Path]:
+    """MAVEN_FILES items: paths, or glob patterns (``target/*.jar``, ``**`` across directories), relative to
+    the clone directory. A pattern that matches nothing is an error: deploying less than was meant is worse."""
+    files: list[Path] = []
+    for item in items:
+        if glob.has_magic(item):
+            matches = sorted(Path(match) for match in glob.glob(item, recursive=True) if Path(match).is_file())
+            if not matches:
+                raise PipeError(f"MAVEN_FILES {item!r} matches no file in {Path.cwd()} (paths and patterns are "
+                                "relative to the clone directory; was the build run before the pipe?)")
+            files += matches
+        else:
+            files.append(Path(item))
+    return list(dict.fromkeys(files))
 
 
 def run(settings: MavenSettings, log: logging.Logger) -> Done:
@@ -76,7 +92,10 @@ def run(settings: MavenSettings, log: logging.Logger) -> Done:
         if not coordinates.is_snapshot and repository.release_exists(coordinates):
             if settings.skip_existing:
                 return Done([(f"{coordinates.gav} is already in {settings.repository_url}: nothing to do "
-                             "(SKIP_EXISTING).")], f"{coordinates.gav} was already deployed; skipped")
+                             "(SKIP_EXISTING).")], f"{coordinates.gav} was already deployed; skipped",
+                            {"repository": settings.repository_url, "groupId": coordinates.group_id,
+                             "artifactId": coordinates.artifact_id, "version": coordinates.version,
+                             "deployed": False})
             raise PipeError(f"{coordinates.gav} is already in {settings.repository_url}, and releases cannot be "
                             "replaced: bump the version, or set SKIP_EXISTING: 'true' to succeed without deploying.")
         log.info(f"Deploying {coordinates.gav} ({len(artifacts)} files) to {settings.repository_url}")
@@ -95,14 +114,11 @@ def _report(settings: MavenSettings, deployed: Deployed) -> Done:
     lines += [f"  {url}" for url in deployed.files]
     lines.append("Use it with:")
     lines += ["  " + line for line in dependency_snippet(coordinates).splitlines()]
-    if settings.common.shared_storage is not None:
-        path = write_document(settings.common.shared_storage, {
-            "packageType": "maven", "repository": settings.repository_url, "groupId": coordinates.group_id,
-            "artifactId": coordinates.artifact_id, "version": coordinates.version,
-            "deployedVersion": deployed.version, "packaging": coordinates.packaging, "files": deployed.files,
-            "dependency": dependency_snippet(coordinates)})
-        lines.append(f"Result written to {path}")
-    return Done(lines, f"Deployed {coordinates.gav} to {settings.repository_url}")
+    result = {"repository": settings.repository_url, "groupId": coordinates.group_id,
+              "artifactId": coordinates.artifact_id, "version": coordinates.version, "deployed": True,
+              "deployedVersion": deployed.version, "packaging": coordinates.packaging, "files": deployed.files,
+              "dependency": dependency_snippet(coordinates)}
+    return Done(lines, f"Deployed {coordinates.gav} to {settings.repository_url}", result)
 
 
 def dependency_snippet(coordinates: Coordinates) -> str:
@@ -151,7 +167,8 @@ def run_mvn(settings: MavenSettings, log: logging.Logger) -> Done:
                     "--type maven --repository WORKSPACE/REPO`).")
         raise PipeError(f"mvn {' '.join(settings.command)} failed (exit {code}); its output is above.{hint}")
     return Done([f"mvn {' '.join(settings.command)} finished against {settings.repository_url}"],
-                f"mvn {' '.join(settings.command)} succeeded with {settings.repository_url}")
+                f"mvn {' '.join(settings.command)} succeeded with {settings.repository_url}",
+                {"repository": settings.repository_url, "command": ["mvn", *settings.command]})
 
 
 def explain(exc: RegistryError, settings: MavenSettings, coordinates: Coordinates) -> str:

@@ -21,7 +21,6 @@ from pipe.npm.packlist import PackError
 from pipe.npm.publish import NpmRegistry, name_problem, tag_problem, version_problem
 from pipe.npm.tarball import Tarball, pack_folder, read_tarball
 from pipe.oci.errors import AccessDenied, AuthenticationFailed, RegistryError, RegistryUnavailable
-from pipe.report import write_document
 
 
 @dataclass
@@ -67,8 +66,7 @@ def _publish(settings: NpmSettings, registry: NpmRegistry, tarball: Tarball, log
         versions = registry.published_versions(tarball.name) or set()
         if tarball.version in versions:
             lines = [f"{spec} is already published in {settings.registry_url}: nothing to do (SKIP_EXISTING)."]
-            _write_result(settings, tarball, published=False)
-            return Done(lines, f"{spec} was already published; skipped")
+            return Done(lines, f"{spec} was already published; skipped", _result(settings, tarball, published=False))
     log.info(f"Publishing {spec} ({tarball.size} bytes, {len(tarball.files)} files) to {settings.registry_url} "
              f"with dist-tag {settings.tag}")
     registry.publish(tarball, settings.tag, settings.access)
@@ -80,22 +78,17 @@ def _publish(settings: NpmSettings, registry: NpmRegistry, tarball: Tarball, log
         (f"Install it with: npm install {spec} (with an .npmrc for {settings.registry_url}: "
         "ACTION: configure writes one)"),
     ]
-    path = _write_result(settings, tarball, published=True)
-    if path is not None:
-        lines.append(f"Result written to {path}")
-    return Done(lines, f"Published {spec} to {settings.registry_url}")
+    return Done(lines, f"Published {spec} to {settings.registry_url}", _result(settings, tarball, published=True))
 
 
-def _write_result(settings: NpmSettings, tarball: Tarball, published: bool) -> Path | None:
-    if settings.common.shared_storage is None:
-        return None
-    return write_document(settings.common.shared_storage, {
-        "packageType": "npm", "registry": settings.registry_url, "name": tarball.name,
+def _result(settings: NpmSettings, tarball: Tarball, published: bool) -> dict[str, Any]:
+    return {
+        "registry": settings.registry_url, "name": tarball.name,
         "version": tarball.version, "distTag": settings.tag, "published": published,
         "integrity": tarball.integrity, "shasum": tarball.shasum, "size": tarball.size,
         "unpackedSize": tarball.unpacked_size, "fileCount": len(tarball.files),
         "install": f"npm install {tarball.name}@{tarball.version}",
-    })
+    }
 
 
 def obtain_tarball(package: Path, log: logging.Logger) -> Tarball:

@@ -20,7 +20,6 @@ from pipe.httpclient import HttpClient, NotFound
 from pipe.oci.errors import AccessDenied, AuthenticationFailed, RegistryError, RegistryUnavailable
 from pipe.pypi import dists
 from pipe.pypi.upload import PypiRepository
-from pipe.report import write_document
 
 DEFAULT_DIST = "dist/*"
 
@@ -110,24 +109,22 @@ def _upload(settings: PypiSettings, repository: PypiRepository, found: list[dist
         lines.append(f"Uploaded {dist.path.name}: {dist.size} bytes, sha256 {dist.sha256}")
     install = f"pip install --index-url {settings.index_url} {first.project}=={first.version}"
     lines.append(f"Install it with: {install} (ACTION: configure writes pip.conf and .pypirc for the step)")
-    _write_result(settings, found, uploaded, install)
+    result = _result(settings, found, uploaded, install)
     spec = f"{first.name} {first.version}"
     if not uploaded:
-        return Done(lines, f"{spec}: every file was already in {settings.repository_url}; skipped")
+        return Done(lines, f"{spec}: every file was already in {settings.repository_url}; skipped", result)
     return Done(lines, f"Uploaded {spec} ({len(uploaded)} file{'s' if len(uploaded) > 1 else ''}) to "
-                       f"{settings.repository_url}")
+                       f"{settings.repository_url}", result)
 
 
-def _write_result(settings: PypiSettings, found: list[dists.Dist], uploaded: list[dists.Dist], install: str) -> None:
-    if settings.common.shared_storage is None:
-        return
-    write_document(settings.common.shared_storage, {
-        "packageType": "pypi", "repository": settings.repository_url, "name": found[0].name,
-        "version": found[0].version,
+def _result(settings: PypiSettings, found: list[dists.Dist], uploaded: list[dists.Dist],
+            install: str) -> dict[str, Any]:
+    return {
+        "repository": settings.repository_url, "name": found[0].name, "version": found[0].version,
         "files": [{"filename": d.path.name, "size": d.size, "sha256": d.sha256, "uploaded": d in uploaded}
                   for d in found],
         "install": install,
-    })
+    }
 
 
 def explain(exc: RegistryError, settings: PypiSettings, dist: dists.Dist) -> str:

@@ -28,6 +28,7 @@ class ImageInfo:
     diff_ids: list[str]
     repo_digests: list[str] = field(default_factory=list)
     size: int = 0
+    created: str | None = None  # the config's created time
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Engine:
             raise ImageError(self._unreachable(exc)) from None
         rootfs = data.get("RootFS") or {}
         return ImageInfo(str(data["Id"]), list(rootfs.get("Layers") or []), list(data.get("RepoDigests") or []),
-                         int(data.get("Size") or 0))
+                         int(data.get("Size") or 0), data.get("Created") or None)
 
     def save(self, image: str) -> IterReader:
         """``docker save`` as a readable stream."""

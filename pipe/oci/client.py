@@ -11,7 +11,8 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -101,10 +102,19 @@ class RegistryClient:
     def push_scopes(name: str, *sources: str) -> tuple[str, ...]:
         return (scope_for(name, "pull,push"), *(scope_for(s, "pull") for s in sources if s != name))
 
-    def authenticate(self, name: str) -> None:
-        """Check the credentials early: learn the auth scheme, get a push token for ``name``."""
+    def check_push(self, name: str) -> None:
+        """Fail now, not after a build, when ``name`` does not exist or these credentials may not push to it.
+
+        Asking the token endpoint for push is not enough: it may grant less than asked for without
+        saying so. Starting an upload is what a push does first (it fetches the push token too); the
+        session is then cancelled.
+        """
         self.transport.ping()
-        self.transport.request("GET", "/v2/", self.push_scopes(name), ok=(200,))
+        location = self.start_upload(name)
+        try:
+            self.transport.send("DELETE", location, self.push_scopes(name))
+        except (Transient, RegistryError) as exc:
+            log.debug(f"an unused upload session was left to the registry to collect: {exc}")
 
     # --- blobs ---
 
@@ -127,6 +137,16 @@ class RegistryClient:
         if len(data) > limit:
             raise RegistryError(f"blob {digest} is larger than expected")
         return data
+
+    @contextmanager
+    def open_blob(self, name: str, digest: str) -> Iterator[BinaryIO]:
+        """A blob's bytes as a stream (for blobs too large to hold in memory)."""
+        response = self.transport.request("GET", f"/v2/{name}/blobs/{digest}", self.push_scopes(name),
+                                          ok=(200,), stream=True)
+        try:
+            yield response.raw
+        finally:
+            response.close()
 
     def mount(self, name: str, digest: str, source: str) -> str | None:
         """Mount ``digest`` from ``source``: None when mounted, else the Location of an upload to use."""
@@ -152,6 +172,43 @@ class RegistryClient:
             self._upload_monolithic(name, digest, size, opener, progress, location)
         else:
             self._upload_chunked(name, digest, size, opener, progress, location)
+
+    def upload_stream(self, name: str, chunks: Iterable[bytes], digest: Callable[[], str],
+                      progress: Progress | None = None) -> None:
+        """Upload a blob whose bytes are still being made: a PATCH per chunk as it comes, then the digest.
+
+        No resume here: after a failure the session is cancelled and the exception raised, for the
+        caller to upload the blob again from a file (``upload``).
+        """
+        scopes = self.push_scopes(name)
+        location = self.start_upload(name)
+        offset = 0
+        try:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                response = self.transport.send(
+                    "PATCH", location, scopes, body=chunk,
+                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
+                             "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+                if response.status_code != 202:
+                    raise self._upload_error(response, "a streamed layer")
+                location = self.transport.absolute(response.headers.get("Location", location))
+                offset += len(chunk)
+                if progress:
+                    progress(len(chunk))
+            response = self.transport.send("PUT", with_query(location, digest=digest()), scopes,
+                                           headers={"Content-Length": "0"})
+            if response.status_code != 201:
+                raise self._upload_error(response, digest())
+        except BaseException:
+            if progress and offset:
+                progress(-offset)  # counted again by the upload that replaces this one
+            try:
+                self.transport.send("DELETE", location, scopes)
+            except (Transient, RegistryError) as exc:
+                log.debug(f"an unused upload session was left to the registry to collect: {exc}")
+            raise
 
     def _upload_monolithic(self, name: str, digest: str, size: int, opener: Callable[[], BinaryIO],
                            progress: Progress | None, location: str | None) -> None:
@@ -266,6 +323,16 @@ class RegistryClient:
         if not media_type:
             media_type = str(decode_json(response).get("mediaType", ""))
         return Manifest(body, media_type, digest_bytes(body))
+
+    def referrers(self, name: str, digest: str) -> list[dict]:
+        """The OCI 1.1 referrers of a manifest; none from a registry without the referrers API."""
+        response = self.transport.request("GET", f"/v2/{name}/referrers/{digest}", self.push_scopes(name),
+                                          ok=(200, 404, 400), headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        if response.status_code != 200:
+            return []
+        document = decode_json(response)
+        manifests = document.get("manifests") if isinstance(document, dict) else None
+        return [item for item in manifests or [] if isinstance(item, dict) and item.get("digest")]
 
     def put_manifest(self, name: str, reference: str, body: bytes, media_type: str) -> str:
         response = self.transport.request("PUT", f"/v2/{name}/manifests/{reference}", self.push_scopes(name),

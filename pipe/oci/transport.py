@@ -15,17 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState, Retrying
 
 from pipe.oci.auth import Challenge, Credentials, TokenCache, parse_challenge, scope_key
 from pipe.oci.errors import (
@@ -43,6 +40,7 @@ USER_AGENT = "bitbucket-packages-pipe"
 # A socket send buffer per write; urllib3's default (16 KiB) costs throughput on fast links.
 SEND_BLOCK = 1024 * 1024
 MAX_RETRY_AFTER = 60.0
+T = TypeVar("T")
 
 
 class Transient(Exception):
@@ -60,23 +58,47 @@ class RetryPolicy:
     initial: float = 0.5
     maximum: float = 8.0
 
-    def wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def delay(self, exc: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
         if isinstance(exc, Transient) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
-        backoff = self.initial * (2 ** max(state.attempt_number - 1, 0))
+        backoff = self.initial * (2 ** max(attempt - 1, 0))
         return min(backoff + random.uniform(0, self.initial), self.maximum)
 
-    def retrying(self) -> Retrying:
-        return Retrying(stop=stop_after_attempt(self.attempts), wait=self.wait,
-                        retry=retry_if_exception_type(Transient), reraise=True,
-                        before_sleep=_log_retry)
+    def wait(self, state: RetryCallState) -> float:
+        return self.delay(state.outcome.exception() if state.outcome else None, state.attempt_number)
 
+    def retrying(self, first: int = 1) -> Retrying:
+        """tenacity's loop for attempts ``first`` to ``attempts``."""
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    delay = state.next_action.sleep if state.next_action else 0
-    log.warning(f"{exc}; retrying in {delay:.1f}s (attempt {state.attempt_number + 1})")
+        skipped = first - 1
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0
+            log.warning(f"{exc}; retrying in {delay:.1f}s (attempt {state.attempt_number + skipped + 1})")
+
+        return Retrying(stop=stop_after_attempt(self.attempts - skipped), reraise=True,
+                        wait=lambda state: self.delay(state.outcome.exception() if state.outcome else None,
+                                                      state.attempt_number + skipped),
+                        retry=retry_if_exception_type(Transient), before_sleep=log_retry)
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``, retried on Transient.
+
+        The first attempt runs without tenacity: nearly every call succeeds at once, and importing
+        tenacity (it brings asyncio along) was a good part of a warm re-push's time.
+        """
+        try:
+            return fn(*args, **kwargs)
+        except Transient as exc:
+            if self.attempts <= 1:
+                raise
+            delay = self.delay(exc, 1)
+            log.warning(f"{exc}; retrying in {delay:.1f}s (attempt 2)")
+        time.sleep(delay)
+        return self.retrying(first=2)(fn, *args, **kwargs)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -169,7 +191,7 @@ class Transport:
             self._raise_transient(response, "token endpoint")
             return response
 
-        response = self.retry.retrying()(attempt)
+        response = self.retry.call(attempt)
         if response.status_code in (401, 403):
             detail = _first_message(response)
             raise AuthenticationFailed(
@@ -246,7 +268,7 @@ class Transport:
                 **kwargs: Any) -> requests.Response:
         """``send`` with retries; a status outside ``ok`` raises the matching RegistryError."""
         try:
-            response = self.retry.retrying()(self.send, method, url, scopes, **kwargs)
+            response = self.retry.call(self.send, method, url, scopes, **kwargs)
         except Transient as exc:
             raise RegistryUnavailable(f"{exc} (gave up after {self.retry.attempts} attempts)",
                                       exc.status) from None

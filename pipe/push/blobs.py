@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -82,6 +82,11 @@ class BlobPusher:
                 return MOUNTED, None
             break
         return None, location
+
+    def push_stream(self, chunks: Iterable[bytes], digest: Callable[[], str], size: Callable[[], int]) -> None:
+        """Upload a blob while it is being made (its digest and size are known once ``chunks`` ends)."""
+        self.client.upload_stream(self.name, chunks, digest, self.progress)
+        self.stats.count(UPLOADED, size())
 
     def push(self, blob: Blob, location: str | None = None, checked: bool = False) -> str:
         if not checked:

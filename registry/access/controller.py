@@ -30,6 +30,11 @@ class AccessController:
 
     async def may_create_in(self, principal: Principal, repository_id: int) -> bool:
         """Creating (linking) a package to a repository takes its admin role and a write-scoped token."""
+        return await self.may_administer(principal, repository_id)
+
+    async def may_administer(self, principal: Principal, repository_id: int) -> bool:
+        """Administering a repository (creating packages in it, deleting it) takes its admin role and a
+        write-scoped token; never a pipeline token."""
         if principal.kind != "user":
             return False
         role = await self.store.role_of(principal.name, repository_id)

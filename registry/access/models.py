@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from vocab.scopes import SCOPE_READ, SCOPE_WRITE
+
 
 class Right(IntEnum):
     """What a principal may do on a package; each right includes the ones below it."""
@@ -17,8 +19,6 @@ class Right(IntEnum):
 
 ROLES = {"read": Right.READ, "write": Right.WRITE, "admin": Right.ADMIN}
 
-SCOPE_READ = "read:package:bitbucket"
-SCOPE_WRITE = "write:package:bitbucket"
 SCOPES = (SCOPE_READ, SCOPE_WRITE)
 
 PACKAGE_TYPES = ("container", "npm", "maven", "pypi")
@@ -72,3 +72,12 @@ class Package:
     @property
     def full_name(self) -> str:
         return f"{self.workspace}/{self.name}"
+
+
+def limit_reason(principal: Principal, right: Right, need: Right) -> str:
+    """Why ``principal`` has only ``right`` where it needs ``need``, as the end of a denial message: a token
+    scope that caps the user's role is named, since asking for a role would not help."""
+    if principal.kind == "user" and scope_ceiling(principal.scopes) < need:
+        return (f"your credentials allow {right.name.lower()} there: the API token lacks the scope "
+                f"{SCOPE_WRITE}.")
+    return f"your credentials allow {right.name.lower()} there."

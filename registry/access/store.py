@@ -33,11 +33,32 @@ class PackageNameTaken(AccessError):
     """A package of that type and name exists in the workspace (perhaps where the caller cannot see)."""
 
 
+class NameReserved(AccessError):
+    """The name belongs to a deleted package kept for the retention period.
+
+    The message says no more than when the name is free again: whoever reads it may not be allowed
+    to see the deleted package (no existence oracle beyond "not available")."""
+
+    def __init__(self, subject: str, until: float) -> None:
+        super().__init__(f"{subject} is not available until {format_time(until)}")
+        self.until = until
+
+
+def format_time(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
+
+
 _PACKAGE_SELECT = (
     "SELECT p.id, p.workspace, p.type, p.name, p.repository_id, p.created_at, p.updated_at, "
     "r.workspace || '/' || r.slug AS repository "
-    "FROM packages p JOIN repositories r ON r.id = p.repository_id"
+    "FROM packages p JOIN repositories r ON r.id = p.repository_id JOIN workspaces w ON w.slug = p.workspace"
 )
+# A package is gone (deleted, kept for the retention period) while it, its repository or its workspace
+# has a deletion time. Every lookup of a package goes through this condition, so every protocol and
+# page answers for a gone package exactly as for one that never existed (registry/lifecycle.py).
+LIVE_PACKAGE = "p.deleted_at IS NULL AND r.deleted_at IS NULL AND w.deleted_at IS NULL"
+LIVE_REPOSITORY = ("r.deleted_at IS NULL AND NOT EXISTS "
+                   "(SELECT 1 FROM workspaces w WHERE w.slug = r.workspace AND w.deleted_at IS NOT NULL)")
 
 
 def _package(row: Row) -> Package:
@@ -45,8 +66,9 @@ def _package(row: Row) -> Package:
 
 
 class AccessStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, retention_seconds: float = 30 * 86400) -> None:
         self.db = db
+        self.retention_seconds = retention_seconds  # how long a deleted package's name stays reserved
         self._last_touched: dict[str, float] = {}
         self._data_version = getattr(db, "data_version", None)
         self._recent: dict[tuple, object] = {}
@@ -95,10 +117,14 @@ class AccessStore:
             try:
                 await tx.execute("INSERT INTO workspaces (slug, created_at) VALUES (?, ?)", (slug, time.time()))
             except IntegrityError:
+                deleted = await self.db.fetchone("SELECT deleted_at FROM workspaces WHERE slug = ?", (slug,))
+                if deleted is not None and deleted["deleted_at"] is not None:
+                    raise NameReserved(f"workspace {slug}", deleted["deleted_at"] + self.retention_seconds) from None
                 raise AccessError(f"workspace {slug!r} already exists") from None
 
     async def workspace_exists(self, slug: str) -> bool:
-        return await self.db.fetchone("SELECT 1 AS x FROM workspaces WHERE slug = ?", (slug,)) is not None
+        return await self.db.fetchone("SELECT 1 AS x FROM workspaces WHERE slug = ? AND deleted_at IS NULL",
+                                      (slug,)) is not None
 
     async def create_project(self, workspace: str, key: str, name: str | None = None) -> None:
         async with self.db.transaction() as tx:
@@ -122,6 +148,11 @@ class AccessStore:
                     (workspace, slug, project_key, time.time()),
                 )
             except IntegrityError:
+                deleted = await self.db.fetchone(
+                    "SELECT deleted_at FROM repositories WHERE workspace = ? AND slug = ?", (workspace, slug))
+                if deleted is not None and deleted["deleted_at"] is not None:
+                    raise NameReserved(f"repository {workspace}/{slug}",
+                                       deleted["deleted_at"] + self.retention_seconds) from None
                 raise AccessError(f"repository {workspace}/{slug} already exists") from None
             row = await tx.fetchone("SELECT id FROM repositories WHERE workspace = ? AND slug = ?", (workspace, slug))
         assert row is not None
@@ -130,7 +161,8 @@ class AccessStore:
     async def get_repository(self, full_slug: str) -> Row | None:
         workspace, _, slug = full_slug.partition("/")
         return await self.db.fetchone(
-            "SELECT id, workspace, slug, project_key FROM repositories WHERE workspace = ? AND slug = ?",
+            f"SELECT id, workspace, slug, project_key FROM repositories r WHERE workspace = ? AND slug = ? "
+            f"AND {LIVE_REPOSITORY}",
             (workspace, slug),
         )
 
@@ -142,7 +174,8 @@ class AccessStore:
 
     async def list_repositories(self, workspace: str) -> list[Row]:
         return await self.db.fetchall(
-            "SELECT id, workspace, slug, project_key FROM repositories WHERE workspace = ? ORDER BY slug",
+            f"SELECT id, workspace, slug, project_key FROM repositories r WHERE workspace = ? AND {LIVE_REPOSITORY} "
+            f"ORDER BY slug",
             (workspace,),
         )
 
@@ -183,8 +216,9 @@ class AccessStore:
     async def repositories_of(self, email: str) -> list[Row]:
         """Every repository the user has a role on, with the role."""
         return await self.db.fetchall(
-            "SELECT r.id, r.workspace, r.slug, r.project_key, ro.role FROM roles ro "
-            "JOIN repositories r ON r.id = ro.repository_id WHERE ro.email = ? ORDER BY r.workspace, r.slug",
+            f"SELECT r.id, r.workspace, r.slug, r.project_key, ro.role FROM roles ro "
+            f"JOIN repositories r ON r.id = ro.repository_id WHERE ro.email = ? AND {LIVE_REPOSITORY} "
+            f"ORDER BY r.workspace, r.slug",
             (email,),
         )
 
@@ -293,8 +327,8 @@ class AccessStore:
         now = time.time()
         if secret.startswith(secrets.PIPELINE_TOKEN_PREFIX):
             row = await self._fetchone_recent(
-                "SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace FROM pipeline_tokens t "
-                "JOIN repositories r ON r.id = t.repository_id WHERE t.secret_hash = ?",
+                f"SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace FROM pipeline_tokens t "
+                f"JOIN repositories r ON r.id = t.repository_id WHERE t.secret_hash = ? AND {LIVE_REPOSITORY}",
                 (digest,),
             )
             if row is None or username != PIPELINE_USER_PREFIX + row["id"]:
@@ -362,6 +396,9 @@ class AccessStore:
                     (workspace, package_type, name, repository["id"], now, now),
                 )
             except IntegrityError:
+                until = await self.reserved_until(workspace, package_type, name)
+                if until is not None:
+                    raise NameReserved(f"the name {workspace}/{name}", until) from None
                 raise PackageNameTaken(f"{package_type} package {workspace}/{name} already exists") from None
         package = await self.get_package(workspace, package_type, name)
         assert package is not None
@@ -379,6 +416,8 @@ class AccessStore:
             raise AccessError(f"repository {repository_id} does not exist")
         try:
             return await self.create_package(workspace, name, package_type, row["full_slug"])
+        except NameReserved:
+            raise
         except AccessError:
             existing = await self.get_package(workspace, package_type, name)
             if existing is None:
@@ -386,20 +425,38 @@ class AccessStore:
             return existing
 
     async def get_package(self, workspace: str, package_type: str, name: str) -> Package | None:
+        """The package, unless it does not exist or is gone (deleted, itself or with its repository or
+        workspace: registry/lifecycle.py)."""
         row = await self._fetchone_recent(
-            f"{_PACKAGE_SELECT} WHERE p.workspace = ? AND p.type = ? AND p.name = ?", (workspace, package_type, name)
+            f"{_PACKAGE_SELECT} WHERE p.workspace = ? AND p.type = ? AND p.name = ? AND {LIVE_PACKAGE}",
+            (workspace, package_type, name),
         )
         return _package(row) if row else None
 
     async def get_package_by_id(self, package_id: int) -> Package | None:
-        row = await self.db.fetchone(f"{_PACKAGE_SELECT} WHERE p.id = ?", (package_id,))
+        row = await self.db.fetchone(f"{_PACKAGE_SELECT} WHERE p.id = ? AND {LIVE_PACKAGE}", (package_id,))
         return _package(row) if row else None
+
+    async def reserved_until(self, workspace: str, package_type: str, name: str) -> float | None:
+        """Until when the name of a gone package stays reserved (None: the name is not a gone package's).
+
+        A gone package is purged, and its name freed, when the earliest of the deletions that hide it
+        is older than the retention period."""
+        row = await self.db.fetchone(
+            "SELECT p.deleted_at AS p_at, r.deleted_at AS r_at, w.deleted_at AS w_at "
+            "FROM packages p JOIN repositories r ON r.id = p.repository_id JOIN workspaces w ON w.slug = p.workspace "
+            "WHERE p.workspace = ? AND p.type = ? AND p.name = ?",
+            (workspace, package_type, name),
+        )
+        deleted = [at for at in (row["p_at"], row["r_at"], row["w_at"]) if at is not None] if row else []
+        return min(deleted) + self.retention_seconds if deleted else None
 
     async def touch_package(self, package_id: int) -> None:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (time.time(), package_id))
 
-    async def delete_package(self, package_id: int) -> None:
+    async def purge_package(self, package_id: int) -> None:
+        """Remove a package for good: its row and every row that belongs to it (gc then frees its blobs)."""
         async with self.db.transaction() as tx:
             for table in PACKAGE_TABLES:
                 await tx.execute(f"DELETE FROM {table} WHERE package_id = ?", (package_id,))
@@ -418,7 +475,7 @@ class AccessStore:
         limit: int = 100,
     ) -> list[Package]:
         """Packages the principal may read, ordered by full name, after ``after``."""
-        where, params = ["(p.workspace || '/' || p.name) > ?"], [after]
+        where, params = ["(p.workspace || '/' || p.name) > ?", LIVE_PACKAGE], [after]
         if principal.kind == "pipeline":
             where.append("p.repository_id = ?")
             params.append(principal.repository_id)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed, Caller, authenticate
-from registry.access.models import Package, Right
-from registry.access.store import NOT_REMEMBERED
+from registry.access.models import Package, Right, limit_reason
+from registry.access.store import NOT_REMEMBERED, NameReserved
 from registry.context import Services
 from registry.maven import errors
 
@@ -65,14 +65,17 @@ async def authorize(request: web.Request, svc: Services, workspace: str, package
     right = await svc.controller.right(caller.principal, package)
     if package is None and need >= Right.WRITE and _may_auto_create(svc, caller, workspace):
         assert caller.principal.repository_id is not None
-        package = await svc.access.ensure_package(workspace, package_name, MAVEN, caller.principal.repository_id)
+        try:
+            package = await svc.access.ensure_package(workspace, package_name, MAVEN, caller.principal.repository_id)
+        except NameReserved as exc:
+            raise errors.denied(str(exc)) from None
         right = await svc.controller.right(caller.principal, package)
     if package is None or right < Right.READ:
         raise errors.package_unknown(workspace, package_name)
     if right < need:
         raise errors.denied(
             f"Maven package {workspace}/{package_name} is linked to repository {package.repository}, "
-            f"and your credentials allow {right.name.lower()} there"
+            f"and {limit_reason(caller.principal, right, need)}"
         )
     svc.access.remember(key, _Decision(package, right, caller.principal.expires_at), generation)
     return package

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from registry.access import secrets
 from registry.access.authn import ANONYMOUS_CALLER, AuthenticationFailed, Caller, basic_principal, parse_basic
-from registry.access.models import Package, Right
+from registry.access.models import Package, Right, limit_reason
 from registry.context import Services
 from registry.npm import errors
 
@@ -73,6 +73,6 @@ async def authorize(request: web.Request, svc: Services, workspace: str, name: s
     if right < need:
         raise errors.forbidden(
             f"you may not {_RIGHT_WORDS[need]} {name}: it is linked to repository {package.repository}, "
-            f"and your credentials allow {right.name.lower()} there"
+            f"and {limit_reason(caller.principal, right, need)}"
         )
     return package, caller

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed
 from registry.access.models import Package, Right
+from registry.access.store import NameReserved
 from registry.content import StagedBlob
 from registry.context import Services
 from registry.httputil import external_base, is_json_body, read_limited, sent_by_another_site, serve_blob
@@ -27,7 +28,7 @@ from registry.npm import errors, login, names, packument, publish, tarball
 from registry.npm.body import BadBody, BodyTooLarge, PutBodyReader
 from registry.npm.errors import NpmError
 from registry.npm.guard import NPM, authenticated, authorize
-from registry.npm.store import NpmStore, StaleRevision, VersionExists
+from registry.npm.store import NpmStore, StaleRevision, VersionExists, rev_string
 from registry.storage.blobs import BlobNotFound
 from vocab.names import is_valid_workspace
 
@@ -358,7 +359,10 @@ class NpmApi:
         readme = publish.readme_of(document, head.manifest)
         if package is None:  # --auto-create: link it to the publishing pipeline token's repository
             assert caller.principal.repository_id is not None
-            package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
+            try:
+                package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
+            except NameReserved as exc:
+                raise errors.forbidden(str(exc)) from None
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.package_not_found(workspace, name)
         package_id = package.id
@@ -440,15 +444,15 @@ class NpmApi:
             raise errors.forbidden("unpublishing is disabled on this registry")
 
     async def unpublish(self, request: web.Request, workspace: str, name: str, rev: str) -> web.StreamResponse:
-        """``npm unpublish NAME --force``: every version goes; the package stays linked to its repository."""
-        package, _ = await authorize(request, self.svc, workspace, name, Right.ADMIN)
+        """``npm unpublish NAME --force``: the whole package is deleted, with retention (an admin can
+        restore it with every version; its name stays reserved until then: registry/lifecycle.py)."""
+        package, caller = await authorize(request, self.svc, workspace, name, Right.ADMIN)
         assert package is not None
         self._require_delete_enabled()
-        try:
-            digests = await self.store.remove_all(package.id, rev)
-        except StaleRevision:
-            raise errors.conflict("Document update conflict: the package changed since it was read") from None
-        await self._release(package.id, digests)
+        revision = await self.store.revision(package.id)
+        if revision is not None and rev != rev_string(package.id, revision):
+            raise errors.conflict("Document update conflict: the package changed since it was read")
+        await self.svc.lifecycle.delete_package(workspace, NPM, name, caller.principal)
         return _json({"ok": True, "id": name})
 
     async def delete_tarball(self, request: web.Request, workspace: str, name: str, filename: str,

@@ -185,16 +185,6 @@ class NpmStore:
                                  "(SELECT version FROM npm_versions WHERE package_id = ?)", (package_id, package_id))
         return digests
 
-    async def remove_all(self, package_id: int, expected_rev: str | None) -> list[str]:
-        """Unpublish every version; returns the tarball digests to unlink."""
-        async with self.db.transaction() as tx:
-            await tx.lock(_lock(package_id))
-            await self._bump(tx, package_id, expected_rev, time.time())
-            rows = await tx.fetchall("SELECT digest FROM npm_versions WHERE package_id = ?", (package_id,))
-            await tx.execute("DELETE FROM npm_versions WHERE package_id = ?", (package_id,))
-            await tx.execute("DELETE FROM npm_dist_tags WHERE package_id = ?", (package_id,))
-        return [row["digest"] for row in rows]
-
     async def digest_in_use(self, package_id: int, digest: str) -> bool:
         return await self.db.fetchone("SELECT 1 AS x FROM npm_versions WHERE package_id = ? AND digest = ?",
                                       (package_id, digest)) is not None

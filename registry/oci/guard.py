@@ -13,7 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed, Caller, authenticate
-from registry.access.models import Package, Right
+from registry.access.models import Package, Right, limit_reason
 from registry.context import Services
 from registry.httputil import external_base
 from registry.oci import errors
@@ -82,7 +82,7 @@ async def authorize(request: web.Request, svc: Services, name: str, need: Right)
         raise challenge(request, svc, scope, "insufficient_scope", "the token was not granted this action")
     raise errors.denied(
         f"requested access to {name} is denied: it is linked to repository {package.repository}, "
-        f"and your credentials allow {right.name.lower()} there"
+        f"and {limit_reason(caller.principal, right, need)}"
     )
 
 

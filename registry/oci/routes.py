@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from registry.access.models import Right
+from registry.access.store import NameReserved
 from registry.content import DigestMismatch, RangeMismatch, TooManyUploads, UploadNotFound
 from registry.context import Services
 from registry.httputil import body_chunks, read_limited, serve_blob
@@ -143,8 +144,11 @@ class OciApi:
             # --auto-create: link the new package to the pushing pipeline token's repository.
             workspace, image = name.split("/", 1)
             assert caller.principal.repository_id is not None
-            package = await self.svc.access.ensure_package(workspace, image, CONTAINER,
-                                                           caller.principal.repository_id)
+            try:
+                package = await self.svc.access.ensure_package(workspace, image, CONTAINER,
+                                                               caller.principal.repository_id)
+            except NameReserved as exc:
+                raise errors.denied(str(exc)) from None
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.name_unknown(name)  # someone else created it meanwhile, elsewhere
         return package.id
@@ -311,14 +315,16 @@ class OciApi:
         return web.Response(status=201, headers=headers)
 
     async def delete_manifest(self, request: web.Request, name: str, reference: str) -> web.StreamResponse:
+        """DELETE by tag removes the tag (write access, as Bitbucket allows); by digest, the manifest (admin).
+        Neither deletes the package, not even with its last tag (an admin does that: registry/lifecycle.py)."""
         self._require_delete_enabled()
-        package, _ = await authorize(request, self.svc, name, Right.ADMIN)
-        assert package is not None
         ref, by_digest = self._reference(reference)
+        package, caller = await authorize(request, self.svc, name, Right.ADMIN if by_digest else Right.WRITE)
+        assert package is not None
         if by_digest:
-            await self.store.delete_manifest(package.id, ref)
+            await self.svc.lifecycle.delete_manifest(package, ref, caller.principal)
         else:
-            await self.store.delete_tag(package.id, ref)
+            await self.svc.lifecycle.delete_tag(package, ref, caller.principal)
         return web.Response(status=202, headers=API_HEADERS)
 
     def _require_delete_enabled(self) -> None:

@@ -20,6 +20,27 @@ class StoredManifest:
     subject: str | None = None
 
 
+async def mark_untagged(tx, package_id: int, digests: list[str], now: float) -> None:
+    """Note that these manifests lost what kept them (a tag, a parent index, a subject): garbage
+    collection removes those of them that have no tag and no parent once the grace period has passed."""
+    for digest in digests:
+        await tx.execute(
+            "UPDATE manifests SET untagged_at = ? WHERE package_id = ? AND digest = ? AND untagged_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = ? AND t.digest = ?)",
+            (now, package_id, digest, package_id, digest),
+        )
+
+
+async def dependents(tx, package_id: int, digest: str) -> list[str]:
+    """The manifests that stay only for this one: an index's children, and the referrers of a subject."""
+    rows = await tx.fetchall(
+        "SELECT ref_digest AS digest FROM manifest_refs WHERE package_id = ? AND manifest_digest = ? "
+        "AND kind = 'manifest' UNION SELECT digest FROM manifests WHERE package_id = ? AND subject = ?",
+        (package_id, digest, package_id, digest),
+    )
+    return [row["digest"] for row in rows]
+
+
 async def _breathe(i: int) -> None:
     """SQLite's statements run inline on the event loop: a manifest of thousands of references lets
     other requests go on every few hundred statements."""
@@ -53,8 +74,9 @@ class OciStore:
         now = time.time()
         async with self.db.transaction() as tx:
             # Checked under the blobs' locks, so garbage collection cannot remove one in between
-            # (sorted: two pushes sharing layers take the locks in the same order).
-            for i, blob in enumerate(sorted(set(parsed.blobs))):
+            # (sorted: two pushes sharing layers take the locks in the same order). The manifest's own
+            # digest and its children's are locked too: gc removes untagged manifests under them.
+            for i, blob in enumerate(sorted(set(parsed.blobs) | set(parsed.manifests) | {digest})):
                 await tx.lock(blob_lock(blob))
                 await _breathe(i)
             for i, blob in enumerate(dict.fromkeys(parsed.blobs)):
@@ -84,17 +106,25 @@ class OciStore:
                     "ON CONFLICT DO NOTHING",
                     (package_id, digest, ref, kind),
                 )
+            # Pushed again (by tag or by digest): wanted again, no longer collectable.
+            await tx.execute("UPDATE manifests SET untagged_at = NULL WHERE package_id = ? AND digest = ? "
+                             "AND untagged_at IS NOT NULL", (package_id, digest))
             if tag is not None:
+                previous = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?",
+                                             (package_id, tag))
                 await tx.execute(
                     "INSERT INTO tags (package_id, name, digest, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, "
                     "updated_at = excluded.updated_at",
                     (package_id, tag, digest, now),
                 )
+                if previous is not None and previous["digest"] != digest:
+                    await mark_untagged(tx, package_id, [previous["digest"]], now)
             await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (now, package_id))
 
     async def delete_manifest(self, package_id: int, digest: str) -> None:
         async with self.db.transaction() as tx:
+            await mark_untagged(tx, package_id, await dependents(tx, package_id, digest), time.time())
             if await tx.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest)) == 0:
                 raise manifest_unknown(digest)
             await tx.execute("DELETE FROM tags WHERE package_id = ? AND digest = ?", (package_id, digest))
@@ -102,9 +132,13 @@ class OciStore:
                              (package_id, digest))
 
     async def delete_tag(self, package_id: int, tag: str) -> None:
+        """Remove a tag; its manifest becomes collectable once no other tag points at it."""
         async with self.db.transaction() as tx:
-            if await tx.execute("DELETE FROM tags WHERE package_id = ? AND name = ?", (package_id, tag)) == 0:
+            row = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?", (package_id, tag))
+            if row is None or await tx.execute("DELETE FROM tags WHERE package_id = ? AND name = ?",
+                                               (package_id, tag)) == 0:
                 raise manifest_unknown(tag)
+            await mark_untagged(tx, package_id, [row["digest"]], time.time())
 
     async def list_tags(self, package_id: int, after: str, limit: int) -> list[str]:
         rows = await self.db.fetchall(

@@ -12,7 +12,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed, Caller, parse_basic
-from registry.access.models import Package, Right
+from registry.access.models import Package, Right, limit_reason
+from registry.access.store import NameReserved
 from registry.context import Services
 from registry.pypi import errors
 
@@ -56,13 +57,16 @@ async def authorize(request: web.Request, svc: Services, workspace: str, project
     right = await svc.controller.right(caller.principal, package)
     if package is None and need >= Right.WRITE and may_auto_create(svc, caller, workspace):
         assert caller.principal.repository_id is not None
-        package = await svc.access.ensure_package(workspace, project, PYPI, caller.principal.repository_id)
+        try:
+            package = await svc.access.ensure_package(workspace, project, PYPI, caller.principal.repository_id)
+        except NameReserved as exc:  # a deleted project's name, kept for its retention period
+            raise errors.denied(str(exc)) from None
         right = await svc.controller.right(caller.principal, package)
     if package is None or right < Right.READ:
         raise errors.project_unknown(workspace, project)
     if right < need:
         raise errors.denied(
             f"you may not {_RIGHT_WORDS[need]} {workspace}/{project}: it is linked to repository "
-            f"{package.repository}, and your credentials allow {right.name.lower()} there"
+            f"{package.repository}, and {limit_reason(caller.principal, right, need)}"
         )
     return package, caller

@@ -42,7 +42,6 @@ MAX_DEPTH = 64
 _TAG = re.compile(r"<(/?)[a-z][a-z0-9]*[^>]*?(/?)>")
 
 
-
 def _attribute(tag: str, name: str, value: str) -> str | None:
     if name == "class":
         return value if _LANGUAGE_CLASS.fullmatch(value) else None

@@ -12,9 +12,10 @@ from markupsafe import Markup, escape
 from registry.access.models import Package
 from registry.pypi.names import parse_version
 from registry.pypi.store import PypiFile, PypiStore, PypiVersion
-from registry.ui.markdown import render_markdown
+from registry.ui.markdown import ReadmeCache
 
-README_CACHE_SIZE = 512
+# Escaping plain text this long takes more than a millisecond: it goes to a thread.
+INLINE_TEXT = 64 * 1024
 
 
 @dataclass
@@ -28,14 +29,7 @@ class PypiView:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def _readme(version: PypiVersion) -> Markup:
-    text = version.description or ""
-    if not text.strip():
-        return Markup("")
-    kind = (version.description_content_type or "").split(";", 1)[0].strip().lower()
-    if kind == "text/markdown":
-        return render_markdown(text)
-    # reStructuredText and plain text are shown as they are: escaped, never interpreted.
+def _preformatted(text: str) -> Markup:
     return Markup("<pre>") + escape(text) + Markup("</pre>")
 
 
@@ -54,7 +48,7 @@ def snippets(project: str, index_url: str, upload_url: str, email: str) -> dict[
 class PypiPages:
     def __init__(self, store: PypiStore) -> None:
         self.store = store
-        self._readmes: dict[tuple[int, str, float], Markup] = {}
+        self.readmes = ReadmeCache()
 
     async def view(self, package: Package, version: str | None) -> PypiView | None:
         """The project with one version in front (the one asked for, else the newest release that is not
@@ -84,11 +78,11 @@ class PypiPages:
         return view
 
     async def _readme(self, package: Package, version: PypiVersion) -> Markup:
-        key = (package.id, version.version, version.created_at)
-        rendered = self._readmes.get(key)
-        if rendered is None:
-            rendered = await asyncio.to_thread(_readme, version)
-            if len(self._readmes) >= README_CACHE_SIZE:
-                self._readmes.pop(next(iter(self._readmes)))
-            self._readmes[key] = rendered
-        return rendered
+        text = version.description or ""
+        if not text.strip():
+            return Markup("")
+        kind = (version.description_content_type or "").split(";", 1)[0].strip().lower()
+        if kind == "text/markdown":
+            return await self.readmes.render((package.id, version.version, version.created_at), text)
+        # reStructuredText and plain text are shown as they are: escaped, never interpreted.
+        return _preformatted(text) if len(text) < INLINE_TEXT else await asyncio.to_thread(_preformatted, text)

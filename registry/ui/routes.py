@@ -21,6 +21,7 @@ from registry.context import Services
 from registry.httputil import external_base
 from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
+from registry.oci.errors import OciError
 from registry.oci.store import OciStore
 from registry.packages import validate_package_name
 from registry.pypi.store import PypiStore
@@ -113,6 +114,9 @@ class UiPages:
         route.add_get("/{workspace}/{repository}/packages", self._page(self.repository_packages))
         route.add_post("/{workspace}/{repository}/packages/pypi/{name}/-/manage", self._page(self.manage_pypi))
         route.add_get("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_page))
+        route.add_post("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_action))
+        route.add_get("/{workspace}/{repository}/delete", self._page(self.repository_delete_form))
+        route.add_post("/{workspace}/{repository}/delete", self._page(self.repository_delete))
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
 
@@ -275,10 +279,97 @@ class UiPages:
         crumbs = [(workspace, workspace_url(workspace))]
         if key:
             crumbs.append((key, project_url(workspace, key)))
+        may_delete = await self.svc.controller.may_administer(viewer.principal, repository["id"])
         return await self.render(request, viewer, "packages.html", crumbs=crumbs + [(slug, "")], page=page,
                                  title=f"Packages of repository {workspace}/{slug}", workspace=workspace,
                                  repositories=[], projects=[], may_create=False, types=PACKAGE_TYPES,
-                                 scope="repository", repository=repository)
+                                 scope="repository", repository=repository, may_delete=may_delete)
+
+    # --- deleting (registry/lifecycle.py: kept for the retention period, restorable by an operator) ---
+
+    def _require_delete_enabled(self) -> None:
+        if not self.svc.settings.delete_enabled:
+            raise PageError(403, "Deleting is turned off on this registry (--no-delete).")
+
+    async def _administered_repository(self, request: Request, viewer: Viewer) -> dict:
+        self._require_delete_enabled()
+        workspace, slug = request.match_info["workspace"], request.match_info["repository"]
+        repository = next((row for row in await self._repositories(viewer, workspace) if row["slug"] == slug), None)
+        if repository is None:
+            raise not_found()
+        if not await self.svc.controller.may_administer(viewer.principal, repository["id"]):
+            raise PageError(403, "Deleting a repository takes its admin role (and a token with the write scope).")
+        return repository
+
+    def _retention(self) -> str:
+        days = self.svc.settings.retention_days
+        return f"{days:g} day{'s' if days != 1 else ''}"
+
+    async def repository_delete_form(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        repository = await self._administered_repository(request, viewer)
+        full_slug = f"{repository['workspace']}/{repository['slug']}"
+        return await self.render(
+            request, viewer, "confirm_delete.html", title=f"Delete repository {full_slug}",
+            crumbs=[(repository["workspace"], workspace_url(repository["workspace"])),
+                    (repository["slug"], repository_url(full_slug)), ("Delete", "")],
+            what=f"repository {full_slug}", retention=self._retention(), cancel=repository_url(full_slug),
+            consequence="Every package linked to it disappears at once, for every client and page.")
+
+    async def repository_delete(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        repository = await self._administered_repository(request, viewer)
+        await self.svc.lifecycle.delete_repository(f"{repository['workspace']}/{repository['slug']}",
+                                                   viewer.principal)
+        raise PageError(303, "deleted", {"Location": workspace_url(repository["workspace"])})
+
+    async def package_action(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        """The forms of a package page: delete the package (admin), delete a container tag (write)."""
+        package, right, tail = await self._package_of(request, viewer)
+        self._require_delete_enabled()
+        if tail == "delete":
+            self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
+            await self.svc.lifecycle.delete_package(package.workspace, package.type, package.name,
+                                                    viewer.principal)
+            raise PageError(303, "deleted", {"Location": repository_url(package.repository)})
+        tag = self._tag_to_delete(package, tail)
+        self._require(right, Right.WRITE, "Deleting a tag takes write access to the package.")
+        try:
+            await self.svc.lifecycle.delete_tag(package, tag, viewer.principal)
+        except OciError:
+            raise not_found() from None  # deleted meanwhile
+        raise PageError(303, "deleted", {"Location": package_url(package)})
+
+    async def _delete_form(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
+                           crumbs: list) -> Response:
+        self._require_delete_enabled()
+        if tail == "delete":
+            self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
+            return await self.render(
+                request, viewer, "confirm_delete.html", title=f"Delete {package.name}",
+                crumbs=crumbs + [("Delete", "")], what=f"{package.type} package {package.full_name}",
+                retention=self._retention(), cancel=package_url(package),
+                consequence="It disappears at once, for every client and page; its name stays reserved.")
+        tag = self._tag_to_delete(package, tail)
+        self._require(right, Right.WRITE, "Deleting a tag takes write access to the package.")
+        if await self.oci.get_manifest(package.id, tag, by_digest=False) is None:
+            raise not_found()
+        return await self.render(
+            request, viewer, "confirm_delete.html", title=f"Delete tag {tag}", crumbs=crumbs + [(tag, "")],
+            what=f"tag {tag} of {package.full_name}", retention=None, cancel=package_url(package),
+            consequence="The tag goes at once. Its image stays reachable by digest until nothing refers to it, "
+                        "then garbage collection frees it.")
+
+    @staticmethod
+    def _tag_to_delete(package: Package, tail: str) -> str:
+        kind, _, rest = tail.partition("/")
+        tag, _, action = rest.partition("/")
+        if package.type != "container" or kind != "tags" or action != "delete" or not is_valid_tag(tag):
+            raise not_found()
+        return tag
+
+    @staticmethod
+    def _require(right: Right, need: Right, message: str) -> None:
+        if right < need:
+            raise PageError(403, message)
 
     # --- creating packages ---
 
@@ -380,7 +471,8 @@ class UiPages:
 
     # --- package pages ---
 
-    async def package_page(self, request: Request, viewer: Viewer, form: Form) -> Response:
+    async def _package_of(self, request: Request, viewer: Viewer) -> tuple[Package, Right, str]:
+        """The package a package page's address names (if the viewer may read it), and the rest of the address."""
         workspace, slug = request.match_info["workspace"], request.match_info["repository"]
         package_type, rest = request.match_info["type"], request.match_info["rest"]
         if package_type not in PACKAGE_TYPES:
@@ -388,10 +480,19 @@ class UiPages:
         name, _, tail = rest.partition("/-/")
         package, right = await self._readable(viewer, workspace, package_type, name.rstrip("/"))
         if package.repository != f"{workspace}/{slug}":  # linked elsewhere (or re-linked): its own address
+            if request.method != "GET":
+                raise not_found()
             raise PageError(301, "moved", {"Location": package_url(package, *([tail] if tail else []))})
+        return package, right, tail
+
+    async def package_page(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        package, right, tail = await self._package_of(request, viewer)
+        workspace, slug = package.workspace, package.repository.partition("/")[2]
         crumbs = [(workspace, workspace_url(workspace)), (slug, repository_url(package.repository)),
                   (package.name, "" if not tail else package_url(package))]
-        return await self.type_pages[package_type](request, viewer, package, right, tail, crumbs)
+        if tail == "delete" or (tail.startswith("tags/") and tail.count("/") == 2 and tail.endswith("/delete")):
+            return await self._delete_form(request, viewer, package, right, tail, crumbs)
+        return await self.type_pages[package.type](request, viewer, package, right, tail, crumbs)
 
     async def container_page(self, request: Request, viewer: Viewer, package: Package, right: Right,
                              tail: str, crumbs: list) -> Response:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from test.support.dockerd import Dockerd
+from test.support.pipe_step import PipelineStep, build_pipe_image, make_clone
 from test.support.registry_server import RegistryServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +83,7 @@ class PipeWorld:
         }
 
     def result(self) -> dict:
-        return json.loads((self.shared / "packages-pipe" / "result.json").read_text())
+        return json.loads((self.shared / "packages-pipe" / "latest.json").read_text())
 
 
 @pytest.fixture
@@ -131,3 +132,19 @@ def build_context(tmp_path: Path, busybox_image: str) -> Path:
         'CMD ["cat", "/greeting"]\n')
     (context / "data.txt").write_text("the pipe\n")
     return context
+
+
+# --- the pipe image in a Pipelines-like step (test/support/pipe_step.py) ---
+
+@pytest.fixture(scope="session")
+def pipe_image(dockerd: Dockerd, session_dir: Path) -> str:
+    """The pipe's image, built from the Dockerfile once per session."""
+    return build_pipe_image(dockerd, session_dir)
+
+
+@pytest.fixture
+def pipeline_step(dockerd: Dockerd, pipe_image: str, pipe_world: PipeWorld, tmp_path: Path) -> PipelineStep:
+    """A step of repository ``code`` (pipe_world's): a root-owned clone made with umask 022, the pipeline's
+    token, and the engine over TCP. ``step.run({"VARIABLE": "value"})`` runs the pipe image once."""
+    return PipelineStep(dockerd, pipe_image, make_clone(tmp_path), pipe_world.workspace, "code",
+                        pipe_world.username, pipe_world.token)

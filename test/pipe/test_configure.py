@@ -78,7 +78,7 @@ def test_git_worktree_exclude_goes_to_the_common_dir(run_pipe, tmp_path: Path) -
 
 
 def test_bad_configure_variables(run_pipe, tmp_path: Path) -> None:
-    run_pipe({**ENV, **lists("CONFIGURE", ["pypi"])}).assert_failed("Validation errors", "CONFIGURE")
-    run_pipe({**ENV, "NPM_SCOPE": "team"}).assert_failed("Validation errors", "NPM_SCOPE")
+    run_pipe({**ENV, **lists("CONFIGURE", ["rubygems"])}).assert_failed("Some variables cannot be used", "CONFIGURE")
+    run_pipe({**ENV, "NPM_SCOPE": "team"}).assert_failed("Some variables cannot be used", "NPM_SCOPE")
     run_pipe({**ENV, "NPM_REGISTRY": "http://npm.example.com/acme/"}).assert_failed("INSECURE")
-    run_pipe({**ENV, "ACTION": "deploy"}).assert_failed("Validation errors", "ACTION")
+    run_pipe({**ENV, "ACTION": "deploy"}).assert_failed("Some variables cannot be used", "ACTION")

@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 from test.pipe.conftest import PipeWorld, lists
+from test.support.cutting_proxy import CuttingProxy
 from test.support.dockerd import Dockerd
 from test.support.oci_client import ACCEPT, OciClient
 
@@ -29,15 +30,16 @@ def pull_and_run(dockerd: Dockerd, world: PipeWorld, tag: str) -> str:
 
 def test_build_with_args_push_and_run(pipe_world: PipeWorld, dockerd: Dockerd, build_context: Path,
                                       run_pipe) -> None:
-    run = run_pipe({**pipe_world.env, **lists("BUILD_ARGS", ["GREETING=bonjour"]),
+    run = run_pipe({**pipe_world.env, **lists("BUILD_ARGS", ["GREETING=bonjour"]), "BITBUCKET_BRANCH": "main",
                     **lists("LABELS", ["team=platform"]), "BUILD_CONTEXT": str(build_context)}, dockerd=dockerd)
     run.assert_ok()
     short = pipe_world.env["BITBUCKET_COMMIT"][:7]
     result = pipe_world.result()
-    for tag in ("latest", short):  # the default tags
+    for tag in ("main", short, "latest"):  # the default tags of a main branch build
         assert f"Pushed {pipe_world.registry.host}/{pipe_world.package}:{tag} {result['digest']}" in run.output
     assert "Step 3/" in run.output  # the build's own output streams into the log
-    assert result["references"] == [f"{pipe_world.registry.host}/{pipe_world.package}:{t}" for t in ("latest", short)]
+    assert result["references"] == [f"{pipe_world.registry.host}/{pipe_world.package}:{t}"
+                                    for t in ("main", short, "latest")]
     assert result["blobs"]["uploaded"] >= 3
 
     assert pull_and_run(dockerd, pipe_world, short) == "bonjour from the pipe"
@@ -46,7 +48,8 @@ def test_build_with_args_push_and_run(pipe_world: PipeWorld, dockerd: Dockerd, b
     assert labels["team"] == "platform"
     assert labels["org.opencontainers.image.revision"] == pipe_world.env["BITBUCKET_COMMIT"]
     assert labels["org.opencontainers.image.source"] == f"https://bitbucket.org/{pipe_world.repository}"
-    assert "org.opencontainers.image.created" in labels
+    assert labels["org.opencontainers.image.version"] == "main"
+    assert "org.opencontainers.image.created" not in labels  # not a git clone, no SOURCE_DATE_EPOCH: never now
 
 
 def test_prebuilt_image_then_second_push_uploads_nothing(pipe_world: PipeWorld, dockerd: Dockerd,
@@ -140,3 +143,22 @@ def test_pushed_manifest_is_what_the_registry_serves(pipe_world: PipeWorld, dock
     manifest = response.json()
     assert result["size"] == len(response.content) + manifest["config"]["size"] + sum(
         layer["size"] for layer in manifest["layers"])
+
+
+def test_streamed_layer_cut_mid_upload_is_pushed_from_its_file(pipe_world: PipeWorld, dockerd: Dockerd,
+                                                                busybox_image: str, run_pipe, tmp_path: Path,
+                                                                unique: str) -> None:
+    """A cold push uploads each layer while docker save writes it; a dropped connection falls back to the
+    resumable upload from the layer's file."""
+    context = tmp_path / "big"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN head -c 6000000 /dev/urandom > /random.bin\n"
+                                        'CMD ["wc", "-c", "/random.bin"]\n')
+    dockerd.docker("build", "-t", f"local/{unique}:big", str(context))
+    with CuttingProxy("127.0.0.1", pipe_world.registry.port, cut_after=2 * 1024 * 1024) as proxy:
+        run = run_pipe({**pipe_world.env, "IMAGE": f"local/{unique}:big", "REGISTRY": proxy.url,
+                        **lists("TAGS", ["big"])}, dockerd=dockerd)
+    run.assert_ok()
+    assert "uploading it from a file instead" in run.output
+    assert "resuming at byte" in run.output
+    assert pull_and_run(dockerd, pipe_world, "big").startswith("6000000")

@@ -76,9 +76,9 @@ def built_artifact(directory: Path, group: str, artifact: str, version: str, gre
 
 
 def deploy_env(world: MavenWorld, directory: Path, artifact: str, version: str) -> dict[str, str]:
+    # a glob, as users write it: the main jar and the sources jar
     return {**world.env, "MAVEN_POM": str(directory / "pom.xml"),
-            **lists("MAVEN_FILES", [str(directory / f"{artifact}-{version}.jar"),
-                                    str(directory / f"{artifact}-{version}-sources.jar")])}
+            **lists("MAVEN_FILES", [str(directory / f"{artifact}-{version}*.jar")])}
 
 
 def consumer(directory: Path, group: str, dependencies: list[tuple[str, str]]) -> Path:

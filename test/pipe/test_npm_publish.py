@@ -102,7 +102,7 @@ def test_publish_folder_ships_only_the_packed_files(npm_world: NpmWorld, run_pip
     assert f"Published {name}@1.0.0" in run.output and dist["integrity"] in run.output
     assert f"{len(SHIPPED)} files" in run.output and f"npm install {name}@1.0.0" in run.output
     assert npm_world.tarball_files(name, "1.0.0") == SHIPPED
-    result = json.loads((tmp_path / "shared" / "packages-pipe" / "result.json").read_text())
+    result = json.loads((tmp_path / "shared" / "packages-pipe" / "latest.json").read_text())
     assert (result["packageType"], result["fileCount"], result["integrity"]) == ("npm", 5, dist["integrity"])
 
 

@@ -9,9 +9,10 @@ import pytest
 from test.pipe.archives import write_docker_archive
 from test.pipe.conftest import PipeWorld, lists
 from test.support.cutting_proxy import CuttingProxy
-from test.support.oci_client import OciClient
+from test.support.oci_client import ACCEPT, OciClient
 from test.support.oci_layout import write_multiarch_layout
 from test.support.processes import free_port
+from test.support.registry_server import READ
 
 
 @pytest.fixture
@@ -26,13 +27,17 @@ def archive(tmp_path: Path) -> Path:
     ({"BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": "no-equals-sign"}, "BUILD_ARGS"),
     ({"IMAGE": "local/x:1"}, "IMAGE"),  # with IMAGE_ARCHIVE: one or the other
     ({"BITBUCKET_PACKAGES_TOKEN": ""}, "BITBUCKET_PACKAGES"),
+    ({"TAG_PREFIX": "-web"}, "TAG_PREFIX"),  # a tag cannot start with -
+    ({"TAG_SUFFIX": "/x"}, "TAG_SUFFIX"),
+    ({"PUSH": "perhaps"}, "PUSH"),
+    ({"ANNOTATIONS_COUNT": "1", "ANNOTATIONS_0": "no-equals-sign"}, "ANNOTATIONS"),
 ])
 def test_bad_variables(pipe_world: PipeWorld, archive: Path, run_pipe, extra: dict, fragment: str) -> None:
     env = {**pipe_world.env, "IMAGE_ARCHIVE": str(archive), **extra}
     if extra.get("BITBUCKET_PACKAGES_TOKEN") == "":
         del env["BITBUCKET_PACKAGES_TOKEN"]
     run = run_pipe(env)
-    run.assert_failed("Validation errors", fragment)
+    run.assert_failed("Some variables cannot be used", fragment)
 
 
 def test_no_credentials(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
@@ -69,8 +74,9 @@ def test_another_repositorys_pipeline_token(pipe_world: PipeWorld, archive: Path
     run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(archive), "BITBUCKET_PACKAGES_USERNAME": username,
                     "BITBUCKET_PACKAGES_TOKEN": token, "BITBUCKET_REPO_SLUG": "elsewhere",
                     "BITBUCKET_REPO_FULL_NAME": f"{pipe_world.workspace}/elsewhere"})
-    run.assert_failed(f"{pipe_world.package} does not exist", "cannot see it",
-                      f"only packages linked to {pipe_world.workspace}/elsewhere")
+    run.assert_failed("package app was not found", "may exist but be linked to another repository",
+                      f"pipeline tokens reach only the packages linked to their own repository "
+                      f"({pipe_world.workspace}/elsewhere)", "ATLASSIAN_API_TOKEN of a user with write access")
 
 
 def test_reader_api_token_is_denied(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
@@ -80,6 +86,18 @@ def test_reader_api_token_is_denied(pipe_world: PipeWorld, archive: Path, run_pi
     run = run_pipe({**env, "IMAGE_ARCHIVE": str(archive), "ATLASSIAN_ACCOUNT_EMAIL": email,
                     "ATLASSIAN_API_TOKEN": token})
     run.assert_failed("denied", f"linked to repository {pipe_world.repository}", email)
+
+
+def test_api_token_without_the_write_scope(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
+    email = f"writer@{pipe_world.workspace}.example.com"
+    token = pipe_world.registry.user(email, {pipe_world.repository: "write"}, scopes=(READ,))
+    env = {k: v for k, v in pipe_world.env.items() if not k.startswith("BITBUCKET_PACKAGES_")}
+    run = run_pipe({**env, "IMAGE_ARCHIVE": str(archive), "ATLASSIAN_ACCOUNT_EMAIL": email,
+                    "ATLASSIAN_API_TOKEN": token})
+    run.assert_failed("denied", "allow read there: the API token lacks the scope write:package:bitbucket. The "
+                      "credentials are", "create an API token with the scopes read:package:bitbucket and "
+                      "write:package:bitbucket")
+    assert "ask an admin" not in run.output.lower()
 
 
 def test_package_not_created(pipe_world: PipeWorld, archive: Path, run_pipe) -> None:
@@ -98,8 +116,7 @@ def test_connection_cut_mid_upload_resumes(pipe_world: PipeWorld, run_pipe, tmp_
     result = pipe_world.result()
     assert result["blobs"]["uploaded"] == 3
     client = OciClient(pipe_world.registry.url, (pipe_world.username, pipe_world.token))
-    manifest = client.get(f"/v2/{pipe_world.package}/manifests/resumed",
-                          headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}).json()
+    manifest = client.get(f"/v2/{pipe_world.package}/manifests/resumed", headers={"Accept": ACCEPT}).json()
     big = max(manifest["layers"], key=lambda layer: layer["size"])
     assert big["size"] > 6 * 1024 * 1024
     blob = client.get(f"/v2/{pipe_world.package}/blobs/{big['digest']}")
@@ -110,5 +127,17 @@ def test_multi_arch_oci_layout(pipe_world: PipeWorld, run_pipe, tmp_path: Path) 
     index_digest = write_multiarch_layout(tmp_path / "multi", "multi", "multiarch")
     run = run_pipe({**pipe_world.env, "IMAGE_ARCHIVE": str(tmp_path / "multi"), **lists("TAGS", ["multi"])})
     run.assert_ok()
-    assert pipe_world.result()["digest"] == index_digest
-    assert pipe_world.result()["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    result = pipe_world.result()
+    assert result["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    # The index and its manifests carry the build's annotations, so the index is a new one pointing at them.
+    assert result["digest"] != index_digest
+    client = OciClient(pipe_world.registry.url, (pipe_world.username, pipe_world.token))
+    index = client.get(f"/v2/{pipe_world.package}/manifests/multi", headers={"Accept": ACCEPT}).json()
+    revision = {"org.opencontainers.image.revision": pipe_world.env["BITBUCKET_COMMIT"],
+                "org.opencontainers.image.title": "app"}
+    assert revision.items() <= index["annotations"].items()
+    assert [child["platform"]["architecture"] for child in index["manifests"]] == ["amd64", "arm64"]
+    for child in index["manifests"]:
+        manifest = client.get(f"/v2/{pipe_world.package}/manifests/{child['digest']}", headers={"Accept": ACCEPT})
+        assert manifest.status_code == 200
+        assert revision.items() <= manifest.json()["annotations"].items()

@@ -11,6 +11,7 @@ import asyncio
 from pathlib import Path
 
 from registry.access.store import AccessStore
+from registry.lifecycle import Lifecycle
 from registry.storage.sqlite import SqliteDatabase
 
 READ, WRITE = "read:package:bitbucket", "write:package:bitbucket"
@@ -76,7 +77,12 @@ def test_a_store_sees_its_own_writes(tmp_path: Path) -> None:
         assert await store.get_package("ws", "container", "app") is None
         created = await store.ensure_package("ws", "app", "container", repository_id)
         assert await store.get_package("ws", "container", "app") == created
-        await store.delete_package(created.id)
+        lifecycle = Lifecycle(db, store)
+        await lifecycle.delete_package("ws", "container", "app")
+        assert await store.get_package("ws", "container", "app") is None
+        await lifecycle.restore_package("ws", "container", "app")
+        assert await store.get_package("ws", "container", "app") == created
+        await lifecycle.delete_repository("ws/repo")
         assert await store.get_package("ws", "container", "app") is None
         await db.close()
 

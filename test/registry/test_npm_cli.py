@@ -139,7 +139,7 @@ def test_deprecate_and_undeprecate(published: NpmWorld) -> None:
     assert writer.run("view", f"{PLAIN}@2.0.0", "version").stdout.strip() == "2.0.0"
 
 
-def test_unpublish_a_version_and_the_whole_package(world: NpmWorld) -> None:
+def test_unpublish_a_version_and_the_whole_package_which_is_restorable(world: NpmWorld) -> None:
     name = "@acme/short-lived"
     world.package(name)
     writer, boss = world.client("write", "-unpub"), world.client("admin", "-unpub")
@@ -153,10 +153,16 @@ def test_unpublish_a_version_and_the_whole_package(world: NpmWorld) -> None:
     tarball = requests.get(f"{world.registry}{name}/-/short-lived-1.1.0.tgz", timeout=30,
                            headers={"Authorization": f"Bearer {world.tokens['admin']}"})
     assert tarball.status_code == 404
+    # Unpublishing the whole package deletes it with retention: gone for every client, its name
+    # reserved, and restorable with what it held.
     boss.run("unpublish", name, "--force")
     gone = boss.run("view", name, check=False)
     assert not gone.ok and "404" in gone.stderr
-    # The package stays linked to its repository: it can be published again.
+    again = writer.run("publish", cwd=make_package(world.root / "short" / "2.0.0", name, "2.0.0"), check=False)
+    assert not again.ok and "404" in again.stderr
+    admin(world.server, "package", "restore", f"{world.workspace}/{name}", "--type", "npm")
+    view = boss.run("view", name, "--json").json()
+    assert view["versions"] == ["1.0.0"] and view["dist-tags"] == {"latest": "1.0.0"}
     writer.run("publish", cwd=make_package(world.root / "short" / "2.0.0", name, "2.0.0"))
 
 

@@ -118,14 +118,16 @@ def test_gc_keeps_published_tarballs_and_frees_unpublished_ones(npm: NpmHttp, re
     assert npm.tarball(NAME, "1.0.0").status_code == 200
 
 
-def test_a_deleted_package_leaves_nothing_behind(npm: NpmHttp, registry: RegistryServer) -> None:
-    """Deleting a package (CLI) drops its versions and tags; one created again under that name starts empty."""
+def test_a_purged_package_leaves_nothing_behind(npm: NpmHttp, registry: RegistryServer) -> None:
+    """A deleted package, once purged, has no versions or tags left; one created again under that name
+    starts empty."""
     name = "@wire/gone"
     workspace = npm.workspace
     admin(registry, "package", "create", f"{workspace}/{name}", "--type", "npm", "--repository", f"{workspace}/code")
     assert npm.publish(name, publish_document(name, "1.0.0")).status_code == 201
     digest = hashlib.sha256(package_tarball(name, "1.0.0")).hexdigest()
     admin(registry, "package", "delete", f"{workspace}/{name}", "--type", "npm")
+    admin(registry, "purge", "--older-than-days", "0")
     admin(registry, "package", "create", f"{workspace}/{name}", "--type", "npm", "--repository", f"{workspace}/code")
     assert npm.tarball(name, "1.0.0").status_code == 404
     packument = npm.packument(name)

@@ -93,6 +93,10 @@ def run_calls(client: OciClient, boss: OciClient, name: str, img: oci.Image) -> 
     blob = list(img.blobs)[1]
     fresh = os.urandom(64)
     boss.push_manifest(name, "victim", img.manifest, oci.OCI_MANIFEST)
+    doomed = oci.image(f"doomed-{name}")  # deleted by digest: not the image the other calls read
+    for digest, data in doomed.blobs.items():  # (refused for the package that does not exist)
+        boss.push_blob(name, data, digest.split(":")[0])
+    boss.push_manifest(name, "doomed", doomed.manifest, doomed.media_type)
     calls = {
         "pull manifest": lambda: client.get(f"/v2/{name}/manifests/v1", headers={"Accept": oci.ACCEPT}),
         "head manifest": lambda: client.head(f"/v2/{name}/manifests/v1"),
@@ -104,6 +108,7 @@ def run_calls(client: OciClient, boss: OciClient, name: str, img: oci.Image) -> 
         "push blob": lambda: client.push_blob(name, fresh),
         "push manifest": lambda: client.push_manifest(name, "pushed", img.manifest, oci.OCI_MANIFEST),
         "delete tag": lambda: client.delete(f"/v2/{name}/manifests/victim"),
+        "delete manifest": lambda: client.delete(f"/v2/{name}/manifests/{doomed.digest}"),
     }
     return {label: _answer(call(), name) for label, call in calls.items()}
 
@@ -113,10 +118,12 @@ def expected_status(call: str, right: int | None) -> int:
         return 401
     if right == 0:
         return 404  # as if the package did not exist
-    need = 3 if call.startswith("delete") else 2 if call.startswith(("push", "start")) else 1
+    # A writer may delete a tag (as Bitbucket allows); deleting a manifest by digest takes admin.
+    need = 3 if call == "delete manifest" else 2 if call.startswith(("push", "start", "delete")) else 1
     if right < need:
         return 403
-    return {"push blob": 201, "push manifest": 201, "start upload": 202, "delete tag": 202}.get(call, 200)
+    return {"push blob": 201, "push manifest": 201, "start upload": 202, "delete tag": 202,
+            "delete manifest": 202}.get(call, 200)
 
 
 def _catalog(client: OciClient) -> list[str] | int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
-from test.registry.conftest import World, build_world
+from test.registry.conftest import World, admin, build_world
 from test.support import oci_client as oci
 from test.support.oci_client import OciClient, error_codes
 from test.support.registry_server import start_registry
@@ -49,6 +50,16 @@ def test_auto_create_is_only_for_pipelines_in_their_own_workspace(switched: Worl
     assert outsider.push_blob(world.package, b"data").status_code == 404
 
 
+def test_auto_create_does_not_take_a_reserved_name(switched: World) -> None:
+    """A deleted package's name stays reserved: a pipeline's push does not create it anew."""
+    world = switched
+    name = world.new_package("deleted-one")
+    admin(world.server, "package", "delete", name, "--type", "container")
+    refused = OciClient(world.server.url, world.pipeline_token(world.repository)).push_blob(name, b"data")
+    assert refused.status_code == 403 and error_codes(refused) == ["DENIED"]
+    assert "not available until" in refused.json()["errors"][0]["message"]
+
+
 def test_pull_of_an_unknown_package_does_not_create_it(switched: World) -> None:
     world = switched
     name = f"{world.workspace}/pulled-only"
@@ -69,6 +80,13 @@ def test_no_delete_refuses_every_delete(switched: World) -> None:
         assert error_codes(response) == ["UNSUPPORTED"]
     assert boss.get(f"/v2/{world.package}/manifests/v1").status_code == 200
     assert boss.get(f"/v2/{world.package}/blobs/{next(iter(img.blobs))}").status_code == 200
+    # The pages' delete forms too.
+    image, slug = world.package.split("/", 1)[1], world.repository.split("/", 1)[1]
+    for path in (f"/{world.workspace}/{slug}/packages/container/{image}/-/delete",
+                 f"/{world.workspace}/{slug}/packages/container/{image}/-/tags/v1/delete",
+                 f"/{world.workspace}/{slug}/delete"):
+        page = requests.get(world.server.url + path, auth=(world.email("admin"), world.tokens["admin"]), timeout=30)
+        assert page.status_code == 403 and "turned off" in page.text, path
 
 
 def test_without_auto_create_a_pipeline_gets_name_unknown_with_how_to(world: World) -> None:

@@ -62,7 +62,7 @@ def test_several_scopes_and_partial_grants(pushed: World) -> None:
               f"repository:{hidden}:pull registry:catalog:*"]
     for role, expected in (
         ("read", {world.package: ["pull"], second: ["pull"]}),
-        ("write", {world.package: ["pull", "push"], second: ["pull", "push"]}),
+        ("write", {world.package: ["pull", "push"], second: ["pull", "push", "delete"]}),  # delete: of tags
         ("admin", {world.package: ["pull", "push"], second: ["pull", "push", "delete"]}),
     ):
         got = requests.get(token_url(world), params={"service": "packages-registry", "scope": scopes},
@@ -151,7 +151,7 @@ def test_pipeline_token_at_the_token_endpoint(pushed: World) -> None:
     username, secret = world.pipeline_token(world.repository)
     got = requests.get(token_url(world), params={"scope": f"repository:{world.package}:pull,push,delete"},
                        auth=(username, secret), timeout=30)
-    assert access_of(got.json()["token"]) == {world.package: ["pull", "push"]}
+    assert access_of(got.json()["token"]) == {world.package: ["pull", "push", "delete"]}  # of tags only
 
 
 @pytest.mark.parametrize(("body", "content_type"), [

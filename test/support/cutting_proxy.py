@@ -1,7 +1,8 @@
 """A tiny TCP proxy that forwards to a server and cuts each connection after N bytes from the client.
 
 It stands for a network that drops mid-upload: the server sees a request body end early, the client
-sees its connection reset, and the test can then resume the upload directly.
+sees its connection reset, and the test can then resume the upload directly. With ``rate`` it is a
+slow link instead: client->server bytes of all connections together pass at about that many per second.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from typing import Self
 
 
 class CuttingProxy:
-    def __init__(self, target_host: str, target_port: int, cut_after: int | None) -> None:
+    def __init__(self, target_host: str, target_port: int, cut_after: int | None, rate: float | None = None) -> None:
         self.target = (target_host, target_port)
         self.cut_after = cut_after  # bytes of client->server traffic per connection; None: never cut
+        self.rate = rate  # bytes per second client->server, shared by all connections; None: as fast as it goes
+        self._budget_lock = threading.Lock()
+        self._next_free = time.monotonic()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._closed = False
@@ -44,16 +49,26 @@ class CuttingProxy:
                 return
             upstream = socket.create_connection(self.target)
             sockets = (client, upstream)
-            threading.Thread(target=self._pump, args=(client, upstream, self.cut_after, sockets), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, self.cut_after, sockets, self._throttle),
+                             daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, None, sockets), daemon=True).start()
+
+    def _throttle(self, n: int) -> None:
+        if self.rate is None:
+            return
+        with self._budget_lock:
+            start = max(self._next_free, time.monotonic())
+            self._next_free = start + n / self.rate
+        time.sleep(max(0.0, start - time.monotonic()))
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket, limit: int | None,
-              sockets: tuple[socket.socket, socket.socket]) -> None:
+              sockets: tuple[socket.socket, socket.socket], throttle=lambda n: None) -> None:
         sent = 0
         try:
             while True:
                 data = source.recv(65536)
+                throttle(len(data))
                 if not data:
                     sink.shutdown(socket.SHUT_WR)
                     return

@@ -9,7 +9,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from test.support.processes import stop, wait_for
+from test.support.processes import free_port, stop, wait_for
 
 DOCKER_CLI = shutil.which("docker") or "docker"
 BUSYBOX = "/bin/busybox"
@@ -20,10 +20,16 @@ BUSYBOX_APPLETS = ("sh", "ls", "cat", "echo", "env", "mkdir", "sleep", "true", "
 class Dockerd:
     root: Path
     process: subprocess.Popen
+    tcp_port: int = 0
 
     @property
     def host(self) -> str:
         return f"unix://{self.root / 'docker.sock'}"
+
+    @property
+    def tcp_host(self) -> str:
+        """The engine over TCP on loopback, as a Pipelines step's docker service is reached (DOCKER_HOST)."""
+        return f"tcp://127.0.0.1:{self.tcp_port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -59,17 +65,21 @@ def start_dockerd(root: Path) -> Dockerd:
         raise RuntimeError("dockerd is not installed: run `make deps` (apt-get install docker.io)")
     root.mkdir(parents=True, exist_ok=True)
     (root / "config").mkdir(exist_ok=True)
+    tcp_port = free_port()
     log = open(root / "dockerd.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
          "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root / 'docker.sock'}",
+         # Also on loopback TCP without TLS, like the docker service of a Pipelines step: pipe containers
+         # (--network host) reach it as DOCKER_HOST=tcp://127.0.0.1:PORT.
+         "-H", f"tcp://127.0.0.1:{tcp_port}",
          # No bridge and no iptables rules: several engines (parallel test runs) can coexist, and
          # containers that must reach a registry on loopback use --network host.
          "--bridge=none", "--iptables=false"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     log.close()
-    engine = Dockerd(root, process)
+    engine = Dockerd(root, process, tcp_port)
     wait_for(lambda: engine.docker("version", check=False).returncode == 0, 60, "dockerd", str(root / "dockerd.log"))
     return engine
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from test.support.oci_client import OciClient, image
 from test.ui.conftest import UiWorld
 
 CHROMIUM = "/usr/bin/chromium"
@@ -181,3 +182,35 @@ def test_permission_filtering_in_the_browser(page: Page, ui_world: UiWorld, shot
     expect(page.locator("h1")).to_have_text("Not found")
     expect(page.locator("a:has-text('Create package')")).to_have_count(0)
     page.screenshot(path=shots / "hidden-package-404.png", full_page=True)
+
+
+def test_delete_a_tag_and_the_package_in_the_browser(page: Page, ui_world: UiWorld, shots: Path) -> None:
+    """Each delete asks for confirmation first; a deleted package leaves the lists and its page."""
+    ws = ui_world.workspace
+    name = "doomed-by-browser"
+    # (a process of its own: Playwright's loop runs in this thread)
+    ui_world.server.cli("package", "create", f"{ws}/{name}", "--type", "container", "--repository",
+                        ui_world.repo("web"))
+    client = OciClient(ui_world.server.url, ui_world.credentials["admin"])
+    for tag in ("v1", "v2"):
+        assert client.push_image(f"{ws}/{name}", tag, image(f"browser delete {tag}")).status_code == 201
+    sign_in(page, ui_world, "admin")
+    package_page = ui_world.url(f"/{ws}/web/packages/container/{name}")
+    page.goto(package_page)
+    page.click("tr:has-text('v1') a:has-text('Delete tag')")
+    expect(page.locator("h1")).to_have_text("Delete tag v1")
+    page.screenshot(path=shots / "delete-tag.png", full_page=True)
+    page.click("button:has-text('Delete')")
+    expect(page).to_have_url(package_page)
+    expect(page.locator("table.list tbody tr")).to_have_count(1)
+
+    page.click("a:has-text('Delete package')")
+    expect(page.locator("h1")).to_have_text(f"Delete {name}")
+    expect(page.locator("main")).to_contain_text("its name cannot be used again")
+    page.screenshot(path=shots / "delete-package.png", full_page=True)
+    page.click("button:has-text('Delete')")
+    expect(page).to_have_url(ui_world.url(f"/{ws}/web/packages"))
+    expect(page.locator("main")).not_to_contain_text(name)
+    page.goto(package_page)
+    expect(page.locator("h1")).to_have_text("Not found")
+    assert client.get(f"/v2/{ws}/{name}/tags/list").status_code == 404

@@ -24,7 +24,10 @@ BUSYBOX = Path("/bin/busybox")
 SKIP_DIRS = {"test", "tests", "idlelib", "tkinter", "turtledemo", "__pycache__", "lib2to3", "ensurepip",
              "config-3.11-x86_64-linux-gnu", "pydoc_data"}
 APPLETS = ("sh", "ls", "cat", "echo", "env", "mkdir", "rm", "cp", "mv", "true", "test", "id", "chmod", "ln")
-VERSION = "2"  # bump when the recipe changes
+VERSION = "3"  # bump when the recipe changes
+# glibc's compatibility stubs, which wheels built for older glibc link to (charset_normalizer: libpthread)
+GLIBC_COMPAT = [f"/lib/x86_64-linux-gnu/{name}" for name in ("libpthread.so.0", "libdl.so.2", "librt.so.1",
+                                                              "libutil.so.1", "libm.so.6")]
 
 
 def _shared_libraries(binaries: list[Path]) -> set[str]:
@@ -99,7 +102,7 @@ def rootfs_tar() -> Path:
                 path = Path(root) / file
                 tar.add(str(path), "usr/lib/python3/dist-packages/" + str(path.relative_to(_pip_dir().parent)),
                         recursive=False)
-        for lib in sorted(_shared_libraries([PYTHON, *extensions])):
+        for lib in sorted(_shared_libraries([PYTHON, *extensions]) | {p for p in GLIBC_COMPAT if Path(p).exists()}):
             tar.add(os.path.realpath(lib), lib.lstrip("/").replace("lib/", "usr/lib/", 1)
                     if lib.startswith("/lib/") else lib.lstrip("/").replace("lib64/", "usr/lib64/", 1)
                     if lib.startswith("/lib64/") else lib.lstrip("/"))
