@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.authn import AuthenticationFailed
 from registry.access.models import Package, Right
 from registry.access.store import NameReserved
@@ -29,6 +30,7 @@ from registry.npm.body import BadBody, BodyTooLarge, PutBodyReader
 from registry.npm.errors import NpmError
 from registry.npm.guard import NPM, authenticated, authorize
 from registry.npm.store import NpmStore, StaleRevision, VersionExists, rev_string
+from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
 from vocab.names import is_valid_workspace
 
@@ -47,6 +49,9 @@ SEARCH_MAX_SIZE = 250
 SEARCH_SCAN_LIMIT = 5000
 # Parsing and checking a body this small takes less time on the event loop than handing it to a thread.
 INLINE_WORK_BYTES = 256 * 1024
+# A PUT this large carries a tarball: when the workspace has no storage left it is refused before its
+# body is read (a smaller one may be a deprecation or an unpublish, which must go through).
+QUOTA_PRECHECK_BYTES = 1024 * 1024
 
 
 def _json(document: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -177,6 +182,10 @@ class NpmApi:
             raise errors.not_found("no such npm registry endpoint")
         except NpmError as exc:
             return exc.response(request.method == "HEAD")
+        except QuotaExceeded as exc:
+            await audit.record_request(request, "push", outcome=f"refused: {exc}", workspace=exc.workspace,
+                                       target=request.path[:300])
+            return errors.forbidden(str(exc)).response(request.method == "HEAD")
 
     def _refuse_browser_forgery(self, request: web.Request) -> None:
         """A change must come from a client, not from a page of another site through a visitor's browser
@@ -265,12 +274,14 @@ class NpmApi:
 
     async def get_tarball(self, request: web.Request, workspace: str, name: str,
                           filename: str) -> web.StreamResponse:
-        package, _ = await authorize(request, self.svc, workspace, name, Right.READ)
+        package, caller = await authorize(request, self.svc, workspace, name, Right.READ)
         assert package is not None
         version = names.version_of_tarball(name, filename)
         digest = await self.store.tarball(package.id, version) if version else None
         if digest is None:
             raise errors.not_found(f"tarball {filename[:200]} of {name} not found")
+        if request.method == "GET":
+            await audit.record_pull(request, caller.principal, package, version)
         try:
             return await serve_blob(request, self.svc.blobs, digest, {"ETag": f'"{digest}"',
                                                                       "Cache-Control": "private, max-age=0"})
@@ -300,6 +311,8 @@ class NpmApi:
         package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE, create=rev is None)
         if request.content_length is not None and request.content_length > publish.MAX_PUBLISH_BYTES:
             raise errors.too_large(f"the request is larger than {publish.MAX_PUBLISH_BYTES // (1024 * 1024)} MiB")
+        if package is not None and rev is None and (request.content_length or 0) > QUOTA_PRECHECK_BYTES:
+            await self.svc.content.quota.budget(package.id)  # a full workspace refuses a publish before reading it
         body = _PutBody(request, self._large_documents)
         try:
             await body.read_until_attachment()
@@ -307,7 +320,7 @@ class NpmApi:
             if reader.attachment_started:
                 if rev is not None:
                     raise errors.bad_request("a change to an existing packument carries no tarball: use npm publish")
-                return await self._publish(workspace, name, package, caller, body)
+                return await self._publish(request, workspace, name, package, caller, body)
             document = reader.document()
             if isinstance(document, dict) and document.get("_attachments") and rev is None:
                 head = publish.check_head(document, name)
@@ -315,12 +328,12 @@ class NpmApi:
                 publish.check_attachment(document, name, head.version, reader.marker, 0)  # refuses: no tarball
             if package is None:
                 raise errors.package_not_found(workspace, name)
-            return await self._update(package, caller, document, rev)
+            return await self._update(request, package, caller, document, rev)
         finally:
             body.release()
 
-    async def _publish(self, workspace: str, name: str, package: Package | None, caller, body: _PutBody
-                       ) -> web.StreamResponse:
+    async def _publish(self, request: web.Request, workspace: str, name: str, package: Package | None, caller,
+                       body: _PutBody) -> web.StreamResponse:
         reader = body.reader
         # Cheap refusals first, from what came before the tarball (npm sends the version first): an
         # existing version or a wrong name costs no tarball read, no hashing and no inflating.
@@ -336,13 +349,13 @@ class NpmApi:
         except BadBody as exc:
             raise errors.bad_request(str(exc)) from None
         try:
-            return await self._publish_staged(workspace, name, package, caller, reader, staged)
+            return await self._publish_staged(request, workspace, name, package, caller, reader, staged)
         except BaseException:
             await self.svc.content.discard(staged)
             raise
 
-    async def _publish_staged(self, workspace: str, name: str, package: Package | None, caller,
-                              reader: PutBodyReader, staged: StagedBlob) -> web.StreamResponse:
+    async def _publish_staged(self, request: web.Request, workspace: str, name: str, package: Package | None,
+                              caller, reader: PutBodyReader, staged: StagedBlob) -> web.StreamResponse:
         document = reader.document()
         head = publish.check_head(document, name)
         assert head is not None and isinstance(document, dict)
@@ -363,6 +376,8 @@ class NpmApi:
                 package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
             except NameReserved as exc:
                 raise errors.forbidden(str(exc)) from None
+            await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                       detail="created by a publish (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.package_not_found(workspace, name)
         package_id = package.id
@@ -375,6 +390,7 @@ class NpmApi:
             await self.svc.content.commit_staged(staged, package_id, record)
         except VersionExists:
             raise self._version_exists(name, head.version) from None
+        await audit.record_request(request, "push", principal=caller.principal, package=package, target=head.version)
         return _json({"ok": True, "id": name}, status=201)
 
     async def _inspect(self, staged: StagedBlob) -> tarball.TarballFacts:
@@ -398,7 +414,8 @@ class NpmApi:
             if not await self.store.digest_in_use(package_id, digest):
                 await self.svc.content.unlink(package_id, digest)
 
-    async def _update(self, package: Package, caller, document: object, rev: str | None) -> web.StreamResponse:
+    async def _update(self, request: web.Request, package: Package, caller, document: object, rev: str | None
+                      ) -> web.StreamResponse:
         """A metadata PUT: npm deprecate, and npm unpublish of one version (the packument minus it)."""
         if not isinstance(document, dict) or not isinstance(document.get("versions"), dict):
             raise errors.bad_request("expected a packument with versions")
@@ -437,6 +454,9 @@ class NpmApi:
             raise errors.conflict("Document update conflict: the package changed since it was read; "
                                   "try again") from None
         await self._release(package.id, digests)
+        if removed:
+            await audit.record_request(request, "delete", principal=caller.principal, package=package,
+                                       target=", ".join(removed)[:300])
         return _json({"ok": True, "id": package.name})
 
     def _require_delete_enabled(self) -> None:

@@ -15,10 +15,12 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from registry import audit
 from registry.access.models import PACKAGE_TYPES, SCOPE_READ, SCOPE_WRITE, SCOPES, Package, Right
 from registry.access.store import AccessError, PackageNameTaken
 from registry.context import Services
 from registry.httputil import external_base
+from registry.immutable import ImmutableTag
 from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
 from registry.oci.errors import OciError
@@ -29,6 +31,7 @@ from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
 from registry.ui.maven_pages import MavenPages, settings_xml
 from registry.ui.npm_pages import NpmPages, npmrc
+from registry.ui.policy_pages import POLICIES_TAIL, PolicyPages, workspace_usage
 from registry.ui.pypi_pages import PypiPages, snippets
 from registry.ui.render import (
     STATIC,
@@ -96,6 +99,7 @@ class UiPages:
         self.type_pages: dict[str, Callable[..., Awaitable[Response]]] = {
             "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page,
             "pypi": self.pypi_page}
+        self.policies = PolicyPages(self)
 
     def add_routes(self, app: web.Application) -> None:
         route = app.router
@@ -117,6 +121,7 @@ class UiPages:
         route.add_post("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_action))
         route.add_get("/{workspace}/{repository}/delete", self._page(self.repository_delete_form))
         route.add_post("/{workspace}/{repository}/delete", self._page(self.repository_delete))
+        self.policies.add_routes(app)
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
 
@@ -164,10 +169,18 @@ class UiPages:
     async def _error(self, request: Request, viewer: Viewer | None, error: PageError) -> web.Response:
         if 300 <= error.status < 400:
             return web.Response(status=error.status, headers=error.headers)
-        title = {401: "Sign in", 403: "Not allowed", 404: "Not found"}.get(error.status, "Cannot do that")
+        title = {401: "Sign in", 403: "Not allowed", 404: "Not found", 503: "Unavailable",
+                 507: "Storage full"}.get(error.status, "Cannot do that")
         response = await self.render(request, viewer, "error.html", status=error.status,
                                      message=error.message, title=title)
         response.headers.update(error.headers)
+        return response
+
+    async def fault_page(self, request: Request, status: int, message: str) -> web.Response:
+        """The error page for a backend fault: rendered without a viewer (finding one needs the
+        database, which may be what is away)."""
+        response = await self._error(request, None, PageError(status, message))
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     def _registry_host(self, request: Request) -> str:
@@ -251,7 +264,8 @@ class UiPages:
         return await self.render(request, viewer, "packages.html", crumbs=[(workspace, "")], page=page,
                                  title=f"Packages of workspace {workspace}", workspace=workspace,
                                  repositories=repositories, projects=projects, may_create=bool(may_create),
-                                 types=PACKAGE_TYPES, scope="workspace")
+                                 types=PACKAGE_TYPES, scope="workspace",
+                                 usage=await workspace_usage(self.svc, workspace), audit_link=bool(may_create))
 
     async def project_packages(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace, key = request.match_info["workspace"], request.match_info["project"]
@@ -324,6 +338,8 @@ class UiPages:
     async def package_action(self, request: Request, viewer: Viewer, form: Form) -> Response:
         """The forms of a package page: delete the package (admin), delete a container tag (write)."""
         package, right, tail = await self._package_of(request, viewer)
+        if tail == POLICIES_TAIL:
+            return await self.policies.change_package(request, viewer, form, package, right)
         self._require_delete_enabled()
         if tail == "delete":
             self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
@@ -336,6 +352,8 @@ class UiPages:
             await self.svc.lifecycle.delete_tag(package, tag, viewer.principal)
         except OciError:
             raise not_found() from None  # deleted meanwhile
+        except ImmutableTag as exc:
+            raise PageError(403, str(exc)) from None
         raise PageError(303, "deleted", {"Location": package_url(package)})
 
     async def _delete_form(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
@@ -412,6 +430,8 @@ class UiPages:
             return await self.new_package_form(request, viewer, form, message, status=400)
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
+        await audit.record(self.svc.db, "create", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                           package=package)
         raise PageError(303, "created", {"Location": package_url(package)})
 
     # --- API tokens ---
@@ -490,6 +510,8 @@ class UiPages:
         workspace, slug = package.workspace, package.repository.partition("/")[2]
         crumbs = [(workspace, workspace_url(workspace)), (slug, repository_url(package.repository)),
                   (package.name, "" if not tail else package_url(package))]
+        if tail == POLICIES_TAIL:
+            return await self.policies.package_page(request, viewer, package, right, crumbs)
         if tail == "delete" or (tail.startswith("tags/") and tail.count("/") == 2 and tail.endswith("/delete")):
             return await self._delete_form(request, viewer, package, right, tail, crumbs)
         return await self.type_pages[package.type](request, viewer, package, right, tail, crumbs)

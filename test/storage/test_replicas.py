@@ -19,17 +19,8 @@ from test.support.registry_server import RegistryServer
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]):
-    env = {
-        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
-        "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/{tmp_path.name}",
-        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
-        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
-    }
-    # One signing-key directory, as every replica would mount it (a secret volume); nothing else is local.
-    keys = tmp_path / "signing-keys"
-    env["PACKAGES_REGISTRY_SIGNING_KEY_FILE"] = str(keys)
-    RegistryServer(data=tmp_path / "admin", port=0, env=env).cli("keys", "rotate")  # the first key
+def replicas(tmp_path: Path, scale_out_env: dict[str, str]):
+    env = scale_out_env
     # Each replica has a data dir of its own: nothing may depend on local files.
     servers = [RegistryServer(data=tmp_path / f"replica{i}", port=free_port(), flags=["--workers", "2"], env=env)
                for i in range(2)]
