@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from registry.quota import Quota, QuotaExceeded
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
 from registry.storage.faults import StorageFull
-from vocab.digests import Digest, digest_bytes
+from vocab.digests import Digest
 
 # Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
 STREAM_ALGORITHM = "sha256"
@@ -72,6 +73,45 @@ class RangeMismatch(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(f"the upload has {size} bytes; a chunk must start at {size}")
         self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """Bytes written by ``ContentService.stage``: not yet visible, recorded or linked."""
+
+    upload_id: str
+    size: int
+    hexdigests: dict[str, str]  # algorithm -> hex digest of the bytes
+
+    @property
+    def digest(self) -> str:
+        return f"{STREAM_ALGORITHM}:{self.hexdigests[STREAM_ALGORITHM]}"
+
+
+class StagedReader(io.RawIOBase):
+    """A blob store's async stream, read by a worker thread: each read asks the loop for the next chunk."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._chunks = chunks
+        self._loop = loop
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._buffer:
+            chunk = asyncio.run_coroutine_threadsafe(anext(self._chunks, b""), self._loop).result()
+            self._buffer = memoryview(chunk)
+        size = min(len(buffer), len(self._buffer))
+        buffer[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 @dataclass(slots=True)
@@ -318,37 +358,79 @@ class ContentService:
     async def store_small(self, package_id: int, data: bytes,
                           then: Callable[[Transaction, str], Awaitable[None]] | None = None
                           ) -> tuple[str, BlobInfo]:
-        """A blob held in memory (an npm tarball): stored by its sha256 and linked in one metadata
-        transaction, together with the caller's own rows (``then(tx, digest)``), or not at all.
+        """A blob held in memory (a small Maven file): stored by its sha256 and linked in one metadata
+        transaction, together with the caller's own rows (``then(tx, digest)``), or not at all."""
+        staged = await self.stage(_one_chunk(data))
+        try:
+            info = await self.commit_staged(staged, package_id, then)
+        except BaseException:
+            await self.discard(staged)
+            raise
+        return staged.digest, info
 
-        Three syncs (the file, its directory, the commit) where a resumable upload session takes six:
-        there is no session to record, since the bytes are all here. A crash before the commit leaves
-        at most an unrecorded file, which garbage collection deletes.
+    async def stage(self, chunks: AsyncIterator[bytes], algorithms: tuple[str, ...] = ()) -> StagedBlob:
+        """Write a stream to the store's upload area, hashed (sha256 and ``algorithms``) as it arrives,
+        off the event loop for big chunks. Nothing is visible or recorded until ``commit_staged``.
+
+        Three syncs at commit (the file, its directory, the commit) where a resumable upload session
+        takes six: there is no session row, since one request brings all the bytes. A crash before
+        the commit leaves at most an unrecorded file, which garbage collection deletes. On error the
+        bytes are discarded.
         """
-        digest = await off_loop(len(data), digest_bytes, data, STREAM_ALGORITHM)
-        await self.quota.precheck_blob(package_id, digest, len(data))
+        names = (STREAM_ALGORITHM, *(a for a in algorithms if a != STREAM_ALGORITHM))
+        hashers = [hashlib.new(name) for name in names]
+        size = 0
+
+        def update(chunk: bytes) -> None:
+            for hasher in hashers:
+                hasher.update(chunk)
+
+        async def hashed() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                await off_loop(len(chunk), update, chunk)
+                size += len(chunk)
+                yield chunk
+
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         try:
-            await self.blobs.append(upload_id, _one_chunk(data))
-            await self.blobs.seal(upload_id)
-            async with self.db.transaction() as tx:
-                await tx.lock(blob_lock(digest))
-                await self.quota.admit_blob(tx, package_id, digest, len(data))
-                info = await self.blobs.commit(upload_id, digest)
-                now = time.time()
-                await tx.execute(
-                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
-                    (digest, info.size, now),
-                )
-                await self._link(tx, package_id, digest, now)
-                if then is not None:
-                    await then(tx, digest)
+            await self.blobs.append(upload_id, hashed())
         except BaseException:
             await self.blobs.cancel(upload_id)
             raise
-        return digest, info
+        return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in zip(names, hashers,
+                                                                                              strict=True)})
+
+    def open_staged(self, staged: StagedBlob) -> StagedReader:
+        """The staged bytes as a blocking file for a worker thread (to check them before they are
+        committed, off the event loop); call on the loop, read in the thread, then ``aclose`` it."""
+        return StagedReader(self.blobs.read_upload(staged.upload_id), asyncio.get_running_loop())
+
+    async def discard(self, staged: StagedBlob) -> None:
+        await self.blobs.cancel(staged.upload_id)
+
+    async def commit_staged(self, staged: StagedBlob, package_id: int,
+                            then: Callable[[Transaction, str], Awaitable[None]] | None = None) -> BlobInfo:
+        """Make staged bytes durable, visible under their sha256 and linked to the package, in one metadata
+        transaction with the caller's own rows (``then(tx, digest)``), or not at all (then discard them)."""
+        digest = staged.digest
+        await self.quota.precheck_blob(package_id, digest, staged.size)
+        await self.blobs.seal(staged.upload_id)
+        async with self.db.transaction() as tx:
+            await tx.lock(blob_lock(digest))
+            await self.quota.admit_blob(tx, package_id, digest, staged.size)
+            info = await self.blobs.commit(staged.upload_id, digest)
+            now = time.time()
+            await tx.execute(
+                "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+                (digest, info.size, now),
+            )
+            await self._link(tx, package_id, digest, now)
+            if then is not None:
+                await then(tx, digest)
+        return info
 
     async def _hash_state(self, upload_id: str, size: int) -> _HashState:
         state = self._hash_states.get(upload_id)

@@ -18,7 +18,7 @@ from registry import audit
 from registry.access.models import Package, Right
 from registry.content import UploadNotFound
 from registry.context import Services
-from registry.httputil import SmallBlobs, body_chunks, read_limited, serve_blob
+from registry.httputil import SmallBlobs, body_chunks, read_limited, sent_by_another_site, serve_blob
 from registry.maven import errors
 from registry.maven.cache import Memo
 from registry.maven.checksums import (
@@ -248,6 +248,9 @@ class MavenApi:
     # --- deploys ---
 
     async def _prepare_put(self, request: web.Request) -> _PreparedPut:
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            # mvn never sends Origin or Sec-Fetch-Site; a browser that does was sent by another site's page.
+            raise errors.denied("this request was sent by a page of another site; it was refused")
         target = _target(request)
         path = target.path
         package = await authorize(request, self.svc, target.workspace, path.package_name, Right.WRITE)

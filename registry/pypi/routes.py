@@ -23,7 +23,7 @@ from registry import audit
 from registry.access.models import Package, Right
 from registry.content import UploadNotFound
 from registry.context import Services
-from registry.httputil import SmallBlobs, external_base, serve_blob
+from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.pypi import errors, simple
 from registry.pypi.distributions import WHEEL, InvalidDistribution, inspect, parse_filename
 from registry.pypi.errors import PypiError
@@ -178,6 +178,10 @@ class PypiApi:
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         workspace = _workspace(request)
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            # A multipart POST is what a page of another site can make a browser send, with the Basic
+            # credentials it keeps for us; twine, uv and Poetry send no Origin or Sec-Fetch-Site.
+            raise errors.denied("uploads from a web page of another site are refused")
         caller = await caller_of(request, self.svc)
         limit = self.svc.settings.pypi_max_file_bytes
         if request.content_length is not None and request.content_length > limit + 16 * 1024 * 1024:

@@ -275,3 +275,15 @@ def test_a_dropped_upload_records_nothing(bw: BadWorld) -> None:
     assert bw.file_rows() == files
     assert bw.http.get(artifact_path(GROUP, "lib", "1.8")).status_code == 404
     assert "Traceback" not in bw.server.log_path.read_text()
+
+
+def test_a_deploy_a_browser_sent_from_another_site_is_refused(bw: BadWorld) -> None:
+    """mvn sends neither Origin nor Sec-Fetch-Site; a browser made to PUT by another site's page does
+    (test/ui/test_cross_site_forgery.py shows the browser itself never gets that far)."""
+    path = artifact_path(GROUP, "lib", "7.7.7-forged")
+    files, blobs = bw.file_rows(), bw.blob_rows()
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = bw.http.put(path, JAR, headers=headers)
+        assert refused.status_code == 403, refused.text
+    assert (bw.file_rows(), bw.blob_rows()) == (files, blobs)
+    assert bw.http.put(path, JAR, headers={"Origin": bw.server.url}).status_code == 201

@@ -95,3 +95,20 @@ def test_push_to_one_replica_pull_from_the_other(replicas: list[RegistryServer],
     first.cli("gc", "--grace-seconds", "0")
     dockerd.docker("rmi", mirrored)
     dockerd.docker("pull", mirrored)
+
+
+def test_npm_publish_streams_into_s3_and_the_other_replica_serves_it(replicas: list[RegistryServer]) -> None:
+    """The publish body is decoded straight into the S3 store's upload area and the tarball checked
+    from there (registry/npm/body.py, ContentService.stage); the other replica serves what was stored."""
+    from test.support.npm_documents import NpmHttp, package_json, publish_document, tarball
+
+    first, second = replicas
+    first.package("acme/streamed", "acme/web", "npm")
+    token = first.user("npm@example.com", {"acme/web": "write"})
+    data = tarball([("package/package.json", package_json("streamed", "1.0.0", scripts={"install": "x"})),
+                    ("package/blob.bin", os.urandom(3 * 1024 * 1024))])
+    publisher = NpmHttp(first.url, "acme", NpmHttp.bearer(token))
+    assert publisher.publish("streamed", publish_document("streamed", "1.0.0", data)).status_code == 201
+    reader = NpmHttp(second.url, "acme", NpmHttp.bearer(token))
+    assert reader.tarball("streamed", "1.0.0").content == data
+    assert reader.packument("streamed").json()["versions"]["1.0.0"]["hasInstallScript"] is True
