@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from registry import audit, periodic, quota
 from registry.access import token_endpoint
 from registry.access.controller import AccessController
 from registry.access.jwt_tokens import TokenService
@@ -16,17 +18,25 @@ from registry.access.signing_keys import move_database_keys, open_key_ring
 from registry.access.store import AccessStore
 from registry.content import ContentService, UploadLimits
 from registry.context import SERVICES, Services
+from registry.gc import collect_periodically
 from registry.httputil import is_valid_host
 from registry.lifecycle import Lifecycle
 from registry.maven import routes as maven_routes
+from registry.maven.errors import MavenError
 from registry.npm import routes as npm_routes
+from registry.npm.errors import NpmError
 from registry.oci import routes as oci_routes
+from registry.oci.errors import OciError
 from registry.pypi import routes as pypi_routes
+from registry.pypi.errors import PypiError
 from registry.settings import Settings
 from registry.storage.factory import open_blob_store, open_database
+from registry.storage.faults import RETRY_AFTER_SECONDS, StorageFault, StorageFull
 from registry.ui import routes as ui_routes
 
 log = logging.getLogger("packages_registry")
+# The pages' own error page (the web UI answers faults in HTML, like its other errors).
+FAULT_PAGE = web.AppKey("fault_page", Callable[[web.Request, int, str], Awaitable[web.Response]])
 
 
 async def build_services(settings: Settings) -> Services:
@@ -48,13 +58,44 @@ async def build_services(settings: Settings) -> Services:
     )
 
 
+def _fault_message(fault: StorageFault) -> str:
+    # The client hears what happened and what to do, never the backend's own words (hosts, paths).
+    if isinstance(fault, StorageFull):
+        return "the registry's storage is full: nothing was stored; ask its administrator to free space"
+    return f"the registry's {fault.backend} is unavailable for a moment: try again shortly"
+
+
+async def answer_fault(request: web.Request, fault: StorageFault) -> web.StreamResponse:
+    """A backend fault in the error format of the protocol the request speaks (by path prefix)."""
+    status, message = fault.status, _fault_message(fault)
+    headers = {} if isinstance(fault, StorageFull) else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    head = request.method == "HEAD"
+    path = request.path
+    if path == "/v2" or path.startswith(("/v2/", "/auth/")):
+        code = "UNKNOWN" if isinstance(fault, StorageFull) else "UNAVAILABLE"
+        return OciError(code, message, status, headers=headers).response(head)
+    if path.startswith("/npm/"):
+        return NpmError(status, message, headers).response(head)
+    if path.startswith("/maven/"):
+        return MavenError(status, message, headers).response()
+    if path.startswith("/pypi/"):
+        return PypiError(status, message, headers).response()
+    response = await request.app[FAULT_PAGE](request, status, message)
+    response.headers.update(headers)
+    return response
+
+
 @web.middleware
 async def server_errors(request: web.Request, handler) -> web.StreamResponse:
-    """An unexpected error is logged with its traceback, and the client gets a plain 500 with no detail."""
+    """A backend fault is answered in the protocol's format with one log line; any other unexpected
+    error is logged with its traceback, and the client gets a plain 500 with no detail."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
+    except StorageFault as fault:
+        log.warning("%s %s: %d, %s", request.method, request.path, fault.status, fault)
+        return await answer_fault(request, fault)
     except (OSError, HttpProcessingError) as exc:
         if request.transport is None or request.transport.is_closing():
             # The client went away mid-request (a dropped upload): not a server error. Nobody will read
@@ -84,15 +125,21 @@ async def valid_host(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def create_app(settings: Settings, svc: Services | None = None) -> web.Application:
-    app = web.Application(middlewares=[valid_host, server_errors], client_max_size=1024**2)
     svc = svc or await build_services(settings)
+    app = web.Application(middlewares=[valid_host, server_errors, audit.address_middleware,
+                                       quota.warning_middleware(quota.Warnings(svc.db))],
+                          client_max_size=1024**2)
     app[SERVICES] = svc
     token_endpoint.setup(app)
     oci_routes.setup(app, svc)
     npm_routes.setup(app, svc)
     maven_routes.setup(app, svc)
     pypi_routes.setup(app, svc)
-    ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
+    pages = ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
+    app[FAULT_PAGE] = pages.fault_page
+    if settings.gc_interval > 0:
+        app.cleanup_ctx.append(_background_collector(svc))
+    periodic.setup(app)
 
     async def purge_in_background(_app: web.Application):
         # Retention applies by itself: what was deleted longer ago than --retention-days is purged.
@@ -108,3 +155,15 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     app.cleanup_ctx.append(purge_in_background)
     app.on_cleanup.append(close)
     return app
+
+
+def _background_collector(svc: Services) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(collect_periodically(svc.db, svc.content, svc.settings.gc_interval,
+                                                        svc.settings.gc_grace_seconds))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return run

@@ -15,6 +15,7 @@ from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES
 from registry.access.signing_keys import SigningKeyError
 from registry.access.store import DEFAULT_PIPELINE_TOKEN_TTL, AccessError
 from registry.settings import Settings, default_data_dir
+from registry.storage.faults import StorageFault
 from registry.storage.migrate import DatabaseNewerThanCode
 from registry.storage.probe import StorageProbeFailed
 from vocab.names import is_valid_workspace
@@ -29,7 +30,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
                   "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes", "signing_key_file",
                   "max_uploads_per_credential", "max_uploads_per_package", "upload_idle_seconds",
-                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout", "retention_days"):
+                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout", "retention_days",
+                  "gc_interval", "backend_timeout", "db_pool_size", "reserve_bytes",
+                  "retention_interval", "usage_sample_interval", "audit_pulls", "audit_days"):
         if getattr(args, field, None) is not None:
             setattr(settings, field, getattr(args, field))
     return settings
@@ -127,7 +130,10 @@ async def cmd_package_create(svc, args) -> None:
     from registry.packages import validate_package_name
 
     name = validate_package_name(args.type, name)
-    await svc.access.create_package(workspace, name, args.type, args.repository)
+    package = await svc.access.create_package(workspace, name, args.type, args.repository)
+    from registry import audit
+
+    await audit.record(svc.db, "create", audit.cli_actor(), package=package)
     print(f"{args.type} package {workspace}/{name} created, linked to {args.repository}")
 
 
@@ -209,9 +215,12 @@ async def cmd_pypi_files(svc, args) -> None:
 
 @_with_services
 async def cmd_gc(svc, args) -> None:
-    from registry.gc import collect
+    from registry.gc import CollectorBusy, collect_exclusively
 
-    report = await collect(svc.db, svc.content, svc.settings.gc_grace_seconds, args.dry_run)
+    try:
+        report = await collect_exclusively(svc.db, svc.content, svc.settings.gc_grace_seconds, args.dry_run)
+    except CollectorBusy as exc:
+        raise UsageError(str(exc)) from None
     print(("dry run: " if args.dry_run else "") + str(report))
 
 
@@ -273,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "$PACKAGES_REGISTRY_BLOBS)")
     common.add_argument("--s3-endpoint", dest="s3_endpoint", default=argparse.SUPPRESS, metavar="URL",
                         help="S3 endpoint for a non-AWS store such as Ceph or MinIO ($PACKAGES_REGISTRY_S3_ENDPOINT)")
+    common.add_argument("--backend-timeout", dest="backend_timeout", type=float, default=argparse.SUPPRESS,
+                        metavar="SECONDS", help="longest wait for a database statement or connection, or an S3 "
+                                                "connection, before answering 503 (default 5)")
+    common.add_argument("--db-pool-size", dest="db_pool_size", type=int, default=argparse.SUPPRESS, metavar="N",
+                        help="PostgreSQL connections per server process (default 8)")
+    common.add_argument("--reserve-bytes", dest="reserve_bytes", type=int, default=argparse.SUPPRESS,
+                        metavar="BYTES", help="free space blob writes leave on the data dir's disk, for metadata "
+                                              "(default 67108864, 64 MiB)")
     common.add_argument("--signing-key-file", dest="signing_key_file", default=argparse.SUPPRESS, metavar="PATH",
                         help="bearer-token signing key: a file (32+ bytes) or a directory of KID.key files, shared "
                              "by replicas (default: DATA/keys; $PACKAGES_REGISTRY_SIGNING_KEY_FILE)")
@@ -315,8 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an idle kept-alive connection is closed after this (default 75)")
     serve.add_argument("--allow-redeploy", dest="allow_redeploy", action="store_true", default=None,
                        help="Maven: allow re-deploying release files")
+    serve.add_argument("--gc-interval", dest="gc_interval", type=float, metavar="SECONDS",
+                       help="run garbage collection in the background this often, one replica at a time "
+                            "(default 86400, daily; 0: never)")
+    serve.add_argument("--gc-grace-seconds", dest="gc_grace_seconds", type=float, metavar="SECONDS",
+                       help="what the background collector keeps: anything younger than this (default 3600)")
     serve.add_argument("--pypi-max-file-size", dest="pypi_max_file_bytes", type=int, metavar="BYTES",
                        help="PyPI: the largest file an upload may bring (default 1 GiB)")
+    from registry import policy_cli
+
+    policy_cli.add_serve_options(serve)
 
     workspace = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     command("create", cmd_workspace_create, "create a workspace", workspace).add_argument("slug")
@@ -374,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("deleted", cmd_deleted, "list the deleted workspaces, repositories and packages that can still be "
             "restored, and until when")
+
+    from registry import supply_cli
+    supply_cli.add_commands(sub, command, package)
+
     p = command("purge", cmd_purge, "remove for good what was deleted longer ago than the retention period "
                 "(the server does this every hour; gc then frees the storage)")
     p.add_argument("--older-than-days", dest="older_than_days", type=float,
@@ -396,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("remove", cmd_keys_remove, "remove a key now (a leaked key): its tokens are refused",
             keys).add_argument("kid")
 
+    policy_cli.add_commands(sub, command)
+
     command("migrate", cmd_migrate, "apply pending schema migrations (the server also does on start)")
 
     p = command("gc", cmd_gc, "collect garbage: unreferenced blobs and stale uploads")
@@ -416,5 +447,8 @@ def main(argv: list[str] | None = None) -> None:
     except (UsageError, AccessError, ValueError, StorageProbeFailed, DatabaseNewerThanCode, SigningKeyError) as exc:
         print(f"packages-registry: {exc}", file=sys.stderr)
         sys.exit(2)
+    except StorageFault as exc:
+        print(f"packages-registry: {exc} (try again once it is back)", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -30,10 +30,12 @@ REQUEST_TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n
 
 @dataclass(frozen=True, slots=True)
 class ConnectionTimeouts:
-    header_timeout: float = 30.0
-    body_timeout: float = 60.0
-    body_min_rate: float = 500.0  # bytes per second, on average, once body_timeout has passed
-    keepalive_timeout: float = 75.0
+    """Seconds (and bytes a second for the rate); the defaults are the settings' (registry/settings.py)."""
+
+    header_timeout: float
+    body_timeout: float
+    body_min_rate: float  # bytes per second, on average, once body_timeout has passed
+    keepalive_timeout: float
 
 
 class TimedRequestHandler(RequestHandler):

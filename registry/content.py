@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 from registry.offload import off_loop
+from registry.quota import Quota, QuotaExceeded
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
-from vocab.digests import Digest, digest_bytes
+from registry.storage.faults import StorageFull
+from vocab.digests import Digest
 
 # Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
 STREAM_ALGORITHM = "sha256"
+# An upload receiving bytes holds a lease in the database that garbage collection respects (it may
+# run in another process or replica, with any grace period), renewed while the bytes arrive. A
+# crashed server's lease simply runs out.
+LEASE_SECONDS = 30.0
+LEASE_RENEWAL = LEASE_SECONDS / 3
 
 
 class UploadNotFound(Exception):
@@ -65,6 +73,45 @@ class RangeMismatch(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(f"the upload has {size} bytes; a chunk must start at {size}")
         self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """Bytes written by ``ContentService.stage``: not yet visible, recorded or linked."""
+
+    upload_id: str
+    size: int
+    hexdigests: dict[str, str]  # algorithm -> hex digest of the bytes
+
+    @property
+    def digest(self) -> str:
+        return f"{STREAM_ALGORITHM}:{self.hexdigests[STREAM_ALGORITHM]}"
+
+
+class StagedReader(io.RawIOBase):
+    """A blob store's async stream, read by a worker thread: each read asks the loop for the next chunk."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._chunks = chunks
+        self._loop = loop
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._buffer:
+            chunk = asyncio.run_coroutine_threadsafe(anext(self._chunks, b""), self._loop).result()
+            self._buffer = memoryview(chunk)
+        size = min(len(buffer), len(self._buffer))
+        buffer[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 @dataclass(slots=True)
@@ -116,6 +163,8 @@ class ContentService:
         # process takes the next chunk; it is then rebuilt from the bytes already stored.
         self._hash_states: dict[str, _HashState] = {}
         self._sessions = _SessionLocks()
+        # A workspace's storage limit, checked as an upload starts, grows and commits (QuotaExceeded).
+        self.quota = Quota(db)
 
     # --- upload sessions ---
 
@@ -124,14 +173,21 @@ class ContentService:
         refused with TooManyUploads past the caps of UploadLimits."""
         if credential_id is not None:
             await self._check_caps(package_id, credential_id)
+        await self.quota.budget(package_id)
         upload_id = str(uuid.uuid4())
-        await self.blobs.start_upload(upload_id)
         now = time.time()
+        # The row first: a file the database does not know is one that garbage collection may take.
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO uploads (id, package_id, created_at, updated_at, credential_id) VALUES (?, ?, ?, ?, ?)",
                 (upload_id, package_id, now, now, credential_id),
             )
+        try:
+            await self.blobs.start_upload(upload_id)
+        except BaseException:
+            async with self.db.transaction() as tx:
+                await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            raise
         self._hash_states[upload_id] = _HashState(0, hashlib.new(STREAM_ALGORITHM))
         return upload_id
 
@@ -162,39 +218,75 @@ class ContentService:
             raise UploadNotFound(upload_id) from None
 
     async def append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
-                     start: int | None = None, length: int | None = None) -> int:
+                     start: int | None = None, length: int | None = None, *, finishing: bool = False) -> int:
         """Append a stream; ``start`` (from Content-Range) must equal the current size, and a chunk
-        that does not bring the ``length`` it announced is dropped whole (RangeMismatch)."""
+        that does not bring the ``length`` it announced is dropped whole (RangeMismatch). With
+        ``finishing`` (``finish`` follows at once and removes the session) the lease is left to it."""
         async with self._sessions.hold(upload_id):
             try:
-                return await self._append(upload_id, package_id, chunks, start, length)
+                return await self._append(upload_id, package_id, chunks, start, length, finishing)
             except BlobNotFound:
                 raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
+            except QuotaExceeded:
+                await self._drop(upload_id)  # a refused push leaves nothing behind
+                raise
 
     async def _append(self, upload_id: str, package_id: int, chunks: AsyncIterator[bytes],
-                      start: int | None, length: int | None) -> int:
+                      start: int | None, length: int | None, finishing: bool) -> int:
         size = await self._size(upload_id, package_id)
         if start is not None and start != size:
             raise RangeMismatch(size)
         state = await self._hash_state(upload_id, size)
+        await self._hold_lease(upload_id, time.time() + LEASE_SECONDS)
+        renew_at = time.monotonic() + LEASE_RENEWAL
+        budget = await self.quota.budget(package_id)
 
         async def hashed() -> AsyncIterator[bytes]:
+            nonlocal renew_at
             async for chunk in chunks:
+                if budget is not None:
+                    await budget.check(state.size + len(chunk))
                 yield chunk
                 # Counted only once the store has taken the chunk, so state matches the stored bytes.
                 state.hasher.update(chunk)
                 state.size += len(chunk)
+                if time.monotonic() >= renew_at:
+                    await self._hold_lease(upload_id, time.time() + LEASE_SECONDS)
+                    renew_at = time.monotonic() + LEASE_RENEWAL
 
         try:
             new_size = await self.blobs.append(upload_id, hashed())
-            if length is not None and new_size - size != length:
-                await self.blobs.truncate_upload(upload_id, size)
-                self._hash_states.pop(upload_id, None)
-                raise RangeMismatch(size)
-            return new_size
-        finally:
-            async with self.db.transaction() as tx:
-                await tx.execute("UPDATE uploads SET updated_at = ? WHERE id = ?", (time.time(), upload_id))
+        except StorageFull:
+            # Nothing this session holds may keep a full disk full: the client starts again later.
+            await self._drop(upload_id)
+            raise
+        except BaseException:
+            await self._release_lease_quietly(upload_id)
+            raise
+        if not finishing:
+            # Released with a check: a session dropped meanwhile must not answer as if its bytes were kept
+            # (when finishing, the commit's own check of the session does that).
+            await self._hold_lease(upload_id, 0)
+        if length is not None and new_size - size != length:
+            await self.blobs.truncate_upload(upload_id, size)
+            self._hash_states.pop(upload_id, None)
+            raise RangeMismatch(size)
+        return new_size
+
+    async def _hold_lease(self, upload_id: str, until: float) -> None:
+        """Take, renew (``until`` in the future) or release (0) the session's lease; UploadNotFound if
+        the session is gone."""
+        async with self.db.transaction() as tx:
+            touched = await tx.execute("UPDATE uploads SET updated_at = ?, lease_until = ? WHERE id = ?",
+                                       (time.time(), until, upload_id))
+        if not touched:
+            self._hash_states.pop(upload_id, None)
+            raise UploadNotFound(upload_id)
+
+    async def _release_lease_quietly(self, upload_id: str) -> None:
+        # On the way out of a failed append: the failure is what the client must hear, not this.
+        with suppress(Exception):  # the lease runs out by itself anyway
+            await self._hold_lease(upload_id, 0)
 
     async def finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         """Verify the upload against ``digest``, make it durable and link it to the package."""
@@ -203,6 +295,9 @@ class ContentService:
                 return await self._finish(upload_id, package_id, digest)
             except BlobNotFound:
                 raise UploadNotFound(upload_id) from None  # dropped by garbage collection meanwhile
+            except QuotaExceeded:
+                await self._drop(upload_id)
+                raise
 
     async def _finish(self, upload_id: str, package_id: int, digest: Digest) -> BlobInfo:
         size = await self._size(upload_id, package_id)
@@ -222,6 +317,7 @@ class ContentService:
             # Under the blob's lock: garbage collection deletes blobs under it too, so a blob
             # can never be deleted between becoming visible and being recorded.
             await tx.lock(blob_lock(str(digest)))
+            await self.quota.admit_blob(tx, package_id, str(digest), size)
             info = await self.blobs.commit(upload_id, str(digest))
             await tx.execute(
                 "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
@@ -239,16 +335,18 @@ class ContentService:
 
     async def _drop(self, upload_id: str) -> None:
         self._hash_states.pop(upload_id, None)
+        # The bytes first: on a full disk the row's delete may fail, and the space must come back
+        # regardless (a row without its file is a session that answers "unknown", and gc drops it).
+        await self.blobs.cancel(upload_id)
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-        await self.blobs.cancel(upload_id)
 
     async def store(self, package_id: int, chunks: AsyncIterator[bytes], digest: Digest | None = None
                     ) -> tuple[str, BlobInfo]:
         """One-shot upload: stream, verify against ``digest`` if given, link. Returns (digest, info)."""
         upload_id = await self.start_upload(package_id)
         try:
-            await self.append(upload_id, package_id, chunks)
+            await self.append(upload_id, package_id, chunks, finishing=True)
             if digest is None:
                 state = self._hash_states[upload_id]
                 digest = Digest(STREAM_ALGORITHM, state.hasher.hexdigest())
@@ -260,35 +358,79 @@ class ContentService:
     async def store_small(self, package_id: int, data: bytes,
                           then: Callable[[Transaction, str], Awaitable[None]] | None = None
                           ) -> tuple[str, BlobInfo]:
-        """A blob held in memory (an npm tarball): stored by its sha256 and linked in one metadata
-        transaction, together with the caller's own rows (``then(tx, digest)``), or not at all.
+        """A blob held in memory (a small Maven file): stored by its sha256 and linked in one metadata
+        transaction, together with the caller's own rows (``then(tx, digest)``), or not at all."""
+        staged = await self.stage(_one_chunk(data))
+        try:
+            info = await self.commit_staged(staged, package_id, then)
+        except BaseException:
+            await self.discard(staged)
+            raise
+        return staged.digest, info
 
-        Three syncs (the file, its directory, the commit) where a resumable upload session takes six:
-        there is no session to record, since the bytes are all here. A crash before the commit leaves
-        at most an unrecorded file, which garbage collection deletes.
+    async def stage(self, chunks: AsyncIterator[bytes], algorithms: tuple[str, ...] = ()) -> StagedBlob:
+        """Write a stream to the store's upload area, hashed (sha256 and ``algorithms``) as it arrives,
+        off the event loop for big chunks. Nothing is visible or recorded until ``commit_staged``.
+
+        Three syncs at commit (the file, its directory, the commit) where a resumable upload session
+        takes six: there is no session row, since one request brings all the bytes. A crash before
+        the commit leaves at most an unrecorded file, which garbage collection deletes. On error the
+        bytes are discarded.
         """
-        digest = await off_loop(len(data), digest_bytes, data, STREAM_ALGORITHM)
+        names = (STREAM_ALGORITHM, *(a for a in algorithms if a != STREAM_ALGORITHM))
+        hashers = [hashlib.new(name) for name in names]
+        size = 0
+
+        def update(chunk: bytes) -> None:
+            for hasher in hashers:
+                hasher.update(chunk)
+
+        async def hashed() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                await off_loop(len(chunk), update, chunk)
+                size += len(chunk)
+                yield chunk
+
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         try:
-            await self.blobs.append(upload_id, _one_chunk(data))
-            await self.blobs.seal(upload_id)
-            async with self.db.transaction() as tx:
-                await tx.lock(blob_lock(digest))
-                info = await self.blobs.commit(upload_id, digest)
-                now = time.time()
-                await tx.execute(
-                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
-                    (digest, info.size, now),
-                )
-                await self._link(tx, package_id, digest, now)
-                if then is not None:
-                    await then(tx, digest)
+            await self.blobs.append(upload_id, hashed())
         except BaseException:
             await self.blobs.cancel(upload_id)
             raise
-        return digest, info
+        return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in zip(names, hashers,
+                                                                                              strict=True)})
+
+    def open_staged(self, staged: StagedBlob) -> StagedReader:
+        """The staged bytes as a blocking file for a worker thread (to check them before they are
+        committed, off the event loop); call on the loop, read in the thread, then ``aclose`` it."""
+        return StagedReader(self.blobs.read_upload(staged.upload_id), asyncio.get_running_loop())
+
+    async def discard(self, staged: StagedBlob) -> None:
+        await self.blobs.cancel(staged.upload_id)
+
+    async def commit_staged(self, staged: StagedBlob, package_id: int,
+                            then: Callable[[Transaction, str], Awaitable[None]] | None = None) -> BlobInfo:
+        """Make staged bytes durable, visible under their sha256 and linked to the package, in one metadata
+        transaction with the caller's own rows (``then(tx, digest)``), or not at all (then discard them)."""
+        digest = staged.digest
+        await self.quota.precheck_blob(package_id, digest, staged.size)
+        await self.blobs.seal(staged.upload_id)
+        async with self.db.transaction() as tx:
+            await tx.lock(blob_lock(digest))
+            await self.quota.admit_blob(tx, package_id, digest, staged.size)
+            info = await self.blobs.commit(staged.upload_id, digest)
+            now = time.time()
+            await tx.execute(
+                "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+                (digest, info.size, now),
+            )
+            await self._link(tx, package_id, digest, now)
+            if then is not None:
+                await then(tx, digest)
+        return info
 
     async def _hash_state(self, upload_id: str, size: int) -> _HashState:
         state = self._hash_states.get(upload_id)
@@ -299,6 +441,14 @@ class ContentService:
                 state.size += len(chunk)
             self._hash_states[upload_id] = state
         return state
+
+    @asynccontextmanager
+    async def holding_blob(self, digest: str) -> AsyncIterator[None]:
+        """Hold ``digest``'s lock (against garbage collection) for a write of the blob store outside an
+        upload, such as the start-up probe."""
+        async with self.db.transaction() as tx:
+            await tx.lock(blob_lock(digest))
+            yield
 
     # --- blobs and their links ---
 
@@ -327,8 +477,15 @@ class ContentService:
         """Link an existing blob to a package (cross-repository mount). False if there is no such blob."""
         async with self.db.transaction() as tx:
             await tx.lock(blob_lock(digest))
-            if await tx.fetchone("SELECT 1 AS x FROM blobs WHERE digest = ?", (digest,)) is None:
+            row = await tx.fetchone("SELECT size FROM blobs WHERE digest = ?", (digest,))
+            if row is None:
                 return False
+            try:
+                # A collector whose commit failed (a full disk) may have left the row of a deleted file.
+                await self.blobs.stat(digest)
+            except BlobNotFound:
+                return False
+            await self.quota.admit_blob(tx, package_id, digest, int(row["size"]))
             await self._link(tx, package_id, digest, time.time())
         return True
 

@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -65,6 +66,31 @@ def external_base(request: web.Request, public_url: str | None) -> str:
     if public_url:
         return public_url.rstrip("/")
     return f"{request.scheme}://{request.host}"
+
+
+def sent_by_another_site(request: web.Request, public_url: str | None) -> bool:
+    """Did a browser send this request from a page of another origin?
+
+    Browsers say so (``Sec-Fetch-Site``, ``Origin``); command-line clients (npm, mvn) send neither.
+    A page of another origin can make a browser send a GET, HEAD or POST with a form-like body and
+    whatever credentials the browser keeps for this server (cached Basic, cookies) without asking
+    us first: state-changing handlers refuse such requests.
+    """
+    if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    ours = urlsplit(external_base(request, public_url))
+    return origin.rstrip("/").lower() != f"{ours.scheme}://{ours.netloc}".lower()
+
+
+def is_json_body(request: web.Request) -> bool:
+    """A JSON Content-Type, which no page of another origin can send without the browser asking us
+    first (a CORS preflight, which this server never grants)."""
+    media_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and
+                                                 media_type.endswith("+json"))
 
 
 async def serve_blob(request: web.Request, blobs: BlobStore, digest: str, headers: dict[str, str],

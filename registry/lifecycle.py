@@ -23,6 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from registry import audit
 from registry.access.models import Package, Principal
 from registry.access.store import AccessError, AccessStore, format_time
 from registry.oci.store import OciStore
@@ -77,7 +78,10 @@ class Lifecycle:
                 (now, workspace, slug))
         if not changed:
             raise AccessError(f"repository {full_slug} does not exist (or is deleted already)")
-        return Deleted(f"repository {full_slug} (with its packages)", now + self.retention_seconds)
+        deleted = Deleted(f"repository {full_slug} (with its packages)", now + self.retention_seconds)
+        await self._audit("delete", actor, workspace=workspace, repository=full_slug, target=f"repository {full_slug}",
+                          detail=f"restorable until {format_time(deleted.restorable_until)}")
+        return deleted
 
     async def restore_repository(self, full_slug: str, actor: Principal | None = None) -> str:
         workspace, _, slug = full_slug.partition("/")
@@ -87,6 +91,7 @@ class Lifecycle:
                 "AND deleted_at IS NOT NULL", (workspace, slug))
         if not changed:
             raise AccessError(f"repository {full_slug} is not deleted (or was purged)")
+        await self._audit("restore", actor, workspace=workspace, repository=full_slug, target=f"repository {full_slug}")
         return f"repository {full_slug} restored with its packages" + await self._hidden_by_workspace(workspace)
 
     # --- workspaces ---
@@ -98,7 +103,10 @@ class Lifecycle:
                                        (now, slug))
         if not changed:
             raise AccessError(f"workspace {slug} does not exist (or is deleted already)")
-        return Deleted(f"workspace {slug} (with its repositories and packages)", now + self.retention_seconds)
+        deleted = Deleted(f"workspace {slug} (with its repositories and packages)", now + self.retention_seconds)
+        await self._audit("delete", actor, workspace=slug, target=f"workspace {slug}",
+                          detail=f"restorable until {format_time(deleted.restorable_until)}")
+        return deleted
 
     async def restore_workspace(self, slug: str, actor: Principal | None = None) -> str:
         async with self.db.transaction() as tx:
@@ -106,6 +114,7 @@ class Lifecycle:
                 "UPDATE workspaces SET deleted_at = NULL WHERE slug = ? AND deleted_at IS NOT NULL", (slug,))
         if not changed:
             raise AccessError(f"workspace {slug} is not deleted (or was purged)")
+        await self._audit("restore", actor, workspace=slug, target=f"workspace {slug}")
         return f"workspace {slug} restored with its repositories and packages"
 
     async def _hidden_by_workspace(self, workspace: str) -> str:
@@ -118,6 +127,7 @@ class Lifecycle:
 
     async def delete_package(self, workspace: str, package_type: str, name: str,
                              actor: Principal | None = None) -> Deleted:
+        package = await self.access.get_package(workspace, package_type, name)  # for the audit log
         now = time.time()
         async with self.db.transaction() as tx:
             changed = await tx.execute(
@@ -125,7 +135,11 @@ class Lifecycle:
                 "AND deleted_at IS NULL", (now, workspace, package_type, name))
         if not changed:
             raise AccessError(f"no {package_type} package {workspace}/{name} (or it is deleted already)")
-        return Deleted(f"{package_type} package {workspace}/{name}", now + self.retention_seconds)
+        deleted = Deleted(f"{package_type} package {workspace}/{name}", now + self.retention_seconds)
+        await self._audit("delete", actor, workspace=workspace, package_name=f"{workspace}/{name}",
+                          repository=package.repository if package else None, target=f"{package_type} package",
+                          detail=f"restorable until {format_time(deleted.restorable_until)}")
+        return deleted
 
     async def restore_package(self, workspace: str, package_type: str, name: str,
                               actor: Principal | None = None) -> str:
@@ -136,8 +150,11 @@ class Lifecycle:
         if not changed:
             raise AccessError(f"{package_type} package {workspace}/{name} is not deleted (or was purged)")
         message = f"{package_type} package {workspace}/{name} restored"
-        if await self.access.get_package(workspace, package_type, name) is None:
+        package = await self.access.get_package(workspace, package_type, name)
+        if package is None:
             message += "; its repository or workspace is deleted: restore that too"
+        await self._audit("restore", actor, workspace=workspace, package_name=f"{workspace}/{name}",
+                          repository=package.repository if package else None, target=f"{package_type} package")
         return message
 
     # --- tags and manifests ---
@@ -145,11 +162,13 @@ class Lifecycle:
     async def delete_tag(self, package: Package, tag: str, actor: Principal | None = None) -> None:
         """Delete a container tag (write access is enough); its manifest becomes collectable."""
         await OciStore(self.db).delete_tag(package.id, tag)
+        await self._audit("delete", actor, package=package, target=f"tag {tag}")
 
     async def delete_manifest(self, package: Package, digest: str, actor: Principal | None = None) -> None:
         """Delete a container manifest and every tag pointing at it (admins); what only it kept becomes
         collectable."""
         await OciStore(self.db).delete_manifest(package.id, digest)
+        await self._audit("delete", actor, package=package, target=f"manifest {digest}")
 
     # --- what can be restored ---
 
@@ -168,39 +187,57 @@ class Lifecycle:
 
     # --- retention ---
 
-    async def purge(self, older_than_days: float | None = None) -> PurgeReport:
+    async def _audit(self, action: str, actor: Principal | audit.Actor | None, **where: object) -> None:
+        """The audit record of an action (``actor``: a request's principal, None for the command line, or an
+        Actor such as the server itself)."""
+        who = actor if isinstance(actor, audit.Actor) else await audit.actor_for(self.db, actor)
+        await audit.record(self.db, action, who, **where)  # type: ignore[arg-type]
+
+    async def purge(self, older_than_days: float | None = None, actor: audit.Actor | None = None) -> PurgeReport:
         """Remove for good what was deleted longer ago than the retention period (or ``older_than_days``)."""
         days = self.retention_seconds / DAY if older_than_days is None else older_than_days
         cutoff = time.time() - days * DAY
         report = PurgeReport()
         packages = await self.db.fetchall(
-            "SELECT p.id FROM packages p JOIN repositories r ON r.id = p.repository_id "
+            "SELECT p.id, p.type, p.workspace, p.name, r.workspace || '/' || r.slug AS repository "
+            "FROM packages p JOIN repositories r ON r.id = p.repository_id "
             "JOIN workspaces w ON w.slug = p.workspace "
             "WHERE p.deleted_at < ? OR r.deleted_at < ? OR w.deleted_at < ?", (cutoff, cutoff, cutoff))
         for row in packages:
             await self.access.purge_package(int(row["id"]))
             report.packages += 1
+            await self._audit("purge", actor, workspace=row["workspace"], repository=row["repository"],
+                              package_name=f"{row['workspace']}/{row['name']}", target=f"{row['type']} package")
         repositories = await self.db.fetchall(
-            "SELECT r.id FROM repositories r JOIN workspaces w ON w.slug = r.workspace "
+            "SELECT r.id, r.workspace, r.slug FROM repositories r JOIN workspaces w ON w.slug = r.workspace "
             "WHERE r.deleted_at < ? OR w.deleted_at < ?", (cutoff, cutoff))
         for row in repositories:
             async with self.db.transaction() as tx:
-                for table in ("roles", "pipeline_tokens"):  # (its packages went in the step above)
+                for table in ("roles", "pipeline_tokens", "retention_policies"):  # (its packages went above)
                     await tx.execute(f"DELETE FROM {table} WHERE repository_id = ?", (row["id"],))
                 await tx.execute("DELETE FROM repositories WHERE id = ?", (row["id"],))
             report.repositories += 1
+            full_slug = f"{row['workspace']}/{row['slug']}"
+            await self._audit("purge", actor, workspace=row["workspace"], repository=full_slug,
+                              target=f"repository {full_slug}")
         for row in await self.db.fetchall("SELECT slug FROM workspaces WHERE deleted_at < ?", (cutoff,)):
             async with self.db.transaction() as tx:
-                await tx.execute("DELETE FROM projects WHERE workspace = ?", (row["slug"],))
+                # Its plan, policies, usage count and trusted keys go with it (a workspace made again under
+                # the name starts afresh); its metered GB-hours (a bill's record) and its audit entries
+                # (pruned by age) stay.
+                for table in ("projects", "workspace_plans", "retention_policies", "workspace_usage", "usage_samples",
+                              "trusted_keys"):
+                    await tx.execute(f"DELETE FROM {table} WHERE workspace = ?", (row["slug"],))
                 await tx.execute("DELETE FROM workspaces WHERE slug = ?", (row["slug"],))
             report.workspaces += 1
+            await self._audit("purge", actor, workspace=row["slug"], target=f"workspace {row['slug']}")
         return report
 
     async def purge_forever(self, interval: float = PURGE_INTERVAL) -> None:
         """A server's background task: apply retention every ``interval`` seconds."""
         while True:
             try:
-                report = await self.purge()
+                report = await self.purge(actor=audit.Actor("server", "the retention period"))
                 if report.packages or report.repositories or report.workspaces:
                     log.info("retention: %s", report)
             except Exception:  # a database outage: try again next time

@@ -11,7 +11,7 @@ import sys
 from aiohttp import web
 
 from registry import logredact
-from registry.connection_timeouts import TimedAppRunner
+from registry.connection_timeouts import ConnectionTimeouts, TimedAppRunner
 from registry.settings import Settings
 from registry.storage.factory import describe
 from registry.storage.probe import probe_blob_store
@@ -24,7 +24,9 @@ async def _run(settings: Settings, host: str, port: int, reuse_port: bool) -> No
 
     logredact.install()
     app = await create_app(settings)
-    runner = TimedAppRunner(app, settings.connection_timeouts(), access_log=None, handle_signals=False)
+    timeouts = ConnectionTimeouts(settings.header_timeout, settings.body_timeout, settings.body_min_rate,
+                                  settings.keepalive_timeout)
+    runner = TimedAppRunner(app, timeouts, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)
     await site.start()
@@ -44,7 +46,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     async def prepare() -> None:
         svc = await build_services(settings)
         try:
-            await probe_blob_store(svc.blobs)
+            await probe_blob_store(svc.blobs, svc.content.holding_blob)
         finally:
             await svc.db.close()
 

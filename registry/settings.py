@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.connection_timeouts import ConnectionTimeouts
-
 
 def default_data_dir() -> Path:
     if env := os.environ.get("PACKAGES_REGISTRY_DATA"):
@@ -27,6 +25,15 @@ class Settings:
     delete_enabled: bool = True
     allow_redeploy: bool = False  # Maven: allow overwriting release files
     gc_grace_seconds: float = 3600.0
+    # serve: run the online collector every this many seconds (one replica at a time); 0 = never.
+    gc_interval: float = 86400.0
+    # Backends under faults (docs/running.md): how long a statement, a connection or an object store
+    # call may take before the request is answered 503; PostgreSQL connections per server process;
+    # free bytes blob writes leave on the data dir's disk, so metadata commits still fit when blobs
+    # fill it.
+    backend_timeout: float = 5.0
+    db_pool_size: int = 8
+    reserve_bytes: int = 64 * 1024 * 1024
     pypi_max_file_bytes: int = 1024**3  # PyPI: the largest file an upload may bring
     # Resumable upload sessions (registry/content.py UploadLimits): caps, and when an unused one expires.
     max_uploads_per_credential: int = 100
@@ -45,12 +52,16 @@ class Settings:
     # How long deleted workspaces, repositories and packages are kept (restorable, names reserved)
     # before they are purged (registry/lifecycle.py).
     retention_days: float = 30.0
+    # Lifecycle policies (docs/policies.md): how often the server applies retention policies and samples
+    # storage for metering (0: never), which fraction of pulls the audit log records, and for how long
+    # audit entries are kept.
+    retention_interval: float = 3600.0
+    usage_sample_interval: float = 300.0
+    audit_pulls: float = 0.0
+    audit_days: float = 90.0
     # Storage (see registry/storage/factory.py): SQLite and local disk under data_dir by default;
     # "postgresql://..." and "s3://bucket/prefix" when a team runs several replicas.
     database_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_DATABASE"))
     blob_url: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_BLOBS"))
     s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("PACKAGES_REGISTRY_S3_ENDPOINT"))
     s3_region: str = field(default_factory=lambda: os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-
-    def connection_timeouts(self) -> ConnectionTimeouts:
-        return ConnectionTimeouts(self.header_timeout, self.body_timeout, self.body_min_rate, self.keepalive_timeout)

@@ -68,6 +68,7 @@ def services(session_dir: Path) -> Iterator[dict[str, str]]:
     base = session_dir / "services"
     session_dir.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data dir below
     values = start_services(base)
+    values["BASE"] = str(base)  # where the services keep their state (test.support.services.ServiceFaults)
     yield values
     stop_services(base)
 

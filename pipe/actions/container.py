@@ -26,8 +26,7 @@ from pipe.progress import PushProgress
 from pipe.push.cache import BlobCache, default_cache_path
 from pipe.push.images import ImagePusher, PushResult, archive_kind
 from pipe.report import references, summary
-from pipe.supply.attach import BuildFacts, SupplySettings, attach
-from pipe.supply.signatures import Attached
+from pipe.supply.attach import Attached, BuildFacts, SupplySettings, attach
 
 
 @dataclass

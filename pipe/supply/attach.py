@@ -1,4 +1,7 @@
-"""After a push: sign the image, attach its provenance and SBOM, as the variables ask."""
+"""After a push: sign the image, attach its provenance and SBOM, as the variables ask.
+
+The signing, provenance and SBOM modules (cryptography, PyNaCl, cyclonedx) are imported only when one
+is asked for: a push without them starts as fast as before."""
 
 from __future__ import annotations
 
@@ -10,12 +13,19 @@ from typing import Any
 
 from pipe.errors import PipeError
 from pipe.oci.client import RegistryClient
-from pipe.supply import provenance, sbom, signatures
-from pipe.supply.cosign_keys import KeyError_, load_private_key
 
 PIPELINE_VARIABLES = ("BITBUCKET_GIT_HTTP_ORIGIN", "BITBUCKET_REPO_FULL_NAME", "BITBUCKET_WORKSPACE", "BITBUCKET_COMMIT",
                       "BITBUCKET_BRANCH", "BITBUCKET_TAG", "BITBUCKET_BUILD_NUMBER", "BITBUCKET_PIPELINE_UUID",
                       "BITBUCKET_STEP_UUID", "BITBUCKET_PR_ID")
+
+
+@dataclass(frozen=True)
+class Attached:
+    """An artifact attached to the image: where it went."""
+
+    kind: str  # "signature", "provenance", "sbom"
+    digest: str  # of its manifest
+    tag: str | None = None
 
 
 @dataclass
@@ -55,7 +65,7 @@ def load(variables: Mapping[str, Any], env: Mapping[str, str]) -> SupplySettings
                           {name: env[name] for name in PIPELINE_VARIABLES if env.get(name)})
 
 
-def result_fields(attached: list[signatures.Attached]) -> dict[str, Any]:
+def result_fields(attached: list[Attached]) -> dict[str, Any]:
     """What the result file says of them: the digests later steps (or a verifier) look up."""
     fields: dict[str, Any] = {}
     for done in attached:
@@ -67,15 +77,18 @@ def result_fields(attached: list[signatures.Attached]) -> dict[str, Any]:
 
 
 def attach(client: RegistryClient, supply: SupplySettings, name: str, registry_host: str, digest: str,
-           log: logging.Logger, facts: BuildFacts | None = None) -> list[signatures.Attached]:
+           log: logging.Logger, facts: BuildFacts | None = None) -> list[Attached]:
     """Attach what ``supply`` asks for to the image ``name@digest``; returns what was pushed."""
     if not supply.wanted:
         return []
+    from pipe.supply import provenance, signatures
+    from pipe.supply.cosign_keys import KeyError_, load_private_key
+
     manifest = client.get_manifest(name, digest)
     if manifest is None:
         raise PipeError(f"The image {name}@{digest} just pushed cannot be read back to sign it.")
     subject = {"mediaType": manifest.media_type, "digest": manifest.digest, "size": len(manifest.body)}
-    attached: list[signatures.Attached] = []
+    attached: list[Attached] = []
     key = None
     if supply.sign:
         try:
@@ -93,7 +106,7 @@ def attach(client: RegistryClient, supply: SupplySettings, name: str, registry_h
         body, blobs = signatures.artifact_manifest(
             [(data, media_type, {})], subject, provenance.IN_TOTO,
             annotations={"in-toto.io/predicate-type": provenance.SLSA_PROVENANCE})
-        done = signatures.Attached("provenance", signatures.push_artifact(client, name, body, blobs, None))
+        done = Attached("provenance", signatures.push_artifact(client, name, body, blobs, None))
         log.info(f"Attached SLSA provenance {done.digest}" + (" (signed)" if key else ""))
         attached.append(done)
     if supply.sbom:
@@ -102,8 +115,10 @@ def attach(client: RegistryClient, supply: SupplySettings, name: str, registry_h
 
 
 def _attach_sboms(client: RegistryClient, name: str, registry_host: str, body: bytes, subject: dict,
-                  log: logging.Logger) -> list[signatures.Attached]:
+                  log: logging.Logger) -> list[Attached]:
     """One SBOM per image: the image itself, or each platform's image of an index."""
+    from pipe.supply import sbom, signatures
+
     document = json.loads(body)
     targets = [subject]
     if isinstance(document.get("manifests"), list):
@@ -122,7 +137,7 @@ def _attach_sboms(client: RegistryClient, name: str, registry_host: str, body: b
         found = sbom.image_inventory(client, name, image)
         data = sbom.document(f"{registry_host}/{name}", target["digest"], found)
         manifest, blobs = signatures.artifact_manifest([(data, sbom.CYCLONEDX, {})], target, sbom.CYCLONEDX)
-        done = signatures.Attached("sbom", signatures.push_artifact(client, name, manifest, blobs, None))
+        done = Attached("sbom", signatures.push_artifact(client, name, manifest, blobs, None))
         log.info(f"Attached a CycloneDX SBOM {done.digest} of {target['digest']} ({len(found)} components)")
         attached.append(done)
     return attached

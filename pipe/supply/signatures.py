@@ -14,26 +14,17 @@ import base64
 import hashlib
 import io
 import json
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipe.oci.client import RegistryClient
+from pipe.supply.attach import Attached
 from vocab.mediatypes import OCI_CONFIG, OCI_MANIFEST
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
-
-
-@dataclass(frozen=True)
-class Attached:
-    """An artifact attached to the image: where it went."""
-
-    kind: str  # "signature", "provenance", "sbom"
-    digest: str  # of its manifest
-    tag: str | None = None
 
 
 def compact_json(document: object) -> bytes:

@@ -1,28 +1,13 @@
-"""Maven answers to refusals: a status, a plain-text body, and the message as the reason phrase.
-
-Maven and Gradle print the status line of a failed transfer ("status code: 409, reason phrase:
-..."), not the body: the reason phrase is where a user sees why.
-"""
+"""Maven answers to refusals: a status, a plain-text body, and the message as the reason phrase
+(Maven and Gradle show the status line of a failed transfer, not its body)."""
 
 from __future__ import annotations
 
-import re
-
-from aiohttp import web
-
-_UNSAFE_REASON = re.compile(r"[^\x20-\x7e]")
+from registry.reason_errors import ReasonPhraseError
 
 
-class MavenError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-    def response(self) -> web.Response:
-        reason = _UNSAFE_REASON.sub(" ", self.message)[:300]
-        return web.Response(status=self.status, reason=reason, text=self.message + "\n", headers=self.headers)
+class MavenError(ReasonPhraseError):
+    pass
 
 
 def invalid(message: str) -> MavenError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.authn import AuthenticationFailed, Caller, authenticate
 from registry.access.models import Package, Right, limit_reason
 from registry.access.store import NOT_REMEMBERED, NameReserved
@@ -69,6 +70,8 @@ async def authorize(request: web.Request, svc: Services, workspace: str, package
             package = await svc.access.ensure_package(workspace, package_name, MAVEN, caller.principal.repository_id)
         except NameReserved as exc:
             raise errors.denied(str(exc)) from None
+        await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                   detail="created by a deploy (--auto-create)")
         right = await svc.controller.right(caller.principal, package)
     if package is None or right < Right.READ:
         raise errors.package_unknown(workspace, package_name)

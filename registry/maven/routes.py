@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
+from registry import audit
 from registry.access.models import Package, Right
 from registry.content import UploadNotFound
 from registry.context import Services
-from registry.httputil import SmallBlobs, body_chunks, read_limited, serve_blob
+from registry.httputil import SmallBlobs, body_chunks, read_limited, sent_by_another_site, serve_blob
 from registry.maven import errors
 from registry.maven.cache import Memo
 from registry.maven.checksums import (
@@ -40,6 +41,7 @@ from registry.maven.metadata import (
 from registry.maven.paths import InvalidPath, MavenPath, parse
 from registry.maven.store import FileExists, MavenFile, MavenStore
 from registry.offload import off_loop
+from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
 from registry.storage.database import Transaction
 from vocab.names import is_valid_workspace
@@ -115,10 +117,17 @@ def _stamp(at: float) -> str:
 
 def _check_claimed(request: web.Request, checksums: Checksums) -> None:
     """Refuse a body whose checksum headers (sent by some clients with a PUT) do not match it."""
+    if (header := _claims_other_content(request, checksums)) is not None:
+        raise errors.invalid(f"the body's {CHECKSUM_HEADERS[header]} does not match the {header} header")
+
+
+def _claims_other_content(request: web.Request, checksums: Checksums) -> str | None:
+    """The first checksum header of the request (if it sent any) that describes other content."""
     for header, algorithm in CHECKSUM_HEADERS.items():
         claimed = request.headers.get(header)
         if claimed is not None and claimed.strip().lower() != checksums.get(algorithm):
-            raise errors.invalid(f"the body's {algorithm} does not match the {header} header")
+            return header
+    return None
 
 
 def _content_type(path: MavenPath) -> str:
@@ -148,6 +157,14 @@ class MavenApi:
                              {"Allow": "GET, HEAD, PUT"})
         except MavenError as exc:
             return exc.response()
+        except QuotaExceeded as exc:
+            return await self._over_quota(request, exc)
+
+    @staticmethod
+    async def _over_quota(request: web.Request, exc: QuotaExceeded) -> web.Response:
+        await audit.record_request(request, "push", outcome=f"refused: {exc}", workspace=exc.workspace,
+                                   target=request.path[:300])
+        return errors.denied(str(exc)).response()
 
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
         """Answer ``Expect: 100-continue``: refuse a PUT now (unauthorised, unknown package, release
@@ -155,10 +172,10 @@ class MavenApi:
         if request.method == "PUT" and request.headers.get("Expect", "").lower() == "100-continue":
             try:
                 request[_PREPARED] = await self._prepare_put(request)
-            except MavenError as exc:
+            except (MavenError, QuotaExceeded) as exc:
                 # The body was not read, and a client may send it all the same: closing the
                 # connection keeps those bytes from being read as the next request.
-                response = exc.response()
+                response = exc.response() if isinstance(exc, MavenError) else await self._over_quota(request, exc)
                 response.force_close()
                 return response
         await _default_expect_handler(request)
@@ -191,6 +208,8 @@ class MavenApi:
             "X-Checksum-Md5": file.checksums.md5,
             "X-Checksum-Sha256": file.checksums.sha256,
         }
+        if request.method == "GET":
+            await audit.record_pull(request, None, package, f"{path.version}/{path.filename}")
         try:
             return await serve_blob(request, self.svc.blobs, file.digest, headers, _content_type(path),
                                     memory=self.small_files)
@@ -229,12 +248,23 @@ class MavenApi:
     # --- deploys ---
 
     async def _prepare_put(self, request: web.Request) -> _PreparedPut:
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            # mvn never sends Origin or Sec-Fetch-Site; a browser that does was sent by another site's page.
+            raise errors.denied("this request was sent by a page of another site; it was refused")
         target = _target(request)
         path = target.path
         package = await authorize(request, self.svc, target.workspace, path.package_name, Right.WRITE)
         is_release_file = not path.is_metadata and not path.checksum and not self._replaceable(path)
-        if is_release_file and await self._file(package, path) is not None:
+        if is_release_file and (file := await self._file(package, path)) is not None and \
+                _claims_other_content(request, file.checksums) is not None:
+            # Refused before the body comes when its checksum headers already say it differs; otherwise
+            # the body decides (the same bytes again, a retried deploy, are welcome).
             raise self._release_exists(path)
+        if not path.is_metadata and not path.checksum and request.content_length:
+            # Refused by its announced length before a byte of the body is read (Expect: 100-continue).
+            budget = await self.svc.content.quota.budget(package.id)
+            if budget is not None:
+                await budget.check(request.content_length)
         return _PreparedPut(target, package)
 
     def _replaceable(self, path: MavenPath) -> bool:
@@ -274,6 +304,7 @@ class MavenApi:
                                       replace=self._replaceable(path))
         except FileExists:
             raise self._release_exists(path) from None
+        await audit.record_request(request, "push", package=package, target=f"{path.version}/{path.filename}")
         return web.Response(status=201)
 
     async def _put_small(self, request: web.Request, package: Package, path: MavenPath) -> web.StreamResponse:
@@ -293,6 +324,7 @@ class MavenApi:
             await self.svc.content.store_small(package.id, data, record)
         except FileExists:
             raise self._release_exists(path) from None
+        await audit.record_request(request, "push", package=package, target=f"{path.version}/{path.filename}")
         return web.Response(status=201)
 
     async def _put_checksum(self, request: web.Request, package: Package, path: MavenPath) -> web.StreamResponse:

@@ -12,7 +12,7 @@ _FILE_COLUMNS = "version, filename, digest, size, md5, sha1, sha512, created_at"
 
 
 class FileExists(Exception):
-    """A release file is already there and the server does not allow replacing it."""
+    """A release file is already there, with other content, and the server does not allow replacing it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +52,19 @@ class MavenStore:
     @staticmethod
     async def record_file(tx: Transaction, package_id: int, version: str, filename: str, digest: str, size: int,
                           checksums: Checksums, replace: bool) -> bool:
-        """``put_file`` within the caller's transaction (the one that stores the blob, for small files)."""
+        """``put_file`` within the caller's transaction (the one that stores the blob, for small files).
+
+        The same bytes again are no change (a retried deploy of a release succeeds), even when replacing
+        is off."""
         now = time.time()
         values = (package_id, version, filename, digest, size, checksums.md5, checksums.sha1, checksums.sha512, now)
-        existed = await tx.fetchone(
-            "SELECT 1 AS x FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
+        existing = await tx.fetchone(
+            "SELECT digest FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
             (package_id, version, filename),
-        ) is not None
+        )
+        existed = existing is not None
+        if existing is not None and existing["digest"] == digest:
+            return True
         if existed and not replace:
             raise FileExists(filename)
         await tx.execute(
@@ -75,6 +81,15 @@ class MavenStore:
             (now, now, package_id),
         )
         return existed
+
+    async def remove_files(self, package_id: int, version: str, filenames: list[str]) -> None:
+        """Delete files of a version (a retention policy's old SNAPSHOT builds); their blobs are left to gc."""
+        async with self.db.transaction() as tx:
+            for filename in filenames:
+                await tx.execute("DELETE FROM maven_files WHERE package_id = ? AND version = ? AND filename = ?",
+                                 (package_id, version, filename))
+            # Cached files and derived metadata are keyed by the package's updated_at.
+            await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (time.time(), package_id))
 
     async def files(self, package_id: int, version: str | None = None) -> list[MavenFile]:
         """The package's files (of one version), oldest first: what maven-metadata.xml is derived from."""

@@ -55,18 +55,19 @@ def may_auto_create(svc: Services, caller: Caller, workspace: str) -> bool:
     return svc.settings.auto_create and principal.kind == "pipeline" and principal.workspace == workspace
 
 
-async def authorize(request: web.Request, svc: Services, workspace: str, name: str, need: Right
-                    ) -> tuple[Package | None, Caller]:
+async def authorize(request: web.Request, svc: Services, workspace: str, name: str, need: Right,
+                    create: bool = False) -> tuple[Package | None, Caller]:
     """The package if the caller may do ``need`` on it.
 
-    (None, caller) only for a publish to a package that does not exist yet and that the server may
-    create for the caller (``--auto-create`` with a pipeline token of that workspace).
+    (None, caller) only when ``create`` is asked (a publish) for a package that does not exist yet and
+    that the server may create for the caller (``--auto-create`` with a pipeline token of that
+    workspace). Anything else on a package that does not exist is "not found".
     """
     caller = await authenticated(request, svc)
     package = await svc.access.get_package(workspace, NPM, name)
     right = await svc.controller.right(caller.principal, package)
     if package is None or right < Right.READ:
-        if package is None and need >= Right.WRITE and may_auto_create(svc, caller, workspace):
+        if package is None and create and may_auto_create(svc, caller, workspace):
             return None, caller
         raise errors.package_not_found(workspace, name)
     if right < need:

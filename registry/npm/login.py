@@ -5,10 +5,17 @@ token (or a pipeline token): the registry has no passwords, so "logging in" mean
 valid, with the email (or pipeline username) as the user name and the token as the password.
 
 Web flow: ``POST /-/v1/login`` opens a session and answers a login URL (a page asking for email and
-token) and a done URL that npm polls. The session id, known only to npm and the page, is stored
-only as a hash, and the token waiting to be collected is sealed with a key derived from that id, so
-nothing in the database can be turned back into the token; a collected or stale session is deleted.
-Any server replica can serve any step.
+token) and a done URL that npm polls. Each URL has its own secret: the login URL is shown to the
+user and may be seen by others (a shared screen, a browser history), so knowing it must not be
+enough to collect the token, which only the done URL's secret (kept by npm) does. Both secrets are
+stored only as hashes. The token waiting to be collected is sealed with a key derived from the done
+secret; the page, which knows only the login secret, seals with that key unwrapped by the login
+secret. Nothing in the database can be turned back into the token; a collected or stale session
+is deleted. Any server replica can serve any step.
+
+Opening a web login needs no credentials, so the sessions still waiting are capped per client
+address in each workspace (and per workspace), and only for workspaces that exist: one client's
+flood locks out only itself.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hmac
 import html
 import secrets
 import time
+from dataclasses import dataclass
 
 from registry.access.authn import AuthenticationFailed
 from registry.context import Services
@@ -26,37 +34,54 @@ from registry.storage.database import Database
 
 SESSION_TTL = 600.0
 POLL_SECONDS = 1
-# Opening a web login needs no credentials, so a flood of them is bounded: past this many sessions
-# still waiting, new ones are refused until old ones are collected or expire.
-MAX_WAITING_SESSIONS = 1000
+# Past this many sessions still waiting, new ones are refused until old ones are collected or expire.
+MAX_WAITING_PER_CLIENT = 20  # per client address in one workspace
+MAX_WAITING_PER_WORKSPACE = 1000
+KEY_BYTES = 32
 
 
 class TooManyLogins(Exception):
     pass
 
 
-def _hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _keystream(session_id: str, length: int) -> bytes:
+def _derive(secret: str | bytes, purpose: str, length: int) -> bytes:
+    key = secret.encode() if isinstance(secret, str) else secret
     blocks = []
     counter = 0
     while sum(map(len, blocks)) < length:
-        blocks.append(hmac.new(session_id.encode(), f"npm-login-seal-{counter}".encode(), hashlib.sha256).digest())
+        blocks.append(hmac.new(key, f"{purpose}-{counter}".encode(), hashlib.sha256).digest())
         counter += 1
     return b"".join(blocks)[:length]
 
 
-def seal(session_id: str, token: str) -> str:
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, stream, strict=True))
+
+
+def sealing_key(done_secret: str) -> bytes:
+    return _derive(done_secret, "npm-login-key", KEY_BYTES)
+
+
+def wrap_key(key: bytes, login_secret: str) -> str:
+    return base64.b64encode(_xor(key, _derive(login_secret, "npm-login-wrap", KEY_BYTES))).decode()
+
+
+def unwrap_key(wrapped: str, login_secret: str) -> bytes:
+    return _xor(base64.b64decode(wrapped), _derive(login_secret, "npm-login-wrap", KEY_BYTES))
+
+
+def seal(key: bytes, token: str) -> str:
     data = token.encode()
-    return base64.b64encode(bytes(a ^ b for a, b in zip(data, _keystream(session_id, len(data)), strict=True))
-                            ).decode()
+    return base64.b64encode(_xor(data, _derive(key, "npm-login-seal", len(data)))).decode()
 
 
-def unseal(session_id: str, sealed: str) -> str:
+def unseal(key: bytes, sealed: str) -> str:
     data = base64.b64decode(sealed)
-    return bytes(a ^ b for a, b in zip(data, _keystream(session_id, len(data)), strict=True)).decode(errors="replace")
+    return _xor(data, _derive(key, "npm-login-seal", len(data))).decode(errors="replace")
 
 
 async def check_credentials(svc: Services, username: object, password: object) -> str:
@@ -77,46 +102,67 @@ async def check_credentials(svc: Services, username: object, password: object) -
     raise AuthenticationFailed("invalid user name or token (or the token expired or was revoked)")
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedLogin:
+    login_secret: str  # in the login URL, for the user's browser
+    done_secret: str  # in the done URL, for npm alone
+
+
 class WebLogins:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def open(self, workspace: str) -> str:
-        session_id = secrets.token_urlsafe(32)
+    async def open(self, workspace: str, client: str) -> OpenedLogin:
+        opened = OpenedLogin(secrets.token_urlsafe(32), secrets.token_urlsafe(32))
+        wrapped = wrap_key(sealing_key(opened.done_secret), opened.login_secret)
         now = time.time()
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM npm_login_sessions WHERE created_at < ?", (now - SESSION_TTL,))
-            waiting = await tx.fetchone("SELECT COUNT(*) AS n FROM npm_login_sessions")
-            if waiting is not None and int(waiting["n"]) >= MAX_WAITING_SESSIONS:
+            mine = await tx.fetchone("SELECT COUNT(*) AS n FROM npm_login_sessions WHERE workspace = ? AND client = ?",
+                                     (workspace, client))
+            if mine is not None and int(mine["n"]) >= MAX_WAITING_PER_CLIENT:
                 raise TooManyLogins
-            await tx.execute("INSERT INTO npm_login_sessions (id_hash, workspace, created_at, sealed_token) "
-                             "VALUES (?, ?, ?, NULL)", (_hash(session_id), workspace, now))
-        return session_id
+            everyone = await tx.fetchone("SELECT COUNT(*) AS n FROM npm_login_sessions WHERE workspace = ?",
+                                         (workspace,))
+            if everyone is not None and int(everyone["n"]) >= MAX_WAITING_PER_WORKSPACE:
+                raise TooManyLogins
+            await tx.execute(
+                "INSERT INTO npm_login_sessions (id_hash, login_hash, workspace, client, created_at, wrapped_key, "
+                "sealed_token) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (_hash(opened.done_secret), _hash(opened.login_secret), workspace, client, now, wrapped))
+        return opened
 
-    async def exists(self, workspace: str, session_id: str) -> bool:
-        row = await self.db.fetchone("SELECT created_at FROM npm_login_sessions WHERE id_hash = ? AND workspace = ?",
-                                     (_hash(session_id), workspace))
+    async def exists(self, workspace: str, login_secret: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT created_at FROM npm_login_sessions WHERE login_hash = ? AND workspace = ?",
+            (_hash(login_secret), workspace))
         return row is not None and row["created_at"] > time.time() - SESSION_TTL
 
-    async def complete(self, workspace: str, session_id: str, token: str) -> bool:
+    async def complete(self, workspace: str, login_secret: str, token: str) -> bool:
         async with self.db.transaction() as tx:
-            return await tx.execute(
-                "UPDATE npm_login_sessions SET sealed_token = ? WHERE id_hash = ? AND workspace = ? "
+            row = await tx.fetchone(
+                "SELECT wrapped_key FROM npm_login_sessions WHERE login_hash = ? AND workspace = ? "
                 "AND created_at > ? AND sealed_token IS NULL",
-                (seal(session_id, token), _hash(session_id), workspace, time.time() - SESSION_TTL)) > 0
+                (_hash(login_secret), workspace, time.time() - SESSION_TTL))
+            if row is None or not row["wrapped_key"]:
+                return False
+            sealed = seal(unwrap_key(row["wrapped_key"], login_secret), token)
+            return await tx.execute(
+                "UPDATE npm_login_sessions SET sealed_token = ? WHERE login_hash = ? AND sealed_token IS NULL",
+                (sealed, _hash(login_secret))) > 0
 
-    async def collect(self, workspace: str, session_id: str) -> str | None | bool:
+    async def collect(self, workspace: str, done_secret: str) -> str | None | bool:
         """The token once the user logged in (and the session is gone), None while waiting, False if no session."""
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
                 "SELECT created_at, sealed_token FROM npm_login_sessions WHERE id_hash = ? AND workspace = ?",
-                (_hash(session_id), workspace))
+                (_hash(done_secret), workspace))
             if row is None or row["created_at"] <= time.time() - SESSION_TTL:
                 return False
             if row["sealed_token"] is None:
                 return None
-            await tx.execute("DELETE FROM npm_login_sessions WHERE id_hash = ?", (_hash(session_id),))
-        return unseal(session_id, row["sealed_token"])
+            await tx.execute("DELETE FROM npm_login_sessions WHERE id_hash = ?", (_hash(done_secret),))
+        return unseal(sealing_key(done_secret), row["sealed_token"])
 
 
 def login_page(action: str, registry_url: str, message: str = "", done: bool = False) -> str:

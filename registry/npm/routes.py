@@ -12,32 +12,46 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.authn import AuthenticationFailed
 from registry.access.models import Package, Right
 from registry.access.store import NameReserved
+from registry.content import StagedBlob
 from registry.context import Services
-from registry.httputil import external_base, read_limited, serve_blob
-from registry.npm import errors, login, names, packument, publish
+from registry.httputil import external_base, is_json_body, read_limited, sent_by_another_site, serve_blob
+from registry.npm import errors, login, names, packument, publish, tarball
+from registry.npm.body import BadBody, BodyTooLarge, PutBodyReader
 from registry.npm.errors import NpmError
 from registry.npm.guard import NPM, authenticated, authorize
 from registry.npm.store import NpmStore, StaleRevision, VersionExists, rev_string
+from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
 from vocab.names import is_valid_workspace
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 _NAME = r"(?P<name>(?:@[^/]+/)?[^/@][^/]*)"
-MAX_METADATA_BYTES = 64 * 1024 * 1024
+BODY_BLOCK = 1024 * 1024
+# The incremental parse builds objects in Python (about 1 µs a token): only tiny pieces stay on the loop.
+INLINE_PARSE_BYTES = 4 * 1024
+# PUT documents (without the tarball) bigger than this are parsed one at a time: see _PutBody.
+LARGE_DOCUMENT_BYTES = 1024 * 1024
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_DEPRECATION_CHARS = 1024
 PACKUMENT_CACHE_SIZE = 2048
 SEARCH_MAX_SIZE = 250
 SEARCH_SCAN_LIMIT = 5000
 # Parsing and checking a body this small takes less time on the event loop than handing it to a thread.
 INLINE_WORK_BYTES = 256 * 1024
+# A PUT this large carries a tarball: when the workspace has no storage left it is refused before its
+# body is read (a smaller one may be a deprecation or an unpublish, which must go through).
+QUOTA_PRECHECK_BYTES = 1024 * 1024
 
 
 def _json(document: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -45,11 +59,77 @@ def _json(document: object, status: int = 200, headers: dict[str, str] | None = 
                         headers=headers)
 
 
+class _PutBody:
+    """A PUT body read in blocks and parsed as it arrives (registry/npm/body.py): big blocks are parsed
+    in a worker thread; the tarball's decoded bytes come out of ``attachment()``.
+
+    The JSON document around the tarball is held as Python objects (several times its size), so a
+    request whose document grows past LARGE_DOCUMENT_BYTES waits for ``large_documents`` (one at a
+    time) before reading on, and keeps it until the request is done (``release``).
+    """
+
+    def __init__(self, request: web.Request, large_documents: asyncio.Lock) -> None:
+        self.request = request
+        self.reader = PutBodyReader(publish.MAX_DOCUMENT_BYTES, publish.MAX_TARBALL_TEXT)
+        self._blocks = request.content.iter_chunked(BODY_BLOCK)
+        self._large_documents = large_documents
+        self._holding = False
+
+    async def _in_turn(self, work: Callable[..., T], *args: object) -> T:
+        """Parsing work, inline while the document is tiny, else in a worker thread (json.loads of the
+        document happens at the early stop and at the end)."""
+        reader = self.reader
+        size = reader.document_size + reader.waiting_bytes + sum(len(a) for a in args if isinstance(a, bytes))
+        if size > INLINE_PARSE_BYTES:
+            return await asyncio.to_thread(work, *args)
+        return work(*args)
+
+    async def _feed(self, block: bytes) -> bytes:
+        decoded = await self._in_turn(self.reader.feed, block)
+        if not self._holding and self.reader.document_size > LARGE_DOCUMENT_BYTES:
+            await self._large_documents.acquire()
+            self._holding = True
+        return decoded
+
+    async def _close(self) -> None:
+        await self._in_turn(self.reader.close)
+
+    def release(self) -> None:
+        if self._holding:
+            self._large_documents.release()
+            self._holding = False
+
+    async def read_until_attachment(self) -> None:
+        """Read until the tarball's data begins, or the whole body if it has none."""
+        try:
+            async for block in self._blocks:
+                await self._feed(block)
+                if self.reader.attachment_started:
+                    return
+            await self._close()
+        except BodyTooLarge as exc:
+            raise errors.too_large(str(exc)) from None
+        except BadBody as exc:
+            raise errors.bad_request(str(exc)) from None
+
+    async def attachment(self) -> AsyncIterator[bytes]:
+        """The tarball's bytes as they are decoded, then the rest of the body (parsed, not kept)."""
+        decoded = await self._feed(b"")
+        if decoded:
+            yield decoded
+        async for block in self._blocks:
+            decoded = await self._feed(block)
+            if decoded:
+                yield decoded
+        await self._close()
+
+
 class NpmApi:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.store = NpmStore(svc.db)
         self.logins = login.WebLogins(svc.db)
+        self._large_documents = asyncio.Lock()
         # Rendered packuments by (package id, form, registry URL): (revision, body, etag). A request
         # asks the database for the current revision only, and renders again when it moved.
         self._rendered: dict[tuple[int, str, str], tuple[int, bytes, str]] = {}
@@ -96,10 +176,27 @@ class NpmApi:
                 params = match.groupdict()
                 if "name" in params and not names.is_valid_name(params["name"]):
                     raise errors.bad_request(f"invalid package name {params['name'][:220]!r}")
+                if request.method not in SAFE_METHODS and handler != self.web_login_submit:
+                    self._refuse_browser_forgery(request)
                 return await handler(request, workspace, **params)
             raise errors.not_found("no such npm registry endpoint")
         except NpmError as exc:
             return exc.response(request.method == "HEAD")
+        except QuotaExceeded as exc:
+            await audit.record_request(request, "push", outcome=f"refused: {exc}", workspace=exc.workspace,
+                                       target=request.path[:300])
+            return errors.forbidden(str(exc)).response(request.method == "HEAD")
+
+    def _refuse_browser_forgery(self, request: web.Request) -> None:
+        """A change must come from a client, not from a page of another site through a visitor's browser
+        (which would send the Basic credentials it cached for this server). A browser asks before it
+        sends a PUT or DELETE, or a POST with a JSON body, from another origin, and this server never
+        says yes: so every POST must be JSON (as npm sends), and any request a browser marks as sent
+        from another site is refused."""
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            raise errors.forbidden("this request was sent by a page of another site; it was refused")
+        if request.method == "POST" and not is_json_body(request):
+            raise NpmError(415, "the request body must be JSON (Content-Type: application/json)")
 
     def registry_url(self, request: web.Request, workspace: str) -> str:
         return f"{external_base(request, self.svc.settings.public_url)}/npm/{workspace}"
@@ -177,12 +274,14 @@ class NpmApi:
 
     async def get_tarball(self, request: web.Request, workspace: str, name: str,
                           filename: str) -> web.StreamResponse:
-        package, _ = await authorize(request, self.svc, workspace, name, Right.READ)
+        package, caller = await authorize(request, self.svc, workspace, name, Right.READ)
         assert package is not None
         version = names.version_of_tarball(name, filename)
         digest = await self.store.tarball(package.id, version) if version else None
         if digest is None:
             raise errors.not_found(f"tarball {filename[:200]} of {name} not found")
+        if request.method == "GET":
+            await audit.record_pull(request, caller.principal, package, version)
         try:
             return await serve_blob(request, self.svc.blobs, digest, {"ETag": f'"{digest}"',
                                                                       "Cache-Control": "private, max-age=0"})
@@ -207,41 +306,102 @@ class NpmApi:
 
     async def put_package(self, request: web.Request, workspace: str, name: str,
                           rev: str | None = None) -> web.StreamResponse:
-        package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE)
-        document = await self._read_json(request, publish.MAX_PUBLISH_BYTES)
-        if isinstance(document, dict) and document.get("_attachments") and rev is None:
-            return await self._publish(workspace, name, package, caller, document)
-        if package is None:
-            raise errors.package_not_found(workspace, name)
-        return await self._update(package, caller, document, rev)
+        """``npm publish`` (a document with a tarball), or a change to the packument (``npm deprecate``,
+        ``npm unpublish`` of one version): the body is parsed as it arrives, in bounded memory."""
+        package, caller = await authorize(request, self.svc, workspace, name, Right.WRITE, create=rev is None)
+        if request.content_length is not None and request.content_length > publish.MAX_PUBLISH_BYTES:
+            raise errors.too_large(f"the request is larger than {publish.MAX_PUBLISH_BYTES // (1024 * 1024)} MiB")
+        if package is not None and rev is None and (request.content_length or 0) > QUOTA_PRECHECK_BYTES:
+            await self.svc.content.quota.budget(package.id)  # a full workspace refuses a publish before reading it
+        body = _PutBody(request, self._large_documents)
+        try:
+            await body.read_until_attachment()
+            reader = body.reader
+            if reader.attachment_started:
+                if rev is not None:
+                    raise errors.bad_request("a change to an existing packument carries no tarball: use npm publish")
+                return await self._publish(request, workspace, name, package, caller, body)
+            document = reader.document()
+            if isinstance(document, dict) and document.get("_attachments") and rev is None:
+                head = publish.check_head(document, name)
+                assert head is not None
+                publish.check_attachment(document, name, head.version, reader.marker, 0)  # refuses: no tarball
+            if package is None:
+                raise errors.package_not_found(workspace, name)
+            return await self._update(request, package, caller, document, rev)
+        finally:
+            body.release()
 
-    async def _publish(self, workspace: str, name: str, package: Package | None, caller, document: dict
-                       ) -> web.StreamResponse:
-        attachments = document.get("_attachments")
-        small = isinstance(attachments, dict) and sum(
-            len(a.get("data") or "") for a in attachments.values() if isinstance(a, dict)) <= INLINE_WORK_BYTES
-        new = publish.parse(document, name) if small else await asyncio.to_thread(publish.parse, document, name)
+    async def _publish(self, request: web.Request, workspace: str, name: str, package: Package | None, caller,
+                       body: _PutBody) -> web.StreamResponse:
+        reader = body.reader
+        # Cheap refusals first, from what came before the tarball (npm sends the version first): an
+        # existing version or a wrong name costs no tarball read, no hashing and no inflating.
+        early = publish.check_head(reader.document_so_far(), name, complete=False)
+        if early is not None:
+            publish.check_attachment_name(reader.attachment_name, name, early.version)
+            if package is not None and await self.store.tarball(package.id, early.version) is not None:
+                raise self._version_exists(name, early.version)
+        try:
+            staged = await self.svc.content.stage(body.attachment(), ("sha512", "sha1"))
+        except BodyTooLarge as exc:
+            raise errors.too_large(str(exc)) from None
+        except BadBody as exc:
+            raise errors.bad_request(str(exc)) from None
+        try:
+            return await self._publish_staged(request, workspace, name, package, caller, reader, staged)
+        except BaseException:
+            await self.svc.content.discard(staged)
+            raise
+
+    async def _publish_staged(self, request: web.Request, workspace: str, name: str, package: Package | None,
+                              caller, reader: PutBodyReader, staged: StagedBlob) -> web.StreamResponse:
+        document = reader.document()
+        head = publish.check_head(document, name)
+        assert head is not None and isinstance(document, dict)
+        publish.check_attachment(document, name, head.version, reader.marker, staged.size)
+        integrity = publish.integrity_of(staged.hexdigests["sha512"])
+        shasum = staged.hexdigests["sha1"]
+        publish.check_dist(head.manifest.get("dist"), integrity, shasum)
+        if package is not None and await self.store.tarball(package.id, head.version) is not None:
+            raise self._version_exists(name, head.version)
+        facts = await self._inspect(staged)
+        publish.check_tarball_names(facts, name, head.version)
+        manifest = publish.version_document(name, head.version, head.manifest, facts, integrity, shasum)
+        manifest["_npmUser"] = {"name": caller.principal.name}
+        readme = publish.readme_of(document, head.manifest)
         if package is None:  # --auto-create: link it to the publishing pipeline token's repository
             assert caller.principal.repository_id is not None
             try:
                 package = await self.svc.access.ensure_package(workspace, name, NPM, caller.principal.repository_id)
             except NameReserved as exc:
                 raise errors.forbidden(str(exc)) from None
+            await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                       detail="created by a publish (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.package_not_found(workspace, name)
-        if await self.store.tarball(package.id, new.version) is not None:
-            raise self._version_exists(name, new.version)
-        manifest = {**new.manifest, "_npmUser": {"name": caller.principal.name}}
+        package_id = package.id
 
         async def record(tx, digest: str) -> None:
-            await self.store.add_version(tx, package.id, new.version, manifest, new.readme, digest, new.integrity,
-                                         new.shasum, len(new.tarball), new.tags)
+            await self.store.add_version(tx, package_id, head.version, manifest, readme, digest, integrity, shasum,
+                                         staged.size, head.tags)
 
         try:
-            await self.svc.content.store_small(package.id, new.tarball, record)
+            await self.svc.content.commit_staged(staged, package_id, record)
         except VersionExists:
-            raise self._version_exists(name, new.version) from None
+            raise self._version_exists(name, head.version) from None
+        await audit.record_request(request, "push", principal=caller.principal, package=package, target=head.version)
         return _json({"ok": True, "id": name}, status=201)
+
+    async def _inspect(self, staged: StagedBlob) -> tarball.TarballFacts:
+        """Inflate and check the stored tarball in a worker thread (with the caps of tarball.inspect)."""
+        stream = self.svc.content.open_staged(staged)
+        try:
+            return await asyncio.to_thread(tarball.inspect, stream)
+        except tarball.BadTarball as exc:
+            raise errors.bad_request(f"tarball refused: {exc}") from None
+        finally:
+            await stream.aclose()
 
     @staticmethod
     def _version_exists(name: str, version: str) -> NpmError:
@@ -254,7 +414,8 @@ class NpmApi:
             if not await self.store.digest_in_use(package_id, digest):
                 await self.svc.content.unlink(package_id, digest)
 
-    async def _update(self, package: Package, caller, document: object, rev: str | None) -> web.StreamResponse:
+    async def _update(self, request: web.Request, package: Package, caller, document: object, rev: str | None
+                      ) -> web.StreamResponse:
         """A metadata PUT: npm deprecate, and npm unpublish of one version (the packument minus it)."""
         if not isinstance(document, dict) or not isinstance(document.get("versions"), dict):
             raise errors.bad_request("expected a packument with versions")
@@ -293,6 +454,9 @@ class NpmApi:
             raise errors.conflict("Document update conflict: the package changed since it was read; "
                                   "try again") from None
         await self._release(package.id, digests)
+        if removed:
+            await audit.record_request(request, "delete", principal=caller.principal, package=package,
+                                       target=", ".join(removed)[:300])
         return _json({"ok": True, "id": package.name})
 
     def _require_delete_enabled(self) -> None:
@@ -325,6 +489,11 @@ class NpmApi:
         return _json({"ok": True})
 
     async def set_tag(self, request: web.Request, workspace: str, name: str, tag: str) -> web.StreamResponse:
+        if request.method == "POST" and not request.headers.get("Authorization", "").lower().startswith("bearer "):
+            # npm itself PUTs; a POST is what a browser could be made to send with the Basic credentials
+            # it cached, so POST takes only a token sent on purpose.
+            raise NpmError(401, "POST to dist-tags takes a Bearer token (_authToken); npm uses PUT",
+                           {"WWW-Authenticate": 'Bearer realm="packages-registry"'})
         package, _ = await authorize(request, self.svc, workspace, name, Right.WRITE)
         assert package is not None
         if not names.is_valid_tag(tag):
@@ -415,14 +584,17 @@ class NpmApi:
         return _json({"ok": True})
 
     async def web_login_start(self, request: web.Request, workspace: str) -> web.StreamResponse:
+        if not await self.svc.access.workspace_exists(workspace):
+            raise errors.not_found(f"no workspace {workspace}")
         try:
-            session = await self.logins.open(workspace)
+            opened = await self.logins.open(workspace, request.remote or "")
         except login.TooManyLogins:
-            raise errors.too_many("too many web logins are waiting: try again in a minute, or log in with "
-                                  "`npm login --auth-type=legacy`") from None
+            raise errors.too_many("too many web logins from your address are waiting: finish or wait for one "
+                                  "(they expire in 10 minutes), or log in with `npm login --auth-type=legacy`"
+                                  ) from None
         base = self.registry_url(request, workspace)
-        return _json({"loginUrl": f"{base}/-/v1/login/session/{session}",
-                      "doneUrl": f"{base}/-/v1/login/done/{session}"})
+        return _json({"loginUrl": f"{base}/-/v1/login/session/{opened.login_secret}",
+                      "doneUrl": f"{base}/-/v1/login/done/{opened.done_secret}"})
 
     async def web_login_page(self, request: web.Request, workspace: str, session: str) -> web.StreamResponse:
         if not await self.logins.exists(workspace, session):
@@ -430,7 +602,13 @@ class NpmApi:
         return self._page(request, workspace, session)
 
     async def web_login_submit(self, request: web.Request, workspace: str, session: str) -> web.StreamResponse:
-        form = await request.post()
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            return self._page(request, workspace, session, "This form was sent from another site; it was refused.",
+                              403)
+        try:
+            form = await request.post()
+        except (UnicodeDecodeError, ValueError):
+            return self._page(request, workspace, session, "The form could not be read (it must be UTF-8).", 400)
         try:
             await login.check_credentials(self.svc, form.get("username"), form.get("token"))
         except AuthenticationFailed as exc:

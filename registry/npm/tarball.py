@@ -4,6 +4,9 @@ A tarball is hostile until proven otherwise: it must be gzip'd tar, small enough
 unpacked, with every entry a plain file or directory under ``package/`` (no ``..``, no absolute
 path, no links or devices, which a client unpacking it could be tricked by), and with a
 ``package/package.json`` that names the package and version being published.
+
+Inflating is CPU work that grows with the archive: callers run :func:`inspect` in a worker thread,
+over the stored bytes (any readable binary stream), never on the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import posixpath
 import tarfile
 import zlib
 from dataclasses import dataclass
+from typing import BinaryIO
 
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 MAX_ENTRIES = 100_000
@@ -31,13 +35,15 @@ class TarballFacts:
     package_json: dict
     file_count: int
     unpacked_size: int
+    has_binding_gyp: bool = False  # package/binding.gyp: npm runs `node-gyp rebuild` on install
+    has_shrinkwrap: bool = False  # package/npm-shrinkwrap.json
 
 
 class _CappedReader(io.RawIOBase):
     """The decompressed stream, refused once it grows past the cap (a gzip bomb stops here)."""
 
-    def __init__(self, data: bytes, cap: int) -> None:
-        self._gzip = gzip.GzipFile(fileobj=io.BytesIO(data))
+    def __init__(self, compressed: BinaryIO, cap: int) -> None:
+        self._gzip = gzip.GzipFile(fileobj=compressed)
         self._cap = cap
         self._read = 0
 
@@ -63,14 +69,17 @@ def _check_path(name: str) -> None:
         raise BadTarball(f"tarball entry {name[:200]!r} is outside package/")
 
 
-def inspect(data: bytes, max_unpacked: int = MAX_UNPACKED_BYTES) -> TarballFacts:
-    """Check the tarball; return its package.json and counts, or raise BadTarball."""
-    if data[:2] != b"\x1f\x8b":
+def inspect(data: bytes | BinaryIO, max_unpacked: int = MAX_UNPACKED_BYTES) -> TarballFacts:
+    """Check the tarball (bytes, or a stream of them); return its package.json and what npm derives
+    from its files, or raise BadTarball."""
+    compressed = io.BufferedReader(io.BytesIO(data)) if isinstance(data, bytes) else io.BufferedReader(data)
+    if compressed.peek(2)[:2] != b"\x1f\x8b":
         raise BadTarball("the tarball is not gzip-compressed")
     package_json: bytes | None = None
     files = entries = unpacked = 0
+    has_binding_gyp = has_shrinkwrap = False
     try:
-        with tarfile.open(fileobj=io.BufferedReader(_CappedReader(data, max_unpacked)), mode="r|") as tar:
+        with tarfile.open(fileobj=io.BufferedReader(_CappedReader(compressed, max_unpacked)), mode="r|") as tar:
             for member in tar:
                 entries += 1
                 if entries > MAX_ENTRIES:
@@ -83,7 +92,10 @@ def inspect(data: bytes, max_unpacked: int = MAX_UNPACKED_BYTES) -> TarballFacts
                                      "only files and directories are accepted")
                 files += 1
                 unpacked += member.size
-                if posixpath.normpath(member.name) == "package/package.json":
+                path = posixpath.normpath(member.name)
+                has_binding_gyp = has_binding_gyp or path == "package/binding.gyp"
+                has_shrinkwrap = has_shrinkwrap or path == "package/npm-shrinkwrap.json"
+                if path == "package/package.json":
                     if member.size > MAX_PACKAGE_JSON_BYTES:
                         raise BadTarball("package/package.json is too large")
                     handle = tar.extractfile(member)
@@ -101,4 +113,4 @@ def inspect(data: bytes, max_unpacked: int = MAX_UNPACKED_BYTES) -> TarballFacts
         raise BadTarball("package/package.json in the tarball is not valid JSON") from None
     if not isinstance(manifest, dict):
         raise BadTarball("package/package.json in the tarball is not a JSON object")
-    return TarballFacts(manifest, files, unpacked)
+    return TarballFacts(manifest, files, unpacked, has_binding_gyp, has_shrinkwrap)

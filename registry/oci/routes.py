@@ -15,17 +15,22 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.models import Right
 from registry.access.store import NameReserved
 from registry.content import DigestMismatch, RangeMismatch, TooManyUploads, UploadNotFound
 from registry.context import Services
 from registry.httputil import body_chunks, read_limited, serve_blob
+from registry.immutable import ImmutableTag
 from registry.oci import errors, manifests
 from registry.oci.errors import OciError
 from registry.oci.guard import CONTAINER, SCOPE_ACTIONS, authorize, caller_of, challenge, token_allows
+from registry.oci.signatures import PullPolicy, SignatureVerifier
 from registry.oci.store import OciStore
 from registry.offload import off_loop
+from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
+from registry.trust import TrustStore
 from vocab import mediatypes
 from vocab.digests import Digest, InvalidDigest, digest_bytes, is_digest
 from vocab.names import is_valid_name, is_valid_tag
@@ -63,6 +68,7 @@ class OciApi:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.store = OciStore(svc.db)
+        self.pull_policy = PullPolicy(self.store, SignatureVerifier(self.store, svc.blobs), TrustStore(svc.db))
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(r"^(?P<name>.+)/blobs/uploads/?\Z"), {"POST": self.start_upload}),
             (re.compile(rf"^(?P<name>.+)/blobs/uploads/(?P<upload>{_UUID})\Z"),
@@ -103,6 +109,11 @@ class OciApi:
             raise OciError("NOT_FOUND", "no such API endpoint", 404)
         except OciError as exc:
             return exc.response(head)
+        except (QuotaExceeded, ImmutableTag) as exc:
+            await audit.record_request(request, "delete" if request.method == "DELETE" else "push",
+                                       outcome=f"refused: {exc}", workspace=request.match_info["tail"].split("/", 1)[0],
+                                       target=request.path[:300])
+            return errors.denied(str(exc)).response(head)
 
     async def base(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -129,11 +140,13 @@ class OciApi:
 
     async def delete_blob(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
         self._require_delete_enabled()
-        package, _ = await authorize(request, self.svc, name, Right.ADMIN)
+        package, caller = await authorize(request, self.svc, name, Right.ADMIN)
         assert package is not None
         parsed = _parse_digest(digest)
         if not await self.svc.content.unlink(package.id, str(parsed)):
             raise errors.blob_unknown(digest)
+        await audit.record_request(request, "delete", principal=caller.principal, package=package,
+                                   target=f"blob {parsed}")
         return web.Response(status=202, headers=API_HEADERS)
 
     # --- uploads ---
@@ -149,6 +162,8 @@ class OciApi:
                                                                caller.principal.repository_id)
             except NameReserved as exc:
                 raise errors.denied(str(exc)) from None
+            await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                       detail="created by a push (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.name_unknown(name)  # someone else created it meanwhile, elsewhere
         return package.id
@@ -284,17 +299,19 @@ class OciApi:
         return reference, False
 
     async def get_manifest(self, request: web.Request, name: str, reference: str) -> web.StreamResponse:
-        package, _ = await authorize(request, self.svc, name, Right.READ)
+        package, caller = await authorize(request, self.svc, name, Right.READ)
         assert package is not None
         ref, by_digest = self._reference(reference)
         manifest = await self.store.get_manifest(package.id, ref, by_digest)
         if manifest is None:
             raise errors.manifest_unknown(reference)
+        await self.pull_policy.check(package, manifest, ref, by_digest)
         headers = {**API_HEADERS, "Content-Type": manifest.media_type, "Docker-Content-Digest": manifest.digest,
                    "ETag": f'"{manifest.digest}"'}
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(manifest.content))
             return web.Response(status=200, headers=headers)
+        await audit.record_pull(request, caller.principal, package, reference)
         return web.Response(status=200, body=manifest.content, headers=headers)
 
     async def put_manifest(self, request: web.Request, name: str, reference: str) -> web.StreamResponse:
@@ -309,6 +326,8 @@ class OciApi:
         if by_digest and digest != ref:
             raise errors.digest_invalid(f"manifest digest {digest} does not match the reference {ref}")
         await self.store.put_manifest(package_id, digest, content, parsed, None if by_digest else ref)
+        await audit.record_request(request, "push", package=await self.svc.access.get_package_by_id(package_id),
+                                   target=ref if by_digest else f"{ref} -> {digest}")
         headers = {**API_HEADERS, "Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
         if parsed.subject:
             headers["OCI-Subject"] = parsed.subject

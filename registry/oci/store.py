@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from registry import immutable
 from registry.content import blob_lock
 from registry.oci.errors import OciError, manifest_unknown
 from registry.oci.manifests import ParsedManifest
@@ -110,6 +111,7 @@ class OciStore:
             await tx.execute("UPDATE manifests SET untagged_at = NULL WHERE package_id = ? AND digest = ? "
                              "AND untagged_at IS NOT NULL", (package_id, digest))
             if tag is not None:
+                await immutable.check_move(tx, package_id, tag, digest)
                 previous = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?",
                                              (package_id, tag))
                 await tx.execute(
@@ -124,6 +126,9 @@ class OciStore:
 
     async def delete_manifest(self, package_id: int, digest: str) -> None:
         async with self.db.transaction() as tx:
+            await immutable.check_delete(tx, package_id, [
+                row["name"] for row in await tx.fetchall("SELECT name FROM tags WHERE package_id = ? AND digest = ?",
+                                                         (package_id, digest))])
             await mark_untagged(tx, package_id, await dependents(tx, package_id, digest), time.time())
             if await tx.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest)) == 0:
                 raise manifest_unknown(digest)
@@ -134,6 +139,7 @@ class OciStore:
     async def delete_tag(self, package_id: int, tag: str) -> None:
         """Remove a tag; its manifest becomes collectable once no other tag points at it."""
         async with self.db.transaction() as tx:
+            await immutable.check_delete(tx, package_id, [tag])
             row = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?", (package_id, tag))
             if row is None or await tx.execute("DELETE FROM tags WHERE package_id = ? AND name = ?",
                                                (package_id, tag)) == 0:
@@ -175,6 +181,13 @@ class OciStore:
             "WHERE package_id = ? AND digest = ?",
             (package_id, digest),
         )
+
+    async def parents(self, package_id: int, digest: str, limit: int) -> list[str]:
+        """Indexes of the package that list this manifest (up to ``limit``)."""
+        rows = await self.db.fetchall(
+            "SELECT manifest_digest FROM manifest_refs WHERE package_id = ? AND ref_digest = ? AND kind = 'manifest' "
+            "ORDER BY manifest_digest LIMIT ?", (package_id, digest, limit))
+        return [row["manifest_digest"] for row in rows]
 
     async def tags_of(self, package_id: int, digest: str) -> list[str]:
         rows = await self.db.fetchall(

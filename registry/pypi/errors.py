@@ -1,28 +1,13 @@
-"""PyPI answers to refusals: a status, the message as the reason phrase, and as a plain-text body.
-
-twine and uv print the reason phrase of a failed upload (as PyPI sends its messages there) and
-twine's --skip-existing recognises "File already exists" in it; pip prints the status line.
-"""
+"""PyPI answers to refusals, in the status line (twine and uv print the reason phrase of a failed
+upload, as PyPI sends its messages there; twine's --skip-existing looks for "File already exists")."""
 
 from __future__ import annotations
 
-import re
-
-from aiohttp import web
-
-_UNSAFE_REASON = re.compile(r"[^\x20-\x7e]")
+from registry.reason_errors import ReasonPhraseError
 
 
-class PypiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-    def response(self) -> web.Response:
-        reason = _UNSAFE_REASON.sub(" ", self.message)[:300]
-        return web.Response(status=self.status, reason=reason, text=self.message + "\n", headers=self.headers)
+class PypiError(ReasonPhraseError):
+    pass
 
 
 def invalid(message: str) -> PypiError:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.models import Package, Right
 from registry.content import UploadNotFound
 from registry.context import Services
-from registry.httputil import SmallBlobs, external_base, serve_blob
+from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.pypi import errors, simple
 from registry.pypi.distributions import WHEEL, InvalidDistribution, inspect, parse_filename
 from registry.pypi.errors import PypiError
@@ -30,6 +31,7 @@ from registry.pypi.guard import PYPI, authorize, caller_of
 from registry.pypi.names import is_valid_project_name, normalize, parse_version
 from registry.pypi.store import FileExists, PypiStore
 from registry.pypi.upload import UploadForm, file_chunks, receive
+from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
 from vocab.digests import Digest
 from vocab.names import is_valid_workspace
@@ -50,6 +52,10 @@ def _pypi_errors(handler: Handler) -> Handler:
             return await handler(request)
         except PypiError as exc:
             return exc.response()
+        except QuotaExceeded as exc:
+            await audit.record_request(request, "push", outcome=f"refused: {exc}", workspace=exc.workspace,
+                                       target=request.path[:300])
+            return errors.denied(str(exc)).response()
 
     return wrapped
 
@@ -128,7 +134,7 @@ class PypiApi:
         wants_metadata = filename.endswith(".metadata")
         if wants_metadata:
             filename = filename[: -len(".metadata")]
-        package, _ = await authorize(request, self.svc, workspace, project, Right.READ)
+        package, caller = await authorize(request, self.svc, workspace, project, Right.READ)
         stored = await self.store.file(package.id, filename)
         if stored is None or (wants_metadata and stored.metadata_digest is None):
             raise errors.not_found(f"file {filename[:200]!r}")
@@ -137,6 +143,8 @@ class PypiApi:
         headers = {"ETag": f'"{digest.split(":", 1)[1]}"', "Cache-Control": "max-age=31536000, immutable"}
         if not wants_metadata:
             headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+            if request.method == "GET":
+                await audit.record_pull(request, caller.principal, package, filename)
         try:
             return await serve_blob(request, self.svc.blobs, digest, headers,
                                     "text/plain; charset=utf-8" if wants_metadata else "application/octet-stream",
@@ -170,6 +178,10 @@ class PypiApi:
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         workspace = _workspace(request)
+        if sent_by_another_site(request, self.svc.settings.public_url):
+            # A multipart POST is what a page of another site can make a browser send, with the Basic
+            # credentials it keeps for us; twine, uv and Poetry send no Origin or Sec-Fetch-Site.
+            raise errors.denied("uploads from a web page of another site are refused")
         caller = await caller_of(request, self.svc)
         limit = self.svc.settings.pypi_max_file_bytes
         if request.content_length is not None and request.content_length > limit + 16 * 1024 * 1024:
@@ -185,6 +197,9 @@ class PypiApi:
             package, _ = await authorize(request, self.svc, workspace, project, Right.WRITE, caller)
             if name is not None and await self.store.file_exists(package.id, name.filename):
                 raise errors.file_exists(name.filename)
+            budget = await self.svc.content.quota.budget(package.id)  # a full workspace refuses before the file
+            if budget is not None and request.content_length is not None:
+                await budget.check(request.content_length)
             target["package"] = package
 
         try:
@@ -192,9 +207,12 @@ class PypiApi:
         except InvalidDistribution as exc:
             raise errors.invalid(str(exc)) from None
         try:
-            return await self._accept(form, target.get("package"), caller.principal.name)
+            response = await self._accept(form, target.get("package"), caller.principal.name)
         finally:
             await asyncio.to_thread(form.discard)
+        await audit.record_request(request, "push", principal=caller.principal, package=target.get("package"),
+                                   target=form.file.filename if form.file else None)
+        return response
 
     async def _accept(self, form: UploadForm, package: Package | None, uploader: str) -> web.StreamResponse:
         fields, uploaded = form.fields, form.file
@@ -235,6 +253,8 @@ class PypiApi:
                                    uploaded.blake2_256, metadata_digest, uploader)
 
         metadata_digest = None
+        # The file's own room first: a refused upload must not leave its metadata behind.
+        await self.svc.content.quota.precheck_blob(package.id, store_digest, uploaded.size)
         if dist.name.packagetype == WHEEL:
             metadata_digest, _ = await self.svc.content.store_small(package.id, dist.metadata_bytes)
         try:

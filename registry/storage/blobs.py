@@ -44,7 +44,9 @@ class BlobStore(Protocol):
         """Bytes received so far; BlobNotFound if there is no such session."""
 
     async def append(self, upload_id: str, chunks: AsyncIterator[bytes]) -> int:
-        """Append a stream to the session; return the new size. Partial data stays on error."""
+        """Append a stream to the session; return the new size. Partial data stays on error, except
+        on StorageFull (the disk is full): then this append's bytes are dropped. BlobNotFound if the
+        session is dropped meanwhile."""
 
     def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
         """The session's bytes so far (to rebuild a hash after a restart)."""
@@ -62,5 +64,10 @@ class BlobStore(Protocol):
     async def cancel(self, upload_id: str) -> None:
         """Drop a session and its bytes; absent is not an error."""
 
-    def list_uploads(self) -> AsyncIterator[str]:
-        """Every open upload session (for garbage collection)."""
+    def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        """Every upload session in the store, with the time it last changed (for garbage collection:
+        a crash can leave sessions that the database never recorded)."""
+
+    async def abort_incomplete(self, older_than: float) -> int:
+        """Abort the store's own unfinished writes started before ``older_than`` (S3 multipart uploads
+        of a crashed process); return how many."""

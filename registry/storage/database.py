@@ -41,6 +41,10 @@ class Database(Transaction, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A write transaction: serialised with every other writer, committed on exit."""
 
+    def exclusive(self, key: str) -> AbstractAsyncContextManager[bool]:
+        """Try to take a lock on ``key`` that every process and replica sharing the database respects,
+        held until the block ends; the block gets whether it was taken (one collector at a time)."""
+
     async def close(self) -> None: ...
 
 

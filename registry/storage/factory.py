@@ -21,7 +21,7 @@ async def open_database(settings: Settings) -> Database:
     if url and url.startswith(("postgresql://", "postgres://")):
         from registry.storage.postgres import PostgresDatabase
 
-        return await PostgresDatabase.connect(url)
+        return await PostgresDatabase.connect(url, settings.db_pool_size, settings.backend_timeout)
     from registry.storage.sqlite import SqliteDatabase
 
     path = Path(url) if url else settings.data_dir / "metadata.db"
@@ -37,10 +37,11 @@ def open_blob_store(settings: Settings) -> BlobStore:
         parts = urlsplit(url)
         if not parts.netloc:
             raise ValueError("an S3 blob store is s3://BUCKET[/PREFIX]")
-        return S3BlobStore.create(parts.netloc, settings.s3_endpoint, settings.s3_region, parts.path)
+        return S3BlobStore.create(parts.netloc, settings.s3_endpoint, settings.s3_region, parts.path,
+                                  timeout=settings.backend_timeout)
     from registry.storage.local import LocalBlobStore
 
-    return LocalBlobStore(Path(url) if url else settings.data_dir)
+    return LocalBlobStore(Path(url) if url else settings.data_dir, reserve_bytes=settings.reserve_bytes)
 
 
 def describe(settings: Settings) -> str:

@@ -9,18 +9,38 @@ blob visible; an interrupted session's file stays and can be resumed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from registry.storage.blobs import BlobInfo, BlobNotFound
+from registry.storage.faults import StorageFull
 
 READ_CHUNK = 1024 * 1024
+# Free space is re-read after at most this many bytes written by one append (other writers share it).
+SPACE_CHECK_BYTES = 8 * 1024 * 1024
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def _space() -> Iterator[None]:
+    """A full disk (or quota) is StorageFull: a clean answer for the client, not a server error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise StorageFull("blob store", "no space left on the data disk") from None
+        raise
 
 
 class LocalBlobStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, reserve_bytes: int = 0) -> None:
         self.root = root
+        # Blob writes stop this far from a full disk: what is left is for the metadata database
+        # (which may share the disk) and for the collector to record what it frees.
+        self.reserve_bytes = reserve_bytes
         self._blobs = root / "blobs"
         self._uploads = root / "uploads"
         self._blobs.mkdir(parents=True, exist_ok=True)
@@ -61,8 +81,24 @@ class LocalBlobStore:
                 for path in sorted(prefix_dir.iterdir()):
                     yield f"{algorithm_dir.name}:{path.name}"
 
+    def _room(self, fd: int) -> int:
+        """Bytes an append may write before looking again (StorageFull when none)."""
+        stats = os.fstatvfs(fd)
+        room = stats.f_bavail * stats.f_frsize - self.reserve_bytes
+        if room <= 0:
+            raise StorageFull("blob store", "the data disk is full (down to its reserve)")
+        return room
+
     async def start_upload(self, upload_id: str) -> None:
-        self._upload_path(upload_id).touch(exist_ok=False)
+        with _space():
+            fd = os.open(self._upload_path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            self._room(fd)
+        except StorageFull:
+            os.unlink(self._upload_path(upload_id))
+            raise
+        finally:
+            os.close(fd)
 
     async def upload_size(self, upload_id: str) -> int:
         try:
@@ -76,11 +112,26 @@ class LocalBlobStore:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except FileNotFoundError:
             raise BlobNotFound(upload_id) from None
+        start = os.fstat(fd).st_size
         try:
+            allowance = 0
             async for chunk in chunks:
+                if len(chunk) > allowance:
+                    allowance = self._room(fd)
+                    if len(chunk) > allowance:
+                        raise StorageFull("blob store", "the data disk is full (down to its reserve)")
+                    allowance = max(min(allowance, SPACE_CHECK_BYTES), len(chunk))
+                    _check_linked(fd, upload_id)
+                allowance -= len(chunk)
                 # Page-cache writes are fast enough to do inline; durability comes at commit.
-                os.write(fd, chunk)
+                with _space():
+                    _write_all(fd, chunk)
+            _check_linked(fd, upload_id)
             return os.fstat(fd).st_size
+        except StorageFull:
+            # This write's bytes go (a full disk must not stay full because of a half-written chunk).
+            os.ftruncate(fd, start)
+            raise
         finally:
             os.close(fd)
 
@@ -97,7 +148,8 @@ class LocalBlobStore:
     async def commit(self, upload_id: str, digest: str) -> BlobInfo:
         source = self._upload_path(upload_id)
         target = self._blob_path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        with _space():
+            target.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = source.stat().st_size
             os.replace(source, target)
@@ -112,9 +164,28 @@ class LocalBlobStore:
         except (FileNotFoundError, BlobNotFound):
             pass
 
-    async def list_uploads(self) -> AsyncIterator[str]:
+    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
         for path in sorted(self._uploads.iterdir()):
-            yield path.name
+            try:
+                yield path.name, path.stat().st_mtime  # every append changes it
+            except FileNotFoundError:
+                continue
+
+    async def abort_incomplete(self, older_than: float) -> int:
+        """Nothing to do: a local file has no separate multipart state."""
+        return 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _check_linked(fd: int, upload_id: str) -> None:
+    """An upload dropped meanwhile (by gc) is not written on: its bytes would go nowhere."""
+    if os.fstat(fd).st_nlink == 0:
+        raise BlobNotFound(upload_id)
 
 
 def _fsync(path: Path) -> int:

@@ -1,28 +1,51 @@
 """PostgreSQL metadata database: for teams that run several registry replicas.
 
 The SQL is the same as SQLite's (written once in the domain modules, with ``?``
-placeholders); this backend only translates placeholders and keeps a small
-pool of write connections. Where SQLite serialises all writers with one lock,
+placeholders); this backend translates placeholders and keeps a pool of
+connections (psycopg_pool). Where SQLite serialises all writers with one lock,
 PostgreSQL locks rows, so code that must not interleave with another writer
 (a blob's commit and its garbage collection) takes a transaction-scoped
 advisory lock on a key via :meth:`Transaction.lock`.
+
+Faults heal by themselves. Every statement, and every wait for a connection,
+is bounded by ``timeout`` (on the server by ``statement_timeout``, and here as
+well, for a server that does not answer at all); past it, or when the server
+cannot be reached, the caller gets :class:`BackendUnavailable` at once. The
+pool checks each connection before handing it out; after a failure the next
+request probes the server with one fresh connection (one probe at a time: the
+requests that waited for it share its answer) and, once it answers, replaces
+the whole pool, so no connection from before an outage or a restart is used
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from registry.storage.database import IntegrityError, Params, Row
+from registry.storage.faults import BackendUnavailable, StorageFull, TransactionConflict
 from registry.storage.migrate import migrate
 
-WRITE_CONNECTIONS = 4
+DEFAULT_POOL_SIZE = 8
+DEFAULT_TIMEOUT = 5.0
+# An advisory lock is held across a blob's commit (a copy, on S3): waiting for one may take longer
+# than a statement.
+LOCK_WAIT_FACTOR = 6
 _PLACEHOLDER_RE = re.compile(r"\?")
+T = TypeVar("T")
+
+log = logging.getLogger("packages_registry")
 
 
 def _translate(sql: str) -> str:
@@ -30,58 +53,253 @@ def _translate(sql: str) -> str:
     return _PLACEHOLDER_RE.sub("%s", sql.replace("%", "%%"))
 
 
+def _connect_kwargs(dsn: str, timeout: float) -> dict[str, Any]:
+    params: dict[str, Any] = conninfo_to_dict(dsn)
+    # Added to the DSN's own options (a search_path, say), not in place of them.
+    options = f"{params.get('options', '')} -c statement_timeout={int(timeout * 1000)}".strip()
+    return {**params, "options": options, "connect_timeout": max(1, math.ceil(timeout)),
+            "autocommit": True, "row_factory": dict_row}
+
+
+class _Lease:
+    """One connection taken from the pool for a read or a transaction.
+
+    A statement that overruns its bound is abandoned, not awaited: cancelling a query on a frozen
+    server waits for that server too. The connection then goes back to the pool only once the
+    abandoned statement has ended (the pool discards it, as its state is unknown).
+    """
+
+    def __init__(self, db: PostgresDatabase, conn: psycopg.AsyncConnection) -> None:
+        self.db = db
+        self.conn = conn
+        self.abandoned: asyncio.Task | None = None
+
+    async def run(self, call: Callable[[], Awaitable[T]], bound: float | None = None) -> T:
+        if self.abandoned is not None:
+            raise BackendUnavailable("database", "the connection was lost")
+        task = asyncio.ensure_future(call())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=bound or self.db.bound)
+        except asyncio.CancelledError:
+            task.cancel()
+            self.abandoned = task
+            raise
+        if not done:
+            task.cancel()
+            self.abandoned = task
+            self.db.suspect()
+            raise BackendUnavailable("database", f"no answer within {bound or self.db.bound:g} s")
+        try:
+            return task.result()
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc).splitlines()[0]) from exc
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            raise TransactionConflict("database", str(exc).splitlines()[0]) from exc
+        except psycopg.errors.DiskFull as exc:
+            raise StorageFull("database", str(exc).splitlines()[0]) from exc
+        except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+            raise BackendUnavailable("database", str(exc).splitlines()[0]) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self.db.suspect()
+            raise BackendUnavailable("database", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                                     ) from exc
+
+
 class _Cursor:
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
-        self._conn = conn
+    def __init__(self, lease: _Lease) -> None:
+        self._lease = lease
+
+    async def _execute(self, sql: str, params: Params) -> psycopg.AsyncCursor:
+        conn = self._lease.conn
+        return await self._lease.run(lambda: conn.execute(_translate(sql), tuple(params)))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        cursor = await self._conn.execute(_translate(sql), tuple(params))
+        cursor = await self._execute(sql, params)
         return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        cursor = await self._conn.execute(_translate(sql), tuple(params))
+        cursor = await self._execute(sql, params)
         return await cursor.fetchall()
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        try:
-            cursor = await self._conn.execute(_translate(sql), tuple(params))
-        except psycopg.errors.IntegrityError as exc:
-            raise IntegrityError(str(exc).splitlines()[0]) from exc
-        return cursor.rowcount
+        return (await self._execute(sql, params)).rowcount
 
     async def lock(self, key: str) -> None:
-        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        conn, wait = self._lease.conn, self._lease.db.timeout * LOCK_WAIT_FACTOR
+        await self._lease.run(lambda: conn.execute(f"SET LOCAL statement_timeout = {int(wait * 1000)}"))
+        await self._lease.run(
+            lambda: conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,)), wait + 1)
 
 
-class PostgresDatabase(_Cursor):
+class PostgresDatabase:
     dialect = "postgres"
 
-    def __init__(self, reader: psycopg.AsyncConnection, writers: list[psycopg.AsyncConnection]) -> None:
-        super().__init__(reader)
-        self._writers: asyncio.Queue[psycopg.AsyncConnection] = asyncio.Queue()
-        for writer in writers:
-            self._writers.put_nowait(writer)
-        self._all = [reader, *writers]
+    def __init__(self, dsn: str, pool_size: int = DEFAULT_POOL_SIZE, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
+        # Our own bound sits a little above the server's, which answers a clean error when it can.
+        self.bound = timeout + 1
+        self._kwargs = _connect_kwargs(dsn, timeout)
+        self._pool_size = pool_size
+        self._pool = self._new_pool()
+        self._down = False
+        self._probes = 0  # probes made so far: a request that waited for another's probe takes its answer
+        self._probe_lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
 
     @classmethod
-    async def connect(cls, dsn: str, writers: int = WRITE_CONNECTIONS) -> PostgresDatabase:
-        async def open_one() -> psycopg.AsyncConnection:
-            return await psycopg.AsyncConnection.connect(dsn, autocommit=True, row_factory=dict_row)
+    async def connect(cls, dsn: str, pool_size: int = DEFAULT_POOL_SIZE, timeout: float = DEFAULT_TIMEOUT
+                      ) -> PostgresDatabase:
+        try:
+            # One replica at a time applies pending migrations; when there are none, nothing is locked.
+            await asyncio.to_thread(migrate, dsn)
+            db = cls(dsn, pool_size, timeout)
+            await db._pool.open(wait=True, timeout=db.bound)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise BackendUnavailable("database", str(exc).strip().splitlines()[-1] if str(exc).strip()
+                                     else "no connection") from None
+        return db
 
-        # One replica at a time applies pending migrations; when there are none, nothing is locked.
-        await asyncio.to_thread(migrate, dsn)
-        reader = await open_one()
-        return cls(reader, [await open_one() for _ in range(writers)])
+    def _new_pool(self) -> AsyncConnectionPool:
+        return AsyncConnectionPool(
+            "", kwargs=self._kwargs, min_size=1, max_size=self._pool_size, open=False, timeout=self.timeout,
+            check=self._check, reconnect_timeout=self.timeout, name="packages-registry",
+        )
+
+    async def _check(self, conn: psycopg.AsyncConnection) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            self.suspect()
+            raise
+
+    def suspect(self) -> None:
+        """A connection failed: the next request probes the server before using the pool again."""
+        self._down = True
+
+    def _later(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _recover(self) -> None:
+        probes_seen = self._probes
+        async with self._probe_lock:
+            if not self._down:
+                return
+            if self._probes != probes_seen:
+                raise BackendUnavailable("database", "unavailable (probed just now)")
+            self._probes += 1
+            try:
+                probe = await asyncio.wait_for(psycopg.AsyncConnection.connect(**self._kwargs), self.bound)
+            except (OSError, psycopg.Error, TimeoutError) as exc:
+                raise BackendUnavailable("database", str(exc).strip().splitlines()[-1] if str(exc).strip()
+                                         else "no answer") from None
+            await probe.close()
+            stale, self._pool = self._pool, self._new_pool()
+            await self._pool.open(wait=False)
+            self._down = False
+            log.info("database reachable again: connection pool renewed")
+            self._later(stale.close())
+
+    @asynccontextmanager
+    async def _lease(self) -> AsyncIterator[_Lease]:
+        if self._down:
+            await self._recover()
+        pool = self._pool
+        task = asyncio.ensure_future(pool.getconn())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.bound)
+        except asyncio.CancelledError:
+            self._give_back_when_done(pool, task)
+            raise
+        if not done:
+            self.suspect()
+            self._give_back_when_done(pool, task)
+            raise BackendUnavailable("database", f"no connection within {self.bound:g} s")
+        try:
+            conn = task.result()
+        except PoolTimeout:
+            raise BackendUnavailable("database", f"no connection free within {self.timeout:g} s") from None
+        except psycopg.Error as exc:
+            self.suspect()
+            raise BackendUnavailable("database", str(exc).splitlines()[0] if str(exc) else "unavailable") from None
+        lease = _Lease(self, conn)
+        try:
+            yield lease
+        finally:
+            if lease.abandoned is None:
+                await pool.putconn(conn)
+            else:
+                self._later(self._put_back_after(pool, conn, lease.abandoned))
+
+    def _give_back_when_done(self, pool: AsyncConnectionPool, task: asyncio.Task) -> None:
+        task.cancel()
+
+        async def give_back() -> None:
+            with suppress(BaseException):
+                conn = await task
+                await pool.putconn(conn)
+
+        self._later(give_back())
+
+    async def _put_back_after(self, pool: AsyncConnectionPool, conn: psycopg.AsyncConnection,
+                              abandoned: asyncio.Task) -> None:
+        with suppress(BaseException):
+            await abandoned
+        with suppress(Exception):
+            await conn.close()  # its state is unknown: the pool replaces it
+        with suppress(Exception):
+            await pool.putconn(conn)
+
+    # --- reads outside a transaction ---
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._lease() as lease:
+            return await _Cursor(lease).fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._lease() as lease:
+            return await _Cursor(lease).fetchall(sql, params)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._lease() as lease:
+            return await _Cursor(lease).execute(sql, params)
+
+    async def lock(self, key: str) -> None:
+        """Outside a transaction a lock would end at once: nothing to hold."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Cursor]:
-        conn = await self._writers.get()
-        try:
-            async with conn.transaction():
-                yield _Cursor(conn)
-        finally:
-            self._writers.put_nowait(conn)
+        async with self._lease() as lease:
+            conn = lease.conn
+            await lease.run(lambda: conn.execute("BEGIN"))
+            try:
+                yield _Cursor(lease)
+            except BaseException:
+                if lease.abandoned is None:
+                    with suppress(Exception):
+                        await lease.run(lambda: conn.execute("ROLLBACK"))
+                raise
+            await lease.run(lambda: conn.execute("COMMIT"))
+
+    @asynccontextmanager
+    async def exclusive(self, key: str) -> AsyncIterator[bool]:
+        """Try to take a lock on ``key`` held across replicas until the block ends (a session-level
+        advisory lock on a connection of its own); yield whether it was taken."""
+        async with self._lease() as lease:
+            conn = lease.conn
+            cursor = await lease.run(lambda: conn.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 1)) AS taken", (key,)))
+            taken = bool((await cursor.fetchone())["taken"])
+            try:
+                yield taken
+            finally:
+                if taken and lease.abandoned is None:
+                    with suppress(Exception):
+                        await lease.run(lambda: conn.execute(
+                            "SELECT pg_advisory_unlock(hashtextextended(%s, 1))", (key,)))
 
     async def close(self) -> None:
-        for conn in self._all:
-            await conn.close()
+        await self._pool.close()
+        for task in list(self._background):
+            task.cancel()

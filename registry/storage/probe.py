@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from registry.storage.blobs import BlobStore
 
@@ -16,7 +18,10 @@ class StorageProbeFailed(RuntimeError):
     pass
 
 
-async def probe_blob_store(store: BlobStore) -> None:
+async def probe_blob_store(store: BlobStore,
+                           guard: Callable[[str], AbstractAsyncContextManager[object]] | None = None) -> None:
+    """``guard(digest)`` holds the probe's blob against a garbage collector running meanwhile (in
+    another replica), which would otherwise take it for a stray blob file."""
     payload = f"packages-registry probe {uuid.uuid4()}".encode()
     digest = f"sha256:{hashlib.sha256(payload).hexdigest()}"
     upload_id = str(uuid.uuid4())
@@ -28,10 +33,11 @@ async def probe_blob_store(store: BlobStore) -> None:
         await store.start_upload(upload_id)
         await store.append(upload_id, one_chunk())
         await store.seal(upload_id)
-        await store.commit(upload_id, digest)
-        info = await store.stat(digest)
-        data = b"".join([chunk async for chunk in store.read(digest)])
-        await store.delete(digest)
+        async with guard(digest) if guard else nullcontext():
+            await store.commit(upload_id, digest)
+            info = await store.stat(digest)
+            data = b"".join([chunk async for chunk in store.read(digest)])
+            await store.delete(digest)
     except Exception as exc:
         raise StorageProbeFailed(f"the blob store failed its start-up check: {type(exc).__name__}: {exc}") from exc
     if info.size != len(payload) or data != payload:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from registry.storage.blobs import BlobInfo, BlobNotFound
+from registry.storage.faults import BackendUnavailable, StorageFull
 
 PIECE_SIZE = 8 * 1024 * 1024  # memory held per upload in flight: at most one piece
 READ_CHUNK = 1024 * 1024
@@ -26,18 +27,47 @@ MARKER = ".session"
 SEALED = ".sealed"
 
 
-def make_client(endpoint: str | None, region: str) -> Any:
+def make_client(endpoint: str | None, region: str, timeout: float = 5.0) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"},
-                    max_pool_connections=32)
+    # A store that is away answers 503 within a few timeouts, not after minutes of retries; a read
+    # may take longer than a connection (a big part on a slow link).
+    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
+                    max_pool_connections=32, connect_timeout=timeout, read_timeout=max(timeout, 60))
     return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
 def _missing(exc: Exception) -> bool:
     code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
     return code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
+
+
+def _translated(exc: Exception) -> Exception:
+    """boto's errors for a store that is away or full, in registry.storage's words; others as they are."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if error.get("Code") in ("QuotaExceeded", "EntityTooLarge") or status == 507:
+            return StorageFull("blob store", str(error.get("Code")))
+        if status >= 500 or error.get("Code") in ("SlowDown", "ServiceUnavailable", "RequestTimeout"):
+            return BackendUnavailable("blob store", f"{error.get('Code') or status}")
+        return exc
+    if isinstance(exc, BotoCoreError):  # connection refused or reset, timeouts
+        return BackendUnavailable("blob store", str(exc).splitlines()[0])
+    return exc
+
+
+async def _in_thread(call: Any, /, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except Exception as exc:
+        translated = _translated(exc)
+        if translated is exc:
+            raise
+        raise translated from None
 
 
 class _PiecesReader(io.RawIOBase):
@@ -68,9 +98,9 @@ class S3BlobStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     @classmethod
-    def create(cls, bucket: str, endpoint: str | None = None, region: str = "us-east-1", prefix: str = ""
-               ) -> S3BlobStore:
-        client = make_client(endpoint, region)
+    def create(cls, bucket: str, endpoint: str | None = None, region: str = "us-east-1", prefix: str = "",
+               timeout: float = 5.0) -> S3BlobStore:
+        client = make_client(endpoint, region, timeout)
         try:
             client.head_bucket(Bucket=bucket)
         except Exception as exc:
@@ -140,7 +170,7 @@ class S3BlobStore:
 
     async def stat(self, digest: str) -> BlobInfo:
         try:
-            head = await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=self._blob_key(digest))
+            head = await _in_thread(self.client.head_object, Bucket=self.bucket, Key=self._blob_key(digest))
         except Exception as exc:
             if _missing(exc):
                 raise BlobNotFound(digest) from None
@@ -152,11 +182,11 @@ class S3BlobStore:
             yield chunk
 
     async def delete(self, digest: str) -> None:
-        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._blob_key(digest))
+        await _in_thread(self.client.delete_object, Bucket=self.bucket, Key=self._blob_key(digest))
 
     async def list_digests(self) -> AsyncIterator[str]:
         prefix = f"{self.prefix}blobs/"
-        for page in await asyncio.to_thread(lambda: list(self._list(prefix))):
+        for page in await _in_thread(lambda: list(self._list(prefix))):
             for item in page.get("Contents", []):
                 algorithm, _, encoded = item["Key"][len(prefix):].partition("/")
                 yield f"{algorithm}:{encoded}"
@@ -164,11 +194,11 @@ class S3BlobStore:
     # --- upload sessions ---
 
     async def start_upload(self, upload_id: str) -> None:
-        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket,
+        await _in_thread(self.client.put_object, Bucket=self.bucket,
                                 Key=self._upload_prefix(upload_id) + MARKER, Body=b"")
 
     async def upload_size(self, upload_id: str) -> int:
-        pieces = await asyncio.to_thread(self._pieces, upload_id)
+        pieces = await _in_thread(self._pieces, upload_id)
         return sum(size for _, _, size in pieces)
 
     async def append(self, upload_id: str, chunks: AsyncIterator[bytes]) -> int:
@@ -179,7 +209,7 @@ class S3BlobStore:
         async def flush() -> None:
             nonlocal size
             if buffer:
-                await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=f"{prefix}{size:020d}",
+                await _in_thread(self.client.put_object, Bucket=self.bucket, Key=f"{prefix}{size:020d}",
                                         Body=bytes(buffer))
                 size += len(buffer)
                 buffer.clear()
@@ -211,7 +241,7 @@ class S3BlobStore:
                     kept = b"".join(self._read_key(key, 0, size - offset))
                     self.client.put_object(Bucket=self.bucket, Key=key, Body=kept)
 
-        await asyncio.to_thread(cut)
+        await _in_thread(cut)
 
     async def seal(self, upload_id: str) -> int:
         def concatenate() -> int:
@@ -228,7 +258,7 @@ class S3BlobStore:
                                            Config=TransferConfig(multipart_chunksize=PIECE_SIZE, max_concurrency=4))
             return sum(size for _, _, size in pieces)
 
-        return await asyncio.to_thread(concatenate)
+        return await _in_thread(concatenate)
 
     async def commit(self, upload_id: str, digest: str) -> BlobInfo:
         sealed = self._upload_prefix(upload_id) + SEALED
@@ -239,26 +269,50 @@ class S3BlobStore:
             self._delete_prefix(self._upload_prefix(upload_id))
             return size
 
-        return BlobInfo(size=await asyncio.to_thread(publish))
+        return BlobInfo(size=await _in_thread(publish))
 
     async def cancel(self, upload_id: str) -> None:
         try:
-            await asyncio.to_thread(self._delete_prefix, self._upload_prefix(upload_id))
+            await _in_thread(self._delete_prefix, self._upload_prefix(upload_id))
         except BlobNotFound:
             pass
 
-    async def list_uploads(self) -> AsyncIterator[str]:
+    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
         prefix = f"{self.prefix}uploads/"
-        for page in await asyncio.to_thread(lambda: list(self._list(prefix, "/"))):
-            for common in page.get("CommonPrefixes", []):
-                yield common["Prefix"][len(prefix):].rstrip("/")
+        changed: dict[str, float] = {}
+        for page in await _in_thread(lambda: list(self._list(prefix))):
+            for item in page.get("Contents", []):
+                upload_id = item["Key"][len(prefix):].split("/", 1)[0]
+                changed[upload_id] = max(changed.get(upload_id, 0.0), item["LastModified"].timestamp())
+        for upload_id, modified in sorted(changed.items()):
+            yield upload_id, modified
+
+    async def abort_incomplete(self, older_than: float) -> int:
+        """Abort multipart uploads (of a seal whose process died) started before ``older_than``: their
+        parts take space but are listed nowhere else."""
+        def abort() -> int:
+            aborted = 0
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}uploads/"):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].timestamp() < older_than:
+                        try:
+                            self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                               UploadId=upload["UploadId"])
+                            aborted += 1
+                        except Exception as exc:
+                            if not _missing(exc):
+                                raise
+            return aborted
+
+        return await _in_thread(abort)
 
 
 async def _iterate_in_thread(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
     """Drive a blocking iterator from a worker thread, one chunk at a time (flat memory)."""
     done = object()
     while True:
-        chunk = await asyncio.to_thread(next, iterator, done)
+        chunk = await _in_thread(next, iterator, done)
         if chunk is done:
             return
         yield chunk  # type: ignore[misc]

@@ -23,7 +23,8 @@ SCHEMA_WORDS = {
 
 # Every table whose rows belong to one package (by package_id): deleting a package deletes them all.
 PACKAGE_TABLES = ("tags", "manifest_refs", "manifests", "package_blobs", "uploads",
-                  "npm_versions", "npm_dist_tags", "npm_packuments", "maven_files", "pypi_files", "pypi_versions")
+                  "npm_versions", "npm_dist_tags", "npm_packuments", "maven_files", "pypi_files", "pypi_versions",
+                  "retention_policies", "immutable_tags", "signature_policies")
 
 
 def dialect_of(connection: object) -> str:

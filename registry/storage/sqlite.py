@@ -10,13 +10,29 @@ by SQLite's own lock (BEGIN IMMEDIATE) across processes.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from registry.storage.database import IntegrityError, Params, Row
+from registry.storage.faults import StorageFull
 from registry.storage.migrate import migrate
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """SQLite's errors in the words of registry.storage: a full disk is StorageFull, not a bug."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(str(exc)) from exc
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            raise StorageFull("database", str(exc)) from exc
+        raise
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -37,17 +53,17 @@ class _Cursor:
         self._conn = conn
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        row = self._conn.execute(sql, params).fetchone()
+        with _translated():
+            row = self._conn.execute(sql, params).fetchone()
         return dict(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
+        with _translated():
+            return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        try:
+        with _translated():
             return self._conn.execute(sql, params).rowcount
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from exc
 
     async def lock(self, key: str) -> None:
         """Nothing to do: BEGIN IMMEDIATE already serialises every writer."""
@@ -73,7 +89,8 @@ class SqliteDatabase(_Cursor):
         await self._write_lock.acquire()
         release = True
         try:
-            self._writer.execute("BEGIN IMMEDIATE")
+            with _translated():
+                self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield _Cursor(self._writer)
             except BaseException:
@@ -91,11 +108,26 @@ class SqliteDatabase(_Cursor):
             except BaseException:
                 if self._writer.in_transaction:  # a failed COMMIT leaves the transaction open
                     self._writer.execute("ROLLBACK")
-                raise
+                with _translated():
+                    raise
         finally:
             if release:
                 self._write_lock.release()
 
+    @asynccontextmanager
+    async def exclusive(self, key: str) -> AsyncIterator[bool]:
+        """Try to take a lock on ``key`` held across this database's processes until the block ends
+        (a file lock beside the database); yield whether it was taken."""
+        fd = os.open(f"{self.path}.{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file and empty it: what was overwritten in the
         log (a deleted secret) is then gone from both files."""

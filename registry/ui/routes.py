@@ -15,20 +15,24 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from registry import audit
 from registry.access.models import PACKAGE_TYPES, SCOPE_READ, SCOPE_WRITE, SCOPES, Package, Right
 from registry.access.store import AccessError, PackageNameTaken
 from registry.context import Services
 from registry.httputil import external_base
+from registry.immutable import ImmutableTag
 from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
 from registry.oci.errors import OciError
 from registry.oci.store import OciStore
 from registry.packages import validate_package_name
 from registry.pypi.store import PypiStore
+from registry.trust import TrustError, TrustStore
 from registry.ui.container import ContainerPages
 from registry.ui.listing import Counter, ListQuery, list_packages
 from registry.ui.maven_pages import MavenPages, settings_xml
 from registry.ui.npm_pages import NpmPages, npmrc
+from registry.ui.policy_pages import POLICIES_TAIL, PolicyPages, workspace_usage
 from registry.ui.pypi_pages import PypiPages, snippets
 from registry.ui.render import (
     STATIC,
@@ -40,6 +44,7 @@ from registry.ui.render import (
     workspace_url,
 )
 from registry.ui.sessions import SESSION_TTL, SessionStore
+from registry.ui.supply_chain import CYCLONEDX, IN_TOTO, SupplyChainPages, referrer_digests
 from registry.ui.viewer import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -83,6 +88,8 @@ class UiPages:
         self.env = make_environment()
         self.oci = OciStore(svc.db)
         self.container = ContainerPages(self.oci, svc.blobs)
+        self.trust = TrustStore(svc.db)
+        self.supply = SupplyChainPages(self.oci, svc.blobs, self.trust)
         npm_store, maven_store = NpmStore(svc.db), MavenStore(svc.db)
         self.npm, self.maven = NpmPages(npm_store), MavenPages(maven_store)
         self.pypi_store = PypiStore(svc.db)
@@ -96,6 +103,7 @@ class UiPages:
         self.type_pages: dict[str, Callable[..., Awaitable[Response]]] = {
             "container": self.container_page, "npm": self.npm_page, "maven": self.maven_page,
             "pypi": self.pypi_page}
+        self.policies = PolicyPages(self)
 
     def add_routes(self, app: web.Application) -> None:
         route = app.router
@@ -110,6 +118,9 @@ class UiPages:
         route.add_get("/{workspace}/workspace/packages", self._page(self.workspace_packages))
         route.add_get("/{workspace}/workspace/packages/new", self._page(self.new_package_form))
         route.add_post("/{workspace}/workspace/packages/new", self._page(self.create_package))
+        route.add_get("/{workspace}/workspace/trust", self._page(self.trust_page))
+        route.add_post("/{workspace}/workspace/trust", self._page(self.trust_add))
+        route.add_post("/{workspace}/workspace/trust/{key_id}/remove", self._page(self.trust_remove))
         route.add_get("/{workspace}/workspace/projects/{project}/packages", self._page(self.project_packages))
         route.add_get("/{workspace}/{repository}/packages", self._page(self.repository_packages))
         route.add_post("/{workspace}/{repository}/packages/pypi/{name}/-/manage", self._page(self.manage_pypi))
@@ -117,6 +128,7 @@ class UiPages:
         route.add_post("/{workspace}/{repository}/packages/{type}/{rest:.+}", self._page(self.package_action))
         route.add_get("/{workspace}/{repository}/delete", self._page(self.repository_delete_form))
         route.add_post("/{workspace}/{repository}/delete", self._page(self.repository_delete))
+        self.policies.add_routes(app)
 
     # --- plumbing: viewer, CSRF, rendering, errors ---
 
@@ -164,10 +176,18 @@ class UiPages:
     async def _error(self, request: Request, viewer: Viewer | None, error: PageError) -> web.Response:
         if 300 <= error.status < 400:
             return web.Response(status=error.status, headers=error.headers)
-        title = {401: "Sign in", 403: "Not allowed", 404: "Not found"}.get(error.status, "Cannot do that")
+        title = {401: "Sign in", 403: "Not allowed", 404: "Not found", 503: "Unavailable",
+                 507: "Storage full"}.get(error.status, "Cannot do that")
         response = await self.render(request, viewer, "error.html", status=error.status,
                                      message=error.message, title=title)
         response.headers.update(error.headers)
+        return response
+
+    async def fault_page(self, request: Request, status: int, message: str) -> web.Response:
+        """The error page for a backend fault: rendered without a viewer (finding one needs the
+        database, which may be what is away)."""
+        response = await self._error(request, None, PageError(status, message))
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     def _registry_host(self, request: Request) -> str:
@@ -251,7 +271,8 @@ class UiPages:
         return await self.render(request, viewer, "packages.html", crumbs=[(workspace, "")], page=page,
                                  title=f"Packages of workspace {workspace}", workspace=workspace,
                                  repositories=repositories, projects=projects, may_create=bool(may_create),
-                                 types=PACKAGE_TYPES, scope="workspace")
+                                 types=PACKAGE_TYPES, scope="workspace",
+                                 usage=await workspace_usage(self.svc, workspace), audit_link=bool(may_create))
 
     async def project_packages(self, request: Request, viewer: Viewer, form: Form) -> Response:
         workspace, key = request.match_info["workspace"], request.match_info["project"]
@@ -324,6 +345,16 @@ class UiPages:
     async def package_action(self, request: Request, viewer: Viewer, form: Form) -> Response:
         """The forms of a package page: delete the package (admin), delete a container tag (write)."""
         package, right, tail = await self._package_of(request, viewer)
+        if tail == POLICIES_TAIL:
+            return await self.policies.change_package(request, viewer, form, package, right)
+        if tail == "policy" and package.type == "container":
+            self._require(right, Right.ADMIN, "Changing a package's pull policy takes the admin role on its repository.")
+            required = form.get("require_signature") == "on"
+            await self.trust.set_requires_signature(package.id, required)
+            await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                               package=package, target="signature policy",
+                               detail=f"pulls require a trusted signature: {'on' if required else 'off'}")
+            raise PageError(303, "changed", {"Location": package_url(package)})
         self._require_delete_enabled()
         if tail == "delete":
             self._require(right, Right.ADMIN, "Deleting a package takes the admin role on its repository.")
@@ -336,6 +367,8 @@ class UiPages:
             await self.svc.lifecycle.delete_tag(package, tag, viewer.principal)
         except OciError:
             raise not_found() from None  # deleted meanwhile
+        except ImmutableTag as exc:
+            raise PageError(403, str(exc)) from None
         raise PageError(303, "deleted", {"Location": package_url(package)})
 
     async def _delete_form(self, request: Request, viewer: Viewer, package: Package, right: Right, tail: str,
@@ -412,6 +445,8 @@ class UiPages:
             return await self.new_package_form(request, viewer, form, message, status=400)
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
+        await audit.record(self.svc.db, "create", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                           package=package)
         raise PageError(303, "created", {"Location": package_url(package)})
 
     # --- API tokens ---
@@ -490,6 +525,8 @@ class UiPages:
         workspace, slug = package.workspace, package.repository.partition("/")[2]
         crumbs = [(workspace, workspace_url(workspace)), (slug, repository_url(package.repository)),
                   (package.name, "" if not tail else package_url(package))]
+        if tail == POLICIES_TAIL:
+            return await self.policies.package_page(request, viewer, package, right, crumbs)
         if tail == "delete" or (tail.startswith("tags/") and tail.count("/") == 2 and tail.endswith("/delete")):
             return await self._delete_form(request, viewer, package, right, tail, crumbs)
         return await self.type_pages[package.type](request, viewer, package, right, tail, crumbs)
@@ -500,7 +537,10 @@ class UiPages:
         if not tail:
             tags = await self.container.tags(package)
             return await self.render(request, viewer, "container.html", crumbs=crumbs, package=package,
-                                     tags=tags, host=host, title=package.name, right=right.name.lower())
+                                     tags=tags, host=host, title=package.name, right=right.name.lower(),
+                                     require_signature=await self.trust.requires_signature(package.id),
+                                     may_admin=right >= Right.ADMIN, policy_url=package_url(package, "policy"),
+                                     trust_url=f"/{package.workspace}/workspace/trust")
         kind, _, reference = tail.partition("/")
         if kind == "tags" and is_valid_tag(reference):
             view = await self.container.reference(package, reference, None)
@@ -514,11 +554,57 @@ class UiPages:
             raise not_found()
         referrers = await self.container.referrers(package, view.digest)
         tags = await self.oci.tags_of(package.id, view.digest)
+        signature, signed_index = await self.supply.signature(package, view.digest)
+        provenance = await self.supply.provenance(package, view.digest, referrer_digests(referrers, IN_TOTO))
+        sbom = await self.supply.sbom(package, referrer_digests(referrers, CYCLONEDX), request.query.get("q", ""))
         return await self.render(request, viewer, "container_ref.html", crumbs=crumbs + [(reference, "")],
                                  package=package, view=view, referrers=referrers, tags=tags, pull=pull,
+                                 signature=signature, signed_index=signed_index, provenance=provenance, sbom=sbom,
                                  host=host, reference=reference, sep=":" if kind == "tags" else "@",
                                  title=f"{package.name} {reference}")
 
+
+    # --- trusted keys of a workspace (registry/trust.py) ---
+
+    async def _trust_admin(self, request: Request, viewer: Viewer) -> tuple[str, list[dict]]:
+        """The workspace, if the viewer administers one of its repositories (who may trust keys for it)."""
+        workspace = request.match_info["workspace"]
+        repositories = await self._repositories(viewer, workspace)
+        if not repositories:
+            raise not_found()
+        if not any([await self.svc.controller.may_administer(viewer.principal, row["id"]) for row in repositories]):
+            raise PageError(403, "Managing a workspace's trusted keys takes the admin role on one of its repositories "
+                                 "(and a token with the write scope).")
+        return workspace, repositories
+
+    async def trust_page(self, request: Request, viewer: Viewer, form: Form, error: str = "",
+                         status: int = 200) -> Response:
+        workspace, _ = await self._trust_admin(request, viewer)
+        return await self.render(request, viewer, "trust.html", status=status, title=f"Trusted keys of {workspace}",
+                                 crumbs=[(workspace, workspace_url(workspace)), ("Trusted keys", "")],
+                                 workspace=workspace, keys=await self.trust.keys(workspace), error=error,
+                                 form=form)
+
+    async def trust_add(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        workspace, _ = await self._trust_admin(request, viewer)
+        try:
+            key = await self.trust.add(workspace, form.get("public_key", ""), form.get("name", ""), viewer.principal.name)
+        except TrustError as exc:
+            return await self.trust_page(request, viewer, form, error=str(exc), status=400)
+        await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                           workspace=workspace, target=f"trusted key {key.id}",
+                           detail=f"added {key.name} (sha256:{key.fingerprint})")
+        raise PageError(303, "added", {"Location": f"/{workspace}/workspace/trust"})
+
+    async def trust_remove(self, request: Request, viewer: Viewer, form: Form) -> Response:
+        workspace, _ = await self._trust_admin(request, viewer)
+        key_id = request.match_info["key_id"]
+        if not (key_id.isascii() and key_id.isdigit() and len(key_id) <= 18) or \
+                not await self.trust.remove(workspace, int(key_id)):
+            raise not_found()
+        await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
+                           workspace=workspace, target=f"trusted key {key_id}", detail="removed")
+        raise PageError(303, "removed", {"Location": f"/{workspace}/workspace/trust"})
 
     @staticmethod
     def _version_of(tail: str) -> str | None:

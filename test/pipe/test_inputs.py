@@ -34,7 +34,7 @@ def test_list_counts_and_items() -> None:
 
 @pytest.mark.parametrize(("env", "sentence"), [
     ({"PULL": "maybe"}, "PULL must be true or false; got 'maybe'"),
-    ({"ACTION": "deploy"}, "ACTION must be one of 'publish' or 'configure'; got 'deploy'"),
+    ({"ACTION": "deploy"}, "ACTION must be one of 'publish', 'configure', 'merge' or 'copy'; got 'deploy'"),
     ({"PACKAGE_TYPE": "gem"}, "PACKAGE_TYPE must be one of 'container', 'npm', 'maven' or 'pypi'; got 'gem'"),
     ({"IMAGE": "a:1", "IMAGE_ARCHIVE": "a.tar"}, "IMAGE and IMAGE_ARCHIVE cannot be used together: set one of them"),
     ({"IMAGE_NAME": ""}, "IMAGE_NAME must not be empty"),

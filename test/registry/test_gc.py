@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
-from test.registry.conftest import World, build_world
+from test.registry.conftest import World, admin, build_world
 from test.support import oci_client as oci
 from test.support.oci_client import digest_of
 from test.support.registry_server import CLI, RegistryServer, start_registry
@@ -167,3 +171,113 @@ def test_blob_files_the_database_never_recorded_are_deleted(gc_world: World) -> 
     assert not path.exists()
     assert blob_file(server, digest_of(kept)).exists()
     assert client.head(f"/v2/{world.package}/blobs/{digest_of(stray)}").status_code == 404
+
+
+def test_gc_never_drops_an_upload_while_its_bytes_arrive(gc_world: World) -> None:
+    """A PATCH whose body trickles in holds a lease: gc with no grace at all, run meanwhile (from another
+    process), keeps the session, and the upload completes."""
+    world, server = gc_world, gc_world.server
+    client = world.client("write")
+    location = client.start_upload(world.package)
+    pieces = [os.urandom(64 * 1024) for _ in range(12)]
+    sent, collected = threading.Event(), threading.Event()
+
+    def trickle() -> Iterator[bytes]:
+        for i, piece in enumerate(pieces):
+            if i == 3:
+                sent.set()
+            if i == len(pieces) - 1:
+                collected.wait(60)  # the last piece only once the collectors have run
+            time.sleep(0.1)
+            yield piece
+
+    answer: list = []
+    patch = threading.Thread(target=lambda: answer.append(client.patch(location, data=trickle())))
+    patch.start()
+    assert sent.wait(30)
+    try:
+        for _ in range(2):
+            assert "0 stale uploads" in server.cli("gc", "--grace-seconds", "0")
+    finally:
+        collected.set()
+    patch.join(60)
+    assert answer and answer[0].status_code == 202, answer
+    data = b"".join(pieces)
+    done = client.put(answer[0].headers["Location"], params={"digest": digest_of(data)})
+    assert done.status_code == 201, done.text
+    assert client.get(f"/v2/{world.package}/blobs/{digest_of(data)}").content == data
+    # Once it has stopped receiving, an idle session is fair game again.
+    idle = client.start_upload(world.package)
+    assert client.patch(idle, data=b"idle").status_code == 202
+    assert "1 stale uploads" in server.cli("gc", "--grace-seconds", "0")
+
+
+def test_upload_files_no_session_records_are_swept(gc_world: World) -> None:
+    """A server killed after storing a file's bytes and before recording them (here: while another
+    process holds the database's write lock) leaves an upload file with no row; gc removes it once it
+    is older than the grace period."""
+    world, server = gc_world, gc_world.server
+    admin_auth = (world.email("admin"), world.tokens["admin"])
+    maven_package = f"{world.workspace}/com.example:crash"
+    admin(server, "package", "create", maven_package, "--type", "maven", "--repository", world.repository)
+    jar = os.urandom(200 * 1024)
+    url = f"{server.url}/maven/{world.workspace}/com/example/crash/1.0/crash-1.0.jar"
+    assert requests.get(url, auth=admin_auth, timeout=30).status_code == 404  # signed in (its one write) before
+    holder = sqlite3.connect(server.data / "metadata.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock: the upload's commit waits for it
+    try:
+        put = threading.Thread(target=lambda: _quietly(lambda: requests.put(url, data=jar, auth=admin_auth,
+                                                                            timeout=60)))
+        put.start()
+        uploads = server.data / "uploads"
+        deadline = time.monotonic() + 30
+        while not any(path.stat().st_size == len(jar) for path in uploads.iterdir()):
+            assert time.monotonic() < deadline, "the upload's bytes were never written"
+            time.sleep(0.05)
+        server.process.kill()  # kill -9, mid-commit
+        server.process.wait(10)
+        put.join(60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(list(uploads.iterdir())) == 1
+    server.start()
+    assert "0 unrecorded upload files" in server.cli("gc")  # younger than the grace period
+    assert "1 unrecorded upload files" in server.cli("gc", "--grace-seconds", "0", "--dry-run")
+    assert "1 unrecorded upload files" in server.cli("gc", "--grace-seconds", "0")
+    assert list(uploads.iterdir()) == []
+
+
+def _quietly(call) -> None:
+    try:
+        call()
+    except requests.RequestException:
+        pass  # the server was killed under it: expected
+
+
+def test_serve_gc_interval_collects_in_the_background_one_process_at_a_time(tmp_path: Path, unique: str) -> None:
+    server = start_registry(tmp_path / "bg", "--workers", "2", "--gc-interval", "0.5", "--gc-grace-seconds", "0")
+    try:
+        world = build_world(server, unique)
+        client = world.client("admin")
+        img = oci.image(unique, layers=2)
+        # While another collector holds the lock (here, the test itself), no background run starts.
+        lock = os.open(server.data / "metadata.db.gc.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            assert client.push_image(world.package, "v1", img).status_code == 201
+            assert client.delete(f"/v2/{world.package}/manifests/{img.digest}").status_code == 202
+            time.sleep(2)
+            assert all(blob_file(server, digest).exists() for digest in img.blobs)
+            refused = subprocess.run([*CLI, "--data", str(server.data), "gc"], capture_output=True, text=True,
+                                     check=False)
+            assert refused.returncode == 2 and "another garbage collection is running" in refused.stderr
+        finally:
+            os.close(lock)
+        deadline = time.monotonic() + 30
+        while any(blob_file(server, digest).exists() for digest in img.blobs):
+            assert time.monotonic() < deadline, server.log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        assert "background garbage collection: " in server.log_path.read_text()
+    finally:
+        server.stop()

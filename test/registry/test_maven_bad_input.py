@@ -199,6 +199,16 @@ def test_release_files_are_immutable_but_snapshots_are_not(bw: BadWorld) -> None
     again = bw.http.put(release, JAR + b"changed")
     assert again.status_code == 409 and "immutable" in again.text
     assert bw.http.get(release).content == JAR and bw.blob_rows() == blobs
+    # A retried deploy of the same bytes (its first try was cut off before it knew) succeeds, as do its
+    # checksums; the large-file path decides the same way.
+    assert bw.http.put(release, JAR).status_code in (200, 201)
+    assert bw.http.put(release + ".sha1", hashlib.sha1(JAR).hexdigest().encode()).status_code in (200, 201)
+    large_release = artifact_path(GROUP, "lib", "1.45")
+    large = os.urandom(3 * 1024 * 1024)
+    assert bw.http.put(large_release, large).status_code == 201
+    assert bw.http.put(large_release, large).status_code in (200, 201)
+    assert bw.http.put(large_release, large[:-1] + b"!").status_code == 409
+    assert bw.http.get(large_release).content == large
     snapshot = artifact_path(GROUP, "lib", "1.4-SNAPSHOT")
     assert bw.http.put(snapshot, JAR).status_code == 201
     assert bw.http.put(snapshot, JAR + b"new").status_code == 201
@@ -265,3 +275,15 @@ def test_a_dropped_upload_records_nothing(bw: BadWorld) -> None:
     assert bw.file_rows() == files
     assert bw.http.get(artifact_path(GROUP, "lib", "1.8")).status_code == 404
     assert "Traceback" not in bw.server.log_path.read_text()
+
+
+def test_a_deploy_a_browser_sent_from_another_site_is_refused(bw: BadWorld) -> None:
+    """mvn sends neither Origin nor Sec-Fetch-Site; a browser made to PUT by another site's page does
+    (test/ui/test_cross_site_forgery.py shows the browser itself never gets that far)."""
+    path = artifact_path(GROUP, "lib", "7.7.7-forged")
+    files, blobs = bw.file_rows(), bw.blob_rows()
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = bw.http.put(path, JAR, headers=headers)
+        assert refused.status_code == 403, refused.text
+    assert (bw.file_rows(), bw.blob_rows()) == (files, blobs)
+    assert bw.http.put(path, JAR, headers={"Origin": bw.server.url}).status_code == 201

@@ -145,6 +145,8 @@ def test_mvn_deploy_file(mw: MavenWorld) -> None:
         archive.writestr("example/readme.txt", "deployed with deploy:deploy-file\n")
     run: MavenRun = deploy_file(mw.base / "deploy-file", mw.writer_settings, mw.url, jar, mw.group, "filed", "2.0")
     run.check()
+    # Deploying the same release again (as a retry of an interrupted deploy does) succeeds: same bytes.
+    deploy_file(mw.base / "deploy-file", mw.writer_settings, mw.url, jar, mw.group, "filed", "2.0").check()
     prefix = f"{mw.group_path()}/filed"
     assert mw.get(f"{prefix}/2.0/filed-2.0.jar").content == jar.read_bytes()
     assert mw.get(f"{prefix}/2.0/filed-2.0.pom").status_code == 200

@@ -4,6 +4,7 @@ no-leak rule, auto-create, and refusals before the body for ``Expect: 100-contin
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -126,8 +127,12 @@ def test_expect_continue_refusals_come_before_the_body(pw: PermWorld) -> None:
     status, _ = put_with_expect(host, port, path, {"Authorization": _basic(pw.auth["no-role"])}, JAR)
     assert " 404 " in status
     released = f"/maven/{pw.workspace}/" + artifact_path(GROUP, "lib", "1.0")
-    status, _ = put_with_expect(host, port, released, {"Authorization": _basic(pw.auth["write"])}, JAR)
-    assert " 409 " in status
+    other = {"Authorization": _basic(pw.auth["write"]), "X-Checksum-Sha1": hashlib.sha1(b"other").hexdigest()}
+    status, _ = put_with_expect(host, port, released, other, JAR + b"other")
+    assert " 409 " in status  # its checksum header already says it is not the release's content
+    # The same bytes again (a retried deploy): the body is wanted, and the release is unchanged.
+    status, rest = put_with_expect(host, port, released, {"Authorization": _basic(pw.auth["write"])}, JAR)
+    assert " 100 " in status and rest.startswith(b"HTTP/1.1 20")
     status, rest = put_with_expect(host, port, path, {"Authorization": _basic(pw.auth["write"])}, JAR)
     assert " 100 " in status and rest.startswith(b"HTTP/1.1 201")
 

@@ -227,6 +227,8 @@ def test_web_login(world: NpmWorld) -> None:
             found = re.search(r"(http://\S+/-/v1/login/session/\S+)", line)
             url = found.group(1) if found else ""
         assert url.startswith(world.registry), url
+        # The login URL's secret is not the one npm polls with: seeing the link is not enough.
+        assert requests.get(url.replace("/session/", "/done/"), timeout=30).status_code == 404
         page = requests.get(url, timeout=30)
         assert page.status_code == 200 and 'name="token"' in page.text
         wrong = requests.post(url, data={"username": world.email("read"), "token": "bbpkg_wrong"}, timeout=30)

@@ -9,18 +9,28 @@ import os
 import pytest
 
 from test.registry.conftest import admin, npm_package_admin
-from test.support.npm_documents import ABBREVIATED, NpmHttp, package_tarball, publish_document
+from test.support.npm_documents import (
+    ABBREVIATED,
+    NpmHttp,
+    package_json,
+    package_tarball,
+    publish_document,
+    tarball,
+)
 from test.support.registry_server import RegistryServer
 
 NAME = "@wire/pkg"
+INSTALL = {"dependencies": {"left-pad": "^1.0.0"}, "scripts": {"postinstall": "node x.js", "test": "true"}}
+# As npm packs it: what installs is in the tarball's package.json and repeated in the document.
+DATA = tarball([("package/package.json", package_json(NAME, "1.0.0", **INSTALL)),
+                ("package/index.js", b"module.exports = 42;\n")])
 
 
 @pytest.fixture(scope="module")
 def npm(registry: RegistryServer) -> NpmHttp:
     client = npm_package_admin(registry, f"npmwire{os.getpid() % 10**6}", NAME)
-    document = publish_document(NAME, "1.0.0", manifest_extra={
-        "dependencies": {"left-pad": "^1.0.0"}, "scripts": {"postinstall": "node x.js", "test": "true"},
-        "keywords": ["wire"], "readme": "# Hello\n"})
+    document = publish_document(NAME, "1.0.0", DATA, manifest_extra={
+        **INSTALL, "keywords": ["wire"], "readme": "# Hello\n"})
     assert client.publish(NAME, document).status_code == 201
     return client
 
@@ -34,7 +44,7 @@ def test_full_packument(npm: NpmHttp) -> None:
     assert set(document["time"]) == {"created", "modified", "1.0.0"}
     assert document["readme"] == "# Hello\n" and document["keywords"] == ["wire"]
     version = document["versions"]["1.0.0"]
-    data = package_tarball(NAME, "1.0.0")
+    data = DATA
     assert version["dist"]["tarball"] == f"{npm.registry}/@wire/pkg/-/pkg-1.0.0.tgz"  # rewritten to this server
     assert version["dist"]["shasum"] == hashlib.sha1(data).hexdigest()
     assert version["hasInstallScript"] is True and version["_id"] == f"{NAME}@1.0.0"
@@ -81,7 +91,7 @@ def test_scoped_names_with_either_encoding_and_head(npm: NpmHttp) -> None:
 
 
 def test_tarball_download_and_range(npm: NpmHttp) -> None:
-    data = package_tarball(NAME, "1.0.0")
+    data = DATA
     response = npm.tarball(NAME, "1.0.0")
     assert response.status_code == 200 and response.content == data
     assert response.headers["Content-Type"] == "application/octet-stream"

@@ -49,8 +49,13 @@ def test_inspect_caps_the_unpacked_size() -> None:
         tarball.inspect(data, max_unpacked=1024)
 
 
-def test_sealed_login_tokens_need_the_session_id() -> None:
-    sealed = login.seal("session-one", "bbpkg_secret")
+def test_sealed_login_tokens_need_the_done_secret() -> None:
+    """The page (login secret) seals with the key wrapped for it; only npm's done secret unseals."""
+    key = login.sealing_key("done-secret")
+    wrapped = login.wrap_key(key, "login-secret")
+    assert login.unwrap_key(wrapped, "login-secret") == key
+    assert login.unwrap_key(wrapped, "done-secret") != key
+    sealed = login.seal(login.unwrap_key(wrapped, "login-secret"), "bbpkg_secret")
     assert "bbpkg_secret" not in sealed
-    assert login.unseal("session-one", sealed) == "bbpkg_secret"
-    assert login.unseal("session-two", sealed) != "bbpkg_secret"
+    assert login.unseal(login.sealing_key("done-secret"), sealed) == "bbpkg_secret"
+    assert login.unseal(login.sealing_key("login-secret"), sealed) != "bbpkg_secret"

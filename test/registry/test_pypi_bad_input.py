@@ -174,3 +174,21 @@ def test_a_gzip_bomb_does_not_stall_other_users(target: tuple[World, str], tmp_p
         done.set()
         thread.join()
     assert worst < 1.0, f"another user's request waited {worst:.2f}s"
+
+
+def test_an_upload_a_browser_sends_from_another_site_is_refused(target: tuple[World, str], tmp_path: Path) -> None:
+    """A page of another site can make a browser POST a multipart form with the Basic credentials it
+    keeps for the index; such an upload (Origin or Sec-Fetch-Site say so) is refused."""
+    world, url = target
+    auth = (world.email("admin"), world.tokens["admin"])
+    wheel = make_wheel(tmp_path, "victim", "3.0")
+    data = wheel.read_bytes()
+    from test.support.pypi_http import upload_fields
+
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        answer = requests.post(url, data=upload_fields("victim", "3.0", data),
+                               files={"content": (wheel.name, data, "application/octet-stream")}, auth=auth,
+                               headers=headers, timeout=30)
+        assert answer.status_code == 403, answer.text
+    page = requests.get(f"{url}simple/victim/", auth=auth, timeout=30)
+    assert wheel.name not in page.text

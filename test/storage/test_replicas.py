@@ -19,17 +19,8 @@ from test.support.registry_server import RegistryServer
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]):
-    env = {
-        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
-        "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/{tmp_path.name}",
-        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
-        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
-    }
-    # One signing-key directory, as every replica would mount it (a secret volume); nothing else is local.
-    keys = tmp_path / "signing-keys"
-    env["PACKAGES_REGISTRY_SIGNING_KEY_FILE"] = str(keys)
-    RegistryServer(data=tmp_path / "admin", port=0, env=env).cli("keys", "rotate")  # the first key
+def replicas(tmp_path: Path, scale_out_env: dict[str, str]):
+    env = scale_out_env
     # Each replica has a data dir of its own: nothing may depend on local files.
     servers = [RegistryServer(data=tmp_path / f"replica{i}", port=free_port(), flags=["--workers", "2"], env=env)
                for i in range(2)]
@@ -104,3 +95,20 @@ def test_push_to_one_replica_pull_from_the_other(replicas: list[RegistryServer],
     first.cli("gc", "--grace-seconds", "0")
     dockerd.docker("rmi", mirrored)
     dockerd.docker("pull", mirrored)
+
+
+def test_npm_publish_streams_into_s3_and_the_other_replica_serves_it(replicas: list[RegistryServer]) -> None:
+    """The publish body is decoded straight into the S3 store's upload area and the tarball checked
+    from there (registry/npm/body.py, ContentService.stage); the other replica serves what was stored."""
+    from test.support.npm_documents import NpmHttp, package_json, publish_document, tarball
+
+    first, second = replicas
+    first.package("acme/streamed", "acme/web", "npm")
+    token = first.user("npm@example.com", {"acme/web": "write"})
+    data = tarball([("package/package.json", package_json("streamed", "1.0.0", scripts={"install": "x"})),
+                    ("package/blob.bin", os.urandom(3 * 1024 * 1024))])
+    publisher = NpmHttp(first.url, "acme", NpmHttp.bearer(token))
+    assert publisher.publish("streamed", publish_document("streamed", "1.0.0", data)).status_code == 201
+    reader = NpmHttp(second.url, "acme", NpmHttp.bearer(token))
+    assert reader.tarball("streamed", "1.0.0").content == data
+    assert reader.packument("streamed").json()["versions"]["1.0.0"]["hasInstallScript"] is True

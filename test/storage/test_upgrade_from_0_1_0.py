@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
+import jwt
 import requests
 
 from test.support.npm_cli import NpmClient, make_project, node_require
@@ -81,6 +84,24 @@ def check_every_package_served(server: RegistryServer, token: str, work: Path) -
     assert metadata.status_code == 200 and "<version>1.0.0</version>" in metadata.text
 
 
+def legacy_key_moved_out(server: RegistryServer, legacy_hex: str) -> None:
+    """0.1.0 kept its signing key in server_secrets: now it is a 0600 file under DATA/keys that still
+    verifies the tokens it signed (0.1.0's had no kid), and the table is empty."""
+    key_file = server.data / "keys" / "00000000T000000Z-legacy.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    now = int(time.time())
+    old_token = jwt.encode({"iss": "packages-registry", "sub": EXPECTED["user"], "aud": "packages-registry",
+                            "iat": now, "nbf": now - 5, "exp": now + 300, "typ": "access", "knd": "user",
+                            "crd": "a:" + legacy_credential(server), "scp": ["read:package:bitbucket"],
+                            "access": []}, bytes.fromhex(legacy_hex), algorithm="HS256")
+    assert requests.get(f"{server.url}/v2/", headers={"Authorization": f"Bearer {old_token}"},
+                        timeout=30).status_code == 200
+
+
+def legacy_credential(server: RegistryServer) -> str:
+    return server.cli("token", "list", EXPECTED["user"]).splitlines()[0].split("\t")[0]
+
+
 def refuses_a_newer_database(server: RegistryServer, add_future_migration) -> None:
     """With a migration this code does not know recorded, neither the server nor migrate runs."""
     server.stop()
@@ -103,11 +124,18 @@ def test_sqlite_registry_of_release_0_1_0_upgrades_and_serves_everything(tmp_pat
     data.mkdir()
     shutil.copy(FIXTURE / "sqlite" / "metadata.db", data / "metadata.db")
     shutil.copytree(FIXTURE / "blobs", data / "blobs")
+    with sqlite3.connect(data / "metadata.db") as conn:
+        legacy_hex = conn.execute("SELECT value FROM server_secrets WHERE name = 'jwt-signing-key'").fetchone()[0]
     server = RegistryServer(data=data, port=free_port()).start()
     try:
         with sqlite3.connect(data / "metadata.db") as conn:
             applied = {row[0] for row in conn.execute("SELECT migration_id FROM _yoyo_migration")}
+            assert conn.execute("SELECT COUNT(*) FROM server_secrets").fetchone()[0] == 0
         assert "0001_initial" in applied and "0004_lifecycle" in applied
+        # A copy of the database file holds no key material any more (deleted rows are overwritten).
+        copied = b"".join(path.read_bytes() for path in data.glob("metadata.db*"))
+        assert legacy_hex.encode() not in copied and bytes.fromhex(legacy_hex) not in copied
+        legacy_key_moved_out(server, legacy_hex)
         check_every_package_served(server, EXPECTED["token"], tmp_path)
         assert server.cli("migrate") == "the schema is up to date"
         # The new schema's features work on the old data: a repository deleted and restored.
@@ -160,7 +188,11 @@ def test_postgresql_registry_of_release_0_1_0_upgrades_and_serves_everything(
         try:
             with psycopg.connect(dsn) as conn:
                 applied = {row[0] for row in conn.execute("SELECT migration_id FROM _yoyo_migration")}
+                assert conn.execute("SELECT COUNT(*) FROM server_secrets").fetchone()[0] == 0
             assert "0001_initial" in applied and "0004_lifecycle" in applied
+            dump = (FIXTURE / "postgres.sql").read_text()
+            dumped_key = re.search(r"^jwt-signing-key\t([0-9a-f]{64})$", dump, re.MULTILINE)
+            legacy_key_moved_out(server, dumped_key.group(1))
             check_every_package_served(server, EXPECTED["postgres_token"], tmp_path)
 
             def add_future_migration() -> None:

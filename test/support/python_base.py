@@ -25,10 +25,10 @@ SKIP_DIRS = {"test", "tests", "idlelib", "tkinter", "turtledemo", "__pycache__",
              "config-3.11-x86_64-linux-gnu", "pydoc_data"}
 APPLETS = ("sh", "ls", "cat", "echo", "env", "mkdir", "rm", "cp", "mv", "true", "test", "id", "chmod", "ln")
 VERSION = "4"  # bump when the recipe changes
-# glibc's compatibility stubs, which wheels built for older glibc link to (charset_normalizer: libpthread),
-# and libgcc_s, which wheels with Rust inside load (cryptography, dulwich)
-GLIBC_COMPAT = [f"/lib/x86_64-linux-gnu/{name}" for name in ("libpthread.so.0", "libdl.so.2", "librt.so.1",
-                                                              "libutil.so.1", "libm.so.6", "libgcc_s.so.1")]
+# Libraries python:3.11-slim has and the pipe's wheels load: glibc's compatibility stubs, which wheels built
+# for an older glibc link to (charset_normalizer: libpthread), and libgcc_s (cryptography's Rust code).
+BASE_LIBRARIES = [f"/lib/x86_64-linux-gnu/{name}" for name in ("libpthread.so.0", "libdl.so.2", "librt.so.1",
+                                                                "libutil.so.1", "libm.so.6", "libgcc_s.so.1")]
 
 
 def _shared_libraries(binaries: list[Path]) -> set[str]:
@@ -103,7 +103,7 @@ def rootfs_tar() -> Path:
                 path = Path(root) / file
                 tar.add(str(path), "usr/lib/python3/dist-packages/" + str(path.relative_to(_pip_dir().parent)),
                         recursive=False)
-        for lib in sorted(_shared_libraries([PYTHON, *extensions]) | {p for p in GLIBC_COMPAT if Path(p).exists()}):
+        for lib in sorted(_shared_libraries([PYTHON, *extensions]) | {p for p in BASE_LIBRARIES if Path(p).exists()}):
             tar.add(os.path.realpath(lib), lib.lstrip("/").replace("lib/", "usr/lib/", 1)
                     if lib.startswith("/lib/") else lib.lstrip("/").replace("lib64/", "usr/lib64/", 1)
                     if lib.startswith("/lib64/") else lib.lstrip("/"))

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shlex
+import signal
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"
@@ -51,3 +56,86 @@ def stop_services(base: Path) -> None:
                        capture_output=True, check=False)
     finally:
         _release_machine_lock(base)
+
+
+class ServiceFaults:
+    """Faults of the real services, as an operator meets them: PostgreSQL restarted, stopped or frozen
+    (SIGSTOP on the postmaster and every backend), radosgw stopped and started again."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.pg_data = base / "pg" / "data"
+        self.ceph = base / "ceph"
+
+    # --- PostgreSQL ---
+
+    def _pg_ctl(self, *args: str) -> None:
+        pg_bin = max(Path("/usr/lib/postgresql").glob("*/bin"))
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        subprocess.run([*as_postgres, str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l",
+                        str(self.base / "pg" / "pg.log"), "-w", *args], check=True, capture_output=True, timeout=60)
+
+    def pg_restart(self) -> None:
+        self._pg_ctl("-m", "fast", "restart")
+
+    def pg_stop(self) -> None:
+        # Remember how it was started (pg_ctl start does not reuse the options; restart does).
+        self._pg_options = shlex.split((self.pg_data / "postmaster.opts").read_text())[3:]
+        self._pg_ctl("-m", "fast", "stop")
+
+    def pg_start(self) -> None:
+        self._pg_ctl("-o", shlex.join(self._pg_options), "start")
+
+    def _pg_processes(self) -> list[int]:
+        postmaster = int((self.pg_data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def pg_freeze(self) -> None:
+        for pid in self._pg_processes():  # the postmaster first: it forks no new backend meanwhile
+            os.kill(pid, signal.SIGSTOP)
+
+    def pg_thaw(self) -> None:
+        for pid in self._pg_processes():
+            os.kill(pid, signal.SIGCONT)
+
+    # --- radosgw (the S3 gateway) ---
+
+    def _rgw_pid(self) -> int | None:
+        try:
+            return int((self.ceph / "run" / "client.rgw.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def rgw_running(self) -> bool:
+        pid = self._rgw_pid()
+        return pid is not None and Path(f"/proc/{pid}").exists()
+
+    def rgw_stop(self) -> None:
+        pid = self._rgw_pid()
+        assert pid is not None, "radosgw is not running"
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def rgw_start(self, endpoint: str) -> None:
+        subprocess.run(["radosgw", "-n", "client.rgw"], check=True, timeout=60,
+                       env={**os.environ, "CEPH_CONF": str(self.ceph / "ceph.conf")})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(endpoint, timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("radosgw did not come back")

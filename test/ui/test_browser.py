@@ -14,6 +14,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from test.support.oci_client import OciClient, image
+from test.support.registry_server import READ
 from test.ui.conftest import UiWorld
 
 CHROMIUM = "/usr/bin/chromium"
@@ -214,3 +215,30 @@ def test_delete_a_tag_and_the_package_in_the_browser(page: Page, ui_world: UiWor
     page.goto(package_page)
     expect(page.locator("h1")).to_have_text("Not found")
     assert client.get(f"/v2/{ws}/{name}/tags/list").status_code == 404
+
+
+def test_a_short_lived_sign_in_makes_only_shorter_tokens(page: Page, ui_world: UiWorld, shots: Path) -> None:
+    email = ui_world.email("browser-lineage")
+    server = ui_world.server  # its CLI in a process of its own: Playwright's loop runs in this thread
+    server.cli("user", "create", email)
+    ui_world.credentials["browser-lineage"] = (email, server.cli(
+        "token", "create", email, "--scope", READ, "--expires-days", "2", "--name", "short"))
+    sign_in(page, ui_world, "browser-lineage")
+    page.goto(ui_world.url("/tokens"))
+    options = page.locator("select[name=expires_days] option")
+    expect(options).to_have_count(1)  # 30 days, a year and never all outlive the sign-in token
+    expect(options.first).to_contain_text("with the token you signed in with")
+    expect(page.locator("input[value='write:package:bitbucket']")).to_be_disabled()
+    page.fill("input[name=name]", "child of short")
+    page.click("button:has-text('Create token')")
+    child = page.locator("#new-token").inner_text().strip()
+    row = page.locator("tr", has_text="child of short")
+    expect(row).to_contain_text("active")
+    expect(row).not_to_contain_text("never")
+    page.screenshot(path=shots / "token-child.png", full_page=True)
+    assert requests.get(ui_world.url("/"), auth=(email, child), timeout=30).status_code == 200
+
+    token_id = next(line.split("\t")[0] for line in server.cli("token", "list", email).splitlines()
+                    if line.split("\t")[1] == "short")
+    server.cli("token", "revoke", token_id)
+    assert requests.get(ui_world.url("/"), auth=(email, child), timeout=30).status_code == 401
