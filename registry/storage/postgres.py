@@ -61,6 +61,11 @@ def _connect_kwargs(dsn: str, timeout: float) -> dict[str, Any]:
             "autocommit": True, "row_factory": dict_row}
 
 
+class ConnectionLost(BackendUnavailable):
+    """A connection broke under a statement (the server restarted, say): a read may be tried again on a
+    fresh connection, since the pool is renewed before the next use."""
+
+
 class _Lease:
     """One connection taken from the pool for a read or a transaction.
 
@@ -101,8 +106,8 @@ class _Lease:
             raise BackendUnavailable("database", str(exc).splitlines()[0]) from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             self.db.suspect()
-            raise BackendUnavailable("database", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                                     ) from exc
+            raise ConnectionLost("database", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                                 ) from exc
 
 
 class _Cursor:
@@ -254,12 +259,22 @@ class PostgresDatabase:
     # --- reads outside a transaction ---
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._lease() as lease:
-            return await _Cursor(lease).fetchone(sql, params)
+        return await self._read(lambda cursor: cursor.fetchone(sql, params))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._lease() as lease:
-            return await _Cursor(lease).fetchall(sql, params)
+        return await self._read(lambda cursor: cursor.fetchall(sql, params))
+
+    async def _read(self, read: Callable[[_Cursor], Awaitable[T]]) -> T:
+        """A read outside a transaction; once more on a fresh connection when the first one was lost
+        (the first request after a database restart still holds a connection from before it)."""
+        for attempt in (1, 2):
+            try:
+                async with self._lease() as lease:
+                    return await read(_Cursor(lease))
+            except ConnectionLost:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self._lease() as lease:
