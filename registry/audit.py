@@ -23,6 +23,7 @@ from aiohttp import web
 from registry.access.authn import AuthenticationFailed, authenticate
 from registry.access.models import Package, Principal
 from registry.storage.database import Database
+from registry.storage.faults import StorageFault
 
 log = logging.getLogger("packages_registry")
 
@@ -134,6 +135,8 @@ async def record(db: Database, action: str, actor: Actor, *, outcome: str = "ok"
                 "credential, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (time.time(), action, outcome, workspace, repository, package_name, target, actor.name,
                  actor.credential, actor.address, detail))
+    except StorageFault as exc:  # an outage: one line, as for requests
+        log.warning("could not record the audit entry for %s: %s", action, exc)
     except Exception:
         log.exception("could not record the audit entry for %s", action)
 
@@ -145,6 +148,8 @@ async def record_request(request: web.Request, action: str, *, principal: Princi
 
     try:
         actor = await actor_of_request(request, principal)
+    except StorageFault:
+        actor = Actor("unknown", None, request.remote)  # the database is away: the entry still says what
     except Exception:
         # Telling who it was failed (the database is away?): the entry is still worth more than nothing.
         log.exception("could not tell the actor of %s %s for the audit log", request.method, request.path)

@@ -28,6 +28,7 @@ from registry.access.models import Package, Principal
 from registry.access.store import AccessError, AccessStore, format_time
 from registry.oci.store import OciStore
 from registry.storage.database import Database
+from registry.storage.faults import StorageFault
 
 log = logging.getLogger("packages_registry")
 
@@ -240,6 +241,8 @@ class Lifecycle:
                 report = await self.purge(actor=audit.Actor("server", "the retention period"))
                 if report.packages or report.repositories or report.workspaces:
                     log.info("retention: %s", report)
-            except Exception:  # a database outage: try again next time
+            except StorageFault as exc:  # an outage: one line, and again next time
+                log.warning("retention purge: %s; it runs again at its next turn", exc)
+            except Exception:
                 log.exception("retention purge failed")
             await asyncio.sleep(interval)

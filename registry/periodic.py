@@ -18,6 +18,7 @@ from aiohttp import web
 from registry import audit, usage
 from registry.context import SERVICES, Services
 from registry.retention import Retention
+from registry.storage.faults import StorageFault
 
 log = logging.getLogger("packages_registry")
 
@@ -63,6 +64,8 @@ async def run_forever(svc: Services) -> None:
             try:
                 if await claim(svc, name, interval):
                     await job(svc)
+            except StorageFault as exc:  # an outage: one line, as for requests
+                log.warning("periodic %s: %s; it runs again at its next turn", name, exc)
             except Exception:
                 log.exception("periodic %s failed; it runs again at its next turn", name)
         await asyncio.sleep(min([TICK_SECONDS] + [interval for _, interval, _ in jobs(svc)]))
