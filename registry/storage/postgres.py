@@ -224,7 +224,11 @@ class PostgresDatabase:
         try:
             conn = task.result()
         except PoolTimeout:
-            raise BackendUnavailable("database", f"no connection free within {self.timeout:g} s") from None
+            # Either every connection is busy, or the pooled ones were found dead (a database restart) and
+            # the pool is still backing off its own reconnection: the next use probes the server and renews
+            # the pool if it answers, and a read is tried once more at once.
+            self.suspect()
+            raise ConnectionLost("database", f"no connection within {self.timeout:g} s") from None
         except psycopg.Error as exc:
             self.suspect()
             raise BackendUnavailable("database", str(exc).splitlines()[0] if str(exc) else "unavailable") from None
