@@ -45,6 +45,7 @@ from registry.content import ContentService, blob_lock
 from registry.oci.store import dependents, mark_untagged
 from registry.storage.database import Database
 from registry.storage.faults import StorageFault, StorageFull, TransactionConflict
+from registry.storage.probe import PROBE_UPLOAD_MIN_AGE, PROBE_UPLOAD_PREFIX
 
 log = logging.getLogger("packages_registry")
 T = TypeVar("T")
@@ -253,6 +254,8 @@ async def _sweep_upload_area(db: Database, content: ContentService, cutoff: floa
     async for upload_id, modified in content.blobs.list_uploads():
         if modified >= cutoff:
             continue
+        if upload_id.startswith(PROBE_UPLOAD_PREFIX) and modified >= time.time() - PROBE_UPLOAD_MIN_AGE:
+            continue  # a replica starting up is checking its blob store with it (no session row)
         if await db.fetchone("SELECT 1 AS x FROM uploads WHERE id = ?", (upload_id,)) is not None:
             continue  # a recorded session: step 3 decides
         report.upload_files_swept += 1

@@ -13,6 +13,11 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 
 from registry.storage.blobs import BlobStore
 
+# The probe's upload has no session row: a collector in another replica would take it for an abandoned
+# upload (at once, with no grace). Uploads named so are left to the collector's own minimum age.
+PROBE_UPLOAD_PREFIX = "probe-"
+PROBE_UPLOAD_MIN_AGE = 600.0
+
 
 class StorageProbeFailed(RuntimeError):
     pass
@@ -24,7 +29,7 @@ async def probe_blob_store(store: BlobStore,
     another replica), which would otherwise take it for a stray blob file."""
     payload = f"packages-registry probe {uuid.uuid4()}".encode()
     digest = f"sha256:{hashlib.sha256(payload).hexdigest()}"
-    upload_id = str(uuid.uuid4())
+    upload_id = f"{PROBE_UPLOAD_PREFIX}{uuid.uuid4()}"
 
     async def one_chunk():
         yield payload
