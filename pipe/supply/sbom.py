@@ -29,8 +29,10 @@ def document(image: str, digest: str, found: list[Found]) -> bytes:
     bom.metadata.component = Component(name=image, version=digest, type=ComponentType.CONTAINER,
                                        bom_ref=f"{image}@{digest}")
     for item in found:
+        package_url = purl(item)
         bom.components.add(Component(name=item.name, version=item.version or None, type=ComponentType.LIBRARY,
-                                     purl=purl(item), bom_ref=str(purl(item)) + (f"#{item.path}" if item.path else "")))
+                                     purl=package_url,
+                                     bom_ref=str(package_url) + (f"#{item.path}" if item.path else "")))
     return JsonV1Dot5(bom).output_as_string().encode()
 
 

@@ -41,7 +41,7 @@ INDEX_PAGE_LIMIT = 10_000
 RENDERED_CACHE_SIZE = 4096
 METADATA_BUDGET = 32 * 1024 * 1024
 # Rendering a page of this many files takes more than a millisecond: it goes to a thread.
-INLINE_FILES = 200
+INLINE_FILES = 50
 DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2_256"}
 
 
@@ -168,8 +168,12 @@ class PypiApi:
             if version is not None and not any(v.version == version for v in versions):
                 raise errors.not_found(f"version {version[:100]!r} of {project}")
             files = await self.store.files(package.id)
-            document = simple.json_api(package.name, versions, files, links, project_url, version)
-            return json.dumps(document).encode()
+
+            def build() -> bytes:
+                return json.dumps(simple.json_api(package.name, versions, files, links, project_url, version)).encode()
+
+            # The document grows with every file and release: built in a thread, once per change.
+            return await asyncio.to_thread(build) if len(files) > INLINE_FILES else build()
 
         body = await self._cached(package, ("json", links.base, version), render)
         return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-cache"})
