@@ -14,6 +14,7 @@ from test.pipe.conftest import PipeWorld, lists
 from test.support.dockerd import Dockerd
 from test.support.oci_client import ACCEPT, OciClient
 from test.support.pipe_step import PipelineStep, make_clone
+from test.support.python_dists import make_sdist, make_wheel
 
 RUNNER = 1000  # a uid/gid other than root's, as a self-hosted runner's clone may be owned
 
@@ -196,3 +197,38 @@ def test_commit_time_is_read_without_git_in_the_image(pipeline_step: PipelineSte
         f"/v2/{pipe_world.package}/manifests/dated", headers={"Accept": ACCEPT}).json()
     assert manifest["annotations"]["org.opencontainers.image.created"] == "2024-02-03T02:05:06Z"
     assert manifest["annotations"]["org.opencontainers.image.revision"] == commit
+
+
+def test_pypi_upload_and_configure_in_a_root_owned_clone(pipeline_step: PipelineStep, pipe_world: PipeWorld) -> None:
+    step, workspace = pipeline_step, pipe_world.workspace
+    pipe_world.registry.package(f"{workspace}/from-image-py", pipe_world.repository, "pypi")
+    (step.clone / "dist").mkdir()
+    make_wheel(step.clone / "dist", "from-image-py", "1.0")
+    make_sdist(step.clone / "dist", "from-image-py", "1.0")
+    uploaded = step.run({"PACKAGE_TYPE": "pypi", "REGISTRY": pipe_world.registry.url})
+    uploaded.assert_ok()
+    assert "Uploaded from_image_py-1.0-py3-none-any.whl" in uploaded.output
+    result = _results(step)["pypi-from-image-py.json"]
+    assert result["status"] == "success" and len(result["files"]) == 2
+
+    configured = step.run({"ACTION": "configure", **lists("CONFIGURE", ["pypi"]), "REGISTRY": pipe_world.registry.url})
+    configured.assert_ok()
+    for name in (".pypirc", "pip.conf"):
+        written = (step.clone / name).stat()
+        assert written.st_mode & 0o077 == 0 and written.st_uid == step.clone.stat().st_uid, name
+
+
+def test_signed_push_with_provenance_and_sbom_through_the_image(pipeline_step: PipelineStep,
+                                                                pipe_world: PipeWorld) -> None:
+    from test.support.cosign_keys import generate_key_pair
+
+    step = pipeline_step
+    private, _ = generate_key_pair("image password")
+    write_docker_archive(step.clone / "image.tar", "signed in the image")
+    signed = step.run({"REGISTRY": pipe_world.registry.url, "IMAGE_NAME": "app", "IMAGE_ARCHIVE": "image.tar",
+                       **lists("TAGS", ["signed"]), "SIGN": "true", "SBOM": "true",
+                       "COSIGN_PRIVATE_KEY": private, "COSIGN_PASSWORD": "image password"})
+    signed.assert_ok()
+    assert "image password" not in signed.output and "PRIVATE KEY" not in signed.output
+    result = _results(step)["container-app.json"]
+    assert result["signature"]["tag"].endswith(".sig") and result["provenance"]["digest"] and result["sboms"]
