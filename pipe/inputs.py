@@ -6,19 +6,19 @@ error here, with the YAML to write instead. An empty list item (``TAGS: ['$BITBU
 build that is not a tag build) is dropped with a warning. Pipelines passes every variable of the step
 through, so unknown variables are normal; only near misses of the pipe's names (``IMAGE_NAM``,
 ``DOCKER_FILE``) get a "did you mean" warning. Validation errors are sentences, not cerberus text.
+
+Cerberus is the judge of the schema, but costs a warm re-push about as much as the push itself (its
+import, the check of the schema's own definition, and its validation): a document whose every value
+plainly passes the few rules the schema uses (``check``) is taken without it; anything else, and every
+error message, is cerberus's. test/pipe/test_inputs.py holds the two to the same answers.
 """
 
 from __future__ import annotations
 
-import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
-from bitbucket_pipes_toolkit import Pipe
-from cerberus import Validator
-from cerberus.errors import BasicErrorHandler, ValidationError
 
 from pipe.errors import PipeError
 from pipe.schema import LIST_VARIABLES, SCHEMA
@@ -54,17 +54,90 @@ def read(env: Mapping[str, str]) -> Inputs:
         elif name in env:
             # The toolkit's reading: strings raw, booleans and numbers as YAML ('true' -> True).
             document[name] = env[name] if rule.get("type") == "string" else _yaml_value(env[name])
-    validator = Validator(SCHEMA, purge_unknown=True, error_handler=PlainErrors)
-    if not validator.validate(document):
-        problems += _sentences(validator.errors)
+    variables = None if problems else check(document)
+    if variables is None:
+        variables, errors = _validate(document)
+        problems += errors
     if problems:
         # a misspelt variable often is the reason another one is missing: say both at once
         raise InputError("Some variables cannot be used:\n" + "\n".join(f"- {p}" for p in problems + near_misses(env)))
     warnings += near_misses(env)
-    return Inputs(validator.document, warnings)
+    return Inputs(variables, warnings)
+
+
+def _validate(document: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Cerberus's normalised document and its errors as sentences."""
+    from cerberus import Validator
+
+    validator = Validator(SCHEMA, purge_unknown=True, error_handler=_plain_errors())
+    if validator.validate(document):
+        return validator.document, []
+    return validator.document, _sentences(validator.errors)
+
+
+# The rules ``check`` knows; a schema entry with any other rule always goes to cerberus.
+_CHECKED_RULES = frozenset({"type", "required", "empty", "default", "allowed", "regex", "dependencies", "excludes",
+                            "schema", "meta"})
+
+
+def check(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The document normalised as cerberus would (defaults added, unknown names dropped) when every value
+    plainly passes its rules; None when cerberus must judge (a value fails, or a rule is not known here)."""
+    result = {}
+    for name, rule in SCHEMA.items():
+        if name not in document:
+            if rule.get("required") or not rule.keys() <= _CHECKED_RULES:
+                return None
+            if "default" in rule:
+                result[name] = rule["default"]
+            continue
+        value = document[name]
+        if not _passes(value, rule):
+            return None
+        if rule.get("type") == "list":
+            if not isinstance(rule.get("schema"), dict) or not all(_passes(item, rule["schema"]) for item in value):
+                return None
+        for other in _names(rule.get("dependencies")):
+            if other not in document:
+                return None
+        for other in _names(rule.get("excludes")):
+            if other in document:
+                return None
+        result[name] = value
+    return result
+
+
+def _passes(value: Any, rule: Mapping[str, Any]) -> bool:
+    if not rule.keys() <= _CHECKED_RULES:
+        return False
+    kind = rule.get("type")
+    if kind == "string":
+        if not isinstance(value, str) or (value == "" and rule.get("empty") is False):
+            return False
+        # cerberus appends "$" to a pattern that lacks it, then matches from the start
+        pattern = rule.get("regex")
+        if pattern is not None and not re.match(pattern if pattern.endswith("$") else pattern + "$", value):
+            return False
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return False
+    elif kind == "list":
+        if not isinstance(value, list) or (not value and rule.get("empty") is False) or "allowed" in rule:
+            return False
+    else:
+        return False
+    return "allowed" not in rule or value in rule["allowed"]
+
+
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _yaml_value(text: str) -> Any:
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -104,49 +177,57 @@ def near_misses(env: Mapping[str, str]) -> list[str]:
     names = list(SCHEMA)
     known = set(names) | ENVIRONMENT
     known |= {f"{name}_COUNT" for name in LIST_VARIABLES}
+    unknown = [variable for variable in sorted(env) if variable not in known and not any(
+        variable.startswith(f"{name}_") and variable[len(name) + 1:].isdigit() for name in LIST_VARIABLES)]
+    if not unknown:
+        return []
+    import difflib
+
     warnings = []
-    for variable in sorted(env):
-        if variable in known:
-            continue
-        if any(variable.startswith(f"{name}_") and variable[len(name) + 1:].isdigit() for name in LIST_VARIABLES):
-            continue
+    for variable in unknown:
         match = difflib.get_close_matches(variable.upper(), names, n=1, cutoff=NEAR_MISS_CUTOFF)
         if match:
             warnings.append(f"{variable} is not a variable of this pipe; did you mean {match[0]}? It is ignored.")
     return warnings
 
 
-class PlainErrors(BasicErrorHandler):
-    """Cerberus errors as sentences that name the variable, what it got and what it needs."""
+def _plain_errors() -> Any:
+    """The error handler class, made when cerberus is imported (only when a document needs it)."""
+    from cerberus.errors import BasicErrorHandler, ValidationError
 
-    def _format_message(self, field: Any, error: ValidationError) -> str:
-        path = error.document_path
-        subject = str(path[0])
-        if len(path) > 1 and isinstance(path[1], int):
-            subject = f"{path[0]} item {path[1] + 1} ({error.value!r})"
-        rule = SCHEMA.get(str(path[0]), {})
-        constraint = error.constraint
-        if error.code == 0x24:  # bad type
-            wanted = {"boolean": "true or false", "list": "a YAML list", "string": "text",
-                      "integer": "a whole number"}.get(str(constraint), str(constraint))
-            return f"{subject} must be {wanted}; got {error.value!r}"
-        if error.code == 0x22:
-            return f"{subject} must not be empty: set a value or leave the variable out"
-        if error.code in (0x44, 0x46):
-            return f"{subject} must be one of {_choices(constraint)}; got {error.value!r}"
-        if error.code in (0x45, 0x47):
-            return f"{subject}: {', '.join(map(repr, error.info[0]))} not allowed; use {_choices(constraint)}"
-        if error.code == 0x41:
-            meaning = rule.get("meta", {}).get("format") or rule.get("schema", {}).get("meta", {}).get("format")
-            return f"{subject} must be {meaning}" if meaning else f"{subject} is not in the expected form"
-        if error.code == 0x06:  # excludes
-            others = constraint if isinstance(constraint, (list, tuple)) else [constraint]
-            return f"{subject} and {' and '.join(others)} cannot be used together: set one of them"
-        if error.code == 0x04:  # dependencies: the other variable is missing
-            return f"{subject} needs {error.info[0]} too"
-        if error.code == 0x02:
-            return f"{subject} is required"
-        return f"{subject}: {super()._format_message(field, error)}"
+    class PlainErrors(BasicErrorHandler):
+        """Cerberus errors as sentences that name the variable, what it got and what it needs."""
+
+        def _format_message(self, field: Any, error: ValidationError) -> str:
+            path = error.document_path
+            subject = str(path[0])
+            if len(path) > 1 and isinstance(path[1], int):
+                subject = f"{path[0]} item {path[1] + 1} ({error.value!r})"
+            rule = SCHEMA.get(str(path[0]), {})
+            constraint = error.constraint
+            if error.code == 0x24:  # bad type
+                wanted = {"boolean": "true or false", "list": "a YAML list", "string": "text",
+                          "integer": "a whole number"}.get(str(constraint), str(constraint))
+                return f"{subject} must be {wanted}; got {error.value!r}"
+            if error.code == 0x22:
+                return f"{subject} must not be empty: set a value or leave the variable out"
+            if error.code in (0x44, 0x46):
+                return f"{subject} must be one of {_choices(constraint)}; got {error.value!r}"
+            if error.code in (0x45, 0x47):
+                return f"{subject}: {', '.join(map(repr, error.info[0]))} not allowed; use {_choices(constraint)}"
+            if error.code == 0x41:
+                meaning = rule.get("meta", {}).get("format") or rule.get("schema", {}).get("meta", {}).get("format")
+                return f"{subject} must be {meaning}" if meaning else f"{subject} is not in the expected form"
+            if error.code == 0x06:  # excludes
+                others = constraint if isinstance(constraint, (list, tuple)) else [constraint]
+                return f"{subject} and {' and '.join(others)} cannot be used together: set one of them"
+            if error.code == 0x04:  # dependencies: the other variable is missing
+                return f"{subject} needs {error.info[0]} too"
+            if error.code == 0x02:
+                return f"{subject} is required"
+            return f"{subject}: {super()._format_message(field, error)}"
+
+    return PlainErrors
 
 
 def _choices(values: Any) -> str:
@@ -161,14 +242,3 @@ def _sentences(tree: Any) -> list[str]:
     if isinstance(tree, Mapping):
         return [sentence for key in tree for sentence in _sentences(tree[key])]
     return [sentence for node in tree for sentence in _sentences(node)]
-
-
-class StrictPipe(Pipe):
-    """The toolkit's Pipe, reading its variables with ``read``; ``warnings`` are for the log."""
-
-    warnings: list[str]
-
-    def validate(self) -> dict[str, Any]:
-        inputs = read(self.env)
-        self.warnings = inputs.warnings
-        return inputs.variables

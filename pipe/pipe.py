@@ -33,15 +33,6 @@ def _secrets(env: dict[str, str]) -> list[str]:
                                for text in [secret, *(f"{user}:{secret}" for user in users if user)]]
 
 
-def _one_stream(logger: logging.Logger) -> None:
-    """Log lines on stdout, like the green and red lines: docker (and so Pipelines) reads a container's
-    stdout and stderr separately, so lines on two streams can reach the log out of order, and a summary
-    on stderr could land after the success line."""
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
-            handler.setStream(sys.stdout)
-
-
 def _flush(logger: logging.Logger) -> None:
     for handler in logger.handlers:
         handler.flush()
@@ -51,27 +42,26 @@ def _flush(logger: logging.Logger) -> None:
 
 def main() -> None:
     _import_path()
-    from bitbucket_pipes_toolkit import get_logger
-
+    from pipe.console import configure_logging, success
     from pipe.errors import PipeError
-    from pipe.inputs import InputError, StrictPipe
+    from pipe.inputs import InputError, read
     from pipe.report import install_mask
-    from pipe.schema import SCHEMA
 
     env = dict(os.environ)
-    logger = get_logger()
-    _one_stream(logger)
+    logger = configure_logging()
     mask = install_mask(logger, _secrets(env))
     try:
-        pipe = StrictPipe(schema=SCHEMA, env=env, check_for_newer_version=False)
+        inputs = read(env)
     except InputError as exc:
         _fail(str(exc), env, env, logger, mask)
         return
-    for warning in pipe.warnings:
+    for warning in inputs.warnings:
         logger.warning(mask.mask(warning))
-    variables = pipe.variables
+    variables = inputs.variables
     debug = bool(variables.get("DEBUG"))
-    if not debug:
+    if debug:
+        logger.setLevel(logging.DEBUG)
+    else:
         for noisy in ("urllib3", "docker"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     _registry_scheme(variables, logger)
@@ -82,7 +72,7 @@ def main() -> None:
     package_type = variables.get("PACKAGE_TYPE") or "container"
     shared = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR")
     try:
-        lines, success, document = _run(action, package_type, variables, env, logger)
+        lines, message, document = _run(action, package_type, variables, env, logger)
     except (PipeError, KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - the one place errors become messages
         if isinstance(exc, PipeError):
             message = str(exc)
@@ -100,7 +90,7 @@ def main() -> None:
     if shared:
         _write_result(Path(shared), results.success(action, package_type, document), logger, mask)
     _flush(logger)
-    pipe.success(mask.mask(success))
+    success(mask.mask(message))
 
 
 def _run(action: str, package_type: str, variables: dict[str, Any], env: dict[str, str],
@@ -160,9 +150,8 @@ def _run(action: str, package_type: str, variables: dict[str, Any], env: dict[st
 
 def _fail(message: str, variables: dict[str, Any], env: dict[str, str], logger: logging.Logger, mask: Any) -> None:
     """The red last line, after a failure result (so that an older success is never taken for this call)."""
-    from bitbucket_pipes_toolkit import fail
-
     from pipe import results
+    from pipe.console import fail
 
     message = mask.mask(message)
     shared = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR")

@@ -75,3 +75,31 @@ def test_other_variables_pass_through_silently() -> None:
            "NODE_ENV": "production", "AWS_REGION": "eu-west-1", "TAGS_COUNT": "1", "TAGS_0": "a", "MY_TOKEN": "s",
            "PYTHONUNBUFFERED": "1", "VERSION": "1.0"}
     assert near_misses(env) == []
+
+
+def test_the_quick_check_never_accepts_what_cerberus_refuses_and_normalises_alike() -> None:
+    """``check`` takes plainly valid documents without cerberus: on every document it accepts, cerberus must
+    accept too and give the same variables; it may leave any document to cerberus."""
+    from cerberus import Validator
+
+    from pipe.inputs import check
+    from pipe.schema import SCHEMA
+
+    strings = ["", "x", "public", "npm", "maven", "gem", "copy", "@acme", "none", "team", "A=1", "1A=1", "=x",
+               "a=b", " k=v", "v1.2", ".bad", "-bad", "ok_1", "x" * 70]
+    values = {"string": strings, "boolean": [True, False, None, "maybe", 1],
+              "list": [[], ["a"], [""], ["A=1"], ["no-equals"], ["npm", "gem"], ["npm", "pypi"], "v1", [1]]}
+    random = __import__("random").Random(13)
+    validator = Validator(SCHEMA, purge_unknown=True)
+    accepted = refused = 0
+    for _ in range(250):
+        names = random.sample(list(SCHEMA), random.randint(0, 8))
+        document = {name: random.choice(values[SCHEMA[name]["type"]]) for name in names}
+        quick = check(document)
+        valid = validator.validate(document)
+        if quick is not None:
+            assert valid, (document, validator.errors)
+            assert quick == validator.document, document
+            accepted += 1
+        refused += not valid
+    assert accepted > 30 and refused > 30  # both kinds of document were tried
