@@ -16,7 +16,7 @@ import requests
 
 from pipe.oci.auth import Credentials
 from pipe.oci.errors import AccessDenied, AuthenticationFailed, RegistryError, RegistryUnavailable
-from pipe.oci.transport import USER_AGENT, RetryPolicy, Transient, _describe, retry_after_seconds
+from pipe.oci.transport import USER_AGENT, RetryPolicy, Transient, retry_after_seconds
 
 
 class NotFound(RegistryError):
@@ -114,6 +114,14 @@ def error_for(response: requests.Response, what: str) -> RegistryError:
     if status == 409:
         return Conflict(text, status, "CONFLICT", detail)
     return RegistryError(text, status, None, detail)
+
+
+def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectionError):
+        return "connection error" if "refused" not in str(exc).lower() else "connection refused"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return type(exc).__name__
 
 
 def display(url: str) -> str:

@@ -94,9 +94,9 @@ def check(document: Mapping[str, Any]) -> dict[str, Any] | None:
         value = document[name]
         if not _passes(value, rule):
             return None
-        if rule.get("type") == "list":
-            if not isinstance(rule.get("schema"), dict) or not all(_passes(item, rule["schema"]) for item in value):
-                return None
+        items = rule.get("schema") if rule.get("type") == "list" else None
+        if items is not None and not (isinstance(items, dict) and all(_passes(item, items) for item in value)):
+            return None
         for other in _names(rule.get("dependencies")):
             if other not in document:
                 return None

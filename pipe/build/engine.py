@@ -1,4 +1,5 @@
-"""The docker engine at DOCKER_HOST, through the docker SDK's low-level client.
+"""The docker engine at DOCKER_HOST: inspect and save over its HTTP API (pipe/build/docker_api.py), builds
+and pulls through the docker SDK's low-level client, imported only for them.
 
 Builds use the classic builder (no BuildKit, buildx, ``--platform`` or ``RUN --mount``: Pipelines
 disables them) and stream their output line by line to ``log``.
@@ -6,18 +7,20 @@ disables them) and stream their output line by line to ``log``.
 
 from __future__ import annotations
 
-import os
+import http.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-import requests
-
-from pipe.build.docker_save import IterReader
+from pipe.build.docker_api import EngineAPI, EngineRefused, EngineUnreachable
 from pipe.build.errors import BuildFailed, ImageError
 from pipe.oci.auth import Credentials
+
+if TYPE_CHECKING:
+    import docker
+
+    from pipe.build.docker_save import IterReader
 
 SAVE_CHUNK = 1024 * 1024
 
@@ -46,29 +49,51 @@ class BuildRequest:
 
 class Engine:
     def __init__(self, timeout: float = 600.0) -> None:
-        self.host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        self.timeout = timeout
         try:
-            kwargs = docker.utils.kwargs_from_env()
-            self.api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
-        except docker.errors.DockerException as exc:
+            self.engine = EngineAPI(timeout=timeout)
+        except EngineUnreachable as exc:
             raise ImageError(self._unreachable(exc)) from None
+        self.host = self.engine.host
+        self._sdk: docker.APIClient | None = None
+        self._auths: dict[str, dict[str, str]] = {}
 
     def _unreachable(self, exc: Exception) -> str:
         return (f"cannot reach the docker engine at {self.host} ({type(exc).__name__}). In Pipelines, add "
                 "`services: [docker]` to the step; with `docker run`, mount the socket "
                 "(-v /var/run/docker.sock:/var/run/docker.sock) or set DOCKER_HOST")
 
+    @property
+    def api(self) -> docker.APIClient:
+        """The docker SDK's client, for builds and pulls."""
+        if self._sdk is None:
+            import docker
+
+            try:
+                self._sdk = docker.APIClient(version="auto", timeout=self.timeout, **docker.utils.kwargs_from_env())
+            except docker.errors.DockerException as exc:
+                raise ImageError(self._unreachable(exc)) from None
+            if self._auths:
+                self._sdk._auth_configs = docker.auth.AuthConfig({"auths": dict(self._auths)})
+        return self._sdk
+
     def add_registry_auth(self, netloc: str, credentials: Credentials | None) -> None:
         """Let builds and pulls reach the target registry (for FROM and CACHE_FROM images there)."""
         if credentials is None:
             return
-        if self.api._auth_configs is None or self.api._auth_configs.is_empty:
-            self.api._auth_configs = docker.auth.AuthConfig({"auths": {}})
-        self.api._auth_configs.add_auth(netloc, {"username": credentials.username,
-                                                 "password": credentials.password})
+        self._auths[netloc] = {"username": credentials.username, "password": credentials.password}
+        if self._sdk is not None:
+            import docker
+
+            if self._sdk._auth_configs is None or self._sdk._auth_configs.is_empty:
+                self._sdk._auth_configs = docker.auth.AuthConfig({"auths": {}})
+            self._sdk._auth_configs.add_auth(netloc, self._auths[netloc])
 
     def build(self, request: BuildRequest, log: Callable[[str], None]) -> str:
         """Build; return the image ID."""
+        import docker
+        import requests
+
         image_id = None
         try:
             stream = self.api.build(
@@ -101,13 +126,13 @@ class Engine:
 
     def inspect(self, image: str) -> ImageInfo:
         try:
-            data = self.api.inspect_image(image)
-        except docker.errors.ImageNotFound:
-            raise ImageError(f"the docker engine has no image {image!r}: build or pull it first, "
-                             "or leave IMAGE unset to build from the Dockerfile") from None
-        except docker.errors.APIError as exc:
-            raise ImageError(f"docker could not inspect {image!r}: {exc.explanation or exc}") from None
-        except (requests.ConnectionError, docker.errors.DockerException) as exc:
+            data: dict[str, Any] = self.engine.inspect_image(image)
+        except EngineRefused as exc:
+            if exc.status == 404:
+                raise ImageError(f"the docker engine has no image {image!r}: build or pull it first, "
+                                 "or leave IMAGE unset to build from the Dockerfile") from None
+            raise ImageError(f"docker could not inspect {image!r}: {exc.message}") from None
+        except EngineUnreachable as exc:
             raise ImageError(self._unreachable(exc)) from None
         rootfs = data.get("RootFS") or {}
         return ImageInfo(str(data["Id"]), list(rootfs.get("Layers") or []), list(data.get("RepoDigests") or []),
@@ -115,14 +140,20 @@ class Engine:
 
     def save(self, image: str) -> IterReader:
         """``docker save`` as a readable stream."""
+        from pipe.build.docker_save import IterReader
+
         try:
-            chunks: Iterator[bytes] = self.api.get_image(image, chunk_size=SAVE_CHUNK)
-        except docker.errors.APIError as exc:
-            raise ImageError(f"docker could not save {image!r}: {exc.explanation or exc}") from None
-        return IterReader(chunks)
+            response = self.engine.save(image)
+        except EngineRefused as exc:
+            raise ImageError(f"docker could not save {image!r}: {exc.message}") from None
+        except EngineUnreachable as exc:
+            raise ImageError(self._unreachable(exc)) from None
+        return IterReader(_chunks(response))
 
     def pull(self, reference: str) -> bool:
         """Pull quietly; False when it fails (a missing cache image is not an error)."""
+        import docker
+
         try:
             for _ in self.api.pull(reference, stream=True, decode=True):
                 pass
@@ -132,4 +163,16 @@ class Engine:
         return True
 
     def close(self) -> None:
-        self.api.close()
+        if self._sdk is not None:
+            self._sdk.close()
+
+
+def _chunks(response: Any) -> Iterator[bytes]:
+    """The save stream's bytes; a connection that drops midway is the engine's failure, not a short tar."""
+    try:
+        while chunk := response.read(SAVE_CHUNK):
+            yield chunk
+    except (OSError, http.client.HTTPException) as exc:
+        raise ImageError(f"the docker engine's save stream broke off ({type(exc).__name__}: {exc})") from None
+    finally:
+        response.close()

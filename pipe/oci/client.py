@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.client import HTTPException
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import requests
-
 from pipe.oci.auth import scope_for
 from pipe.oci.errors import RegistryError, RegistryUnavailable, UploadFailed
+from pipe.oci.session import Response
 from pipe.oci.transport import RetryPolicy, Transient, Transport, decode_json
 from vocab.digests import digest_bytes
 from vocab.mediatypes import ACCEPT_MANIFESTS
@@ -45,7 +45,7 @@ def with_query(url: str, **params: str) -> str:
 
 
 class _Slice(io.RawIOBase):
-    """``length`` bytes of a file from ``offset``; reports progress as requests reads it."""
+    """``length`` bytes of a file from ``offset``; reports progress as the connection reads it."""
 
     def __init__(self, opener: Callable[[], BinaryIO], offset: int, length: int,
                  progress: Progress | None) -> None:
@@ -57,10 +57,6 @@ class _Slice(io.RawIOBase):
 
     def __len__(self) -> int:
         return self._length
-
-    def tell(self) -> int:
-        # requests sizes a body as len() - tell(); without this it would fall back to chunked encoding.
-        return self._length - self._left
 
     def readable(self) -> bool:
         return True
@@ -132,8 +128,12 @@ class RegistryClient:
     def get_blob(self, name: str, digest: str, limit: int = 16 * 1024 * 1024) -> bytes:
         response = self.transport.request("GET", f"/v2/{name}/blobs/{digest}", self.push_scopes(name),
                                           ok=(200,), stream=True)
-        data = response.raw.read(limit + 1, decode_content=True)
-        response.close()
+        try:
+            data = response.raw.read(limit + 1)
+        except (OSError, HTTPException) as exc:
+            raise RegistryUnavailable(f"the download of blob {short(digest)} broke off ({type(exc).__name__})") from None
+        finally:
+            response.close()
         if len(data) > limit:
             raise RegistryError(f"blob {digest} is larger than expected")
         return data
@@ -305,7 +305,7 @@ class RegistryClient:
     def _backoff(self, attempt: int) -> float:
         return min(self.retry.initial * (2 ** attempt), self.retry.maximum)
 
-    def _upload_error(self, response: requests.Response, digest: str) -> RegistryError:
+    def _upload_error(self, response: Response, digest: str) -> RegistryError:
         error = self.transport.error_for(response, f"upload of {short(digest)}")
         if error.code in ("DIGEST_INVALID", "BLOB_UPLOAD_INVALID", "SIZE_INVALID"):
             return UploadFailed(error.message, error.status, error.code, error.detail)

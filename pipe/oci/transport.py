@@ -2,7 +2,7 @@
 
 Retries cover connection errors, 5xx and 429 only, with exponential backoff that honours
 ``Retry-After``; 401 and 403 are never retried (one fresh-token retry after a 401 is part of the
-auth flow, not a retry). Each thread gets its own ``requests.Session``.
+auth flow, not a retry). Each thread gets its own session (pipe/oci/session.py).
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin
 
-import requests
-from requests.adapters import HTTPAdapter
-
 if TYPE_CHECKING:
     from tenacity import RetryCallState, Retrying
 
@@ -33,11 +30,12 @@ from pipe.oci.errors import (
     RegistryUnavailable,
 )
 from pipe.oci.reference import Registry
+from pipe.oci.session import HttpFailure, Response, Session
 
 log = logging.getLogger("pipe.oci")
 
 USER_AGENT = "bitbucket-packages-pipe"
-# A socket send buffer per write; urllib3's default (16 KiB) costs throughput on fast links.
+# A socket send buffer per write; http.client's default (8 KiB) costs throughput on fast links.
 SEND_BLOCK = 1024 * 1024
 MAX_RETRY_AFTER = 60.0
 T = TypeVar("T")
@@ -115,19 +113,13 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def registry_errors(response: requests.Response) -> list[dict[str, Any]]:
+def registry_errors(response: Response) -> list[dict[str, Any]]:
     try:
         body = response.json()
     except ValueError:
         return []
     errors = body.get("errors") if isinstance(body, dict) else None
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-
-
-class _Adapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["blocksize"] = SEND_BLOCK
-        super().init_poolmanager(*args, **kwargs)
 
 
 class Transport:
@@ -146,16 +138,11 @@ class Transport:
     # --- sessions ---
 
     @property
-    def session(self) -> requests.Session:
+    def session(self) -> Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
-            adapter = _Adapter(pool_connections=4, pool_maxsize=8)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.verify = self.registry.verify_tls
-            session.headers["User-Agent"] = USER_AGENT
-            session.trust_env = False  # no proxies or .netrc credentials from the environment
+            session = Session(verify=self.registry.verify_tls, headers={"User-Agent": USER_AGENT},
+                              blocksize=SEND_BLOCK)
             self._local.session = session
         return session
 
@@ -183,11 +170,12 @@ class Transport:
         params += [("scope", scope) for scope in scopes]
         headers = {"Authorization": self.credentials.basic_header()} if self.credentials else {}
 
-        def attempt() -> requests.Response:
+        def attempt() -> Response:
             try:
-                response = self.session.get(challenge.realm, params=params, headers=headers, timeout=self.timeout)
-            except requests.RequestException as exc:
-                raise Transient(f"token endpoint {challenge.realm} unreachable: {type(exc).__name__}") from None
+                response = self.session.request("GET", challenge.realm, params=params, headers=headers,
+                                                timeout=self.timeout)
+            except HttpFailure as exc:
+                raise Transient(f"token endpoint {challenge.realm} unreachable: {exc}") from None
             self._raise_transient(response, "token endpoint")
             return response
 
@@ -209,7 +197,7 @@ class Transport:
             raise RegistryError("the token endpoint answered without a token")
         self.tokens.put(scope_key(scopes), token, lifetime)
 
-    def _learn_challenge(self, response: requests.Response) -> Challenge | None:
+    def _learn_challenge(self, response: Response) -> Challenge | None:
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is not None:
             with self._lock:
@@ -229,7 +217,7 @@ class Transport:
     def send(self, method: str, url: str, scopes: tuple[str, ...], *,
              body: Callable[[], Any] | bytes | None = None, headers: dict[str, str] | None = None,
              params: dict[str, str] | list[tuple[str, str]] | None = None, stream: bool = False,
-             authenticate: bool = True) -> requests.Response:
+             authenticate: bool = True) -> Response:
         """One request with the auth flow and no retries; connection errors, 5xx and 429 raise Transient."""
         url = self.absolute(url)
         refreshed = False
@@ -243,8 +231,8 @@ class Transport:
             try:
                 response = self.session.request(method, url, data=data, headers=all_headers, params=params,
                                                 stream=stream, timeout=self.timeout, allow_redirects=True)
-            except requests.RequestException as exc:
-                raise Transient(f"{method} {self._display(url)} failed: {_describe(exc)}") from None
+            except HttpFailure as exc:
+                raise Transient(f"{method} {self._display(url)} failed: {exc}") from None
             self._raise_transient(response, f"{method} {self._display(url)}")
             if response.status_code != 401 or not authenticate or refreshed:
                 return response
@@ -265,7 +253,7 @@ class Transport:
                 return response
 
     def request(self, method: str, url: str, scopes: tuple[str, ...], *, ok: tuple[int, ...],
-                **kwargs: Any) -> requests.Response:
+                **kwargs: Any) -> Response:
         """``send`` with retries; a status outside ``ok`` raises the matching RegistryError."""
         try:
             response = self.retry.call(self.send, method, url, scopes, **kwargs)
@@ -276,7 +264,7 @@ class Transport:
             raise self.error_for(response, f"{method} {self._display(self.absolute(url))}")
         return response
 
-    def _raise_transient(self, response: requests.Response, what: str) -> None:
+    def _raise_transient(self, response: Response, what: str) -> None:
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             detail = _first_message(response)
@@ -284,7 +272,7 @@ class Transport:
             raise Transient(f"{what} answered {response.status_code}" + (f" ({detail})" if detail else ""),
                             retry_after, response.status_code)
 
-    def error_for(self, response: requests.Response, what: str) -> RegistryError:
+    def error_for(self, response: Response, what: str) -> RegistryError:
         errors = registry_errors(response)
         code = str(errors[0].get("code", "")) if errors else ""
         detail = _first_message(response)
@@ -303,22 +291,14 @@ class Transport:
         return url.split("?", 1)[0].removeprefix(self.registry.base_url)
 
 
-def _first_message(response: requests.Response) -> str:
+def _first_message(response: Response) -> str:
     errors = registry_errors(response)
     if errors:
         return str(errors[0].get("message", ""))[:500]
     return ""
 
 
-def _describe(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.ConnectionError):
-        return "connection error" if "refused" not in str(exc).lower() else "connection refused"
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    return type(exc).__name__
-
-
-def decode_json(response: requests.Response) -> Any:
+def decode_json(response: Response) -> Any:
     try:
         return json.loads(response.content)
     except ValueError:

@@ -17,21 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import tarfile
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pipe.annotations import with_image_created
-from pipe.build.compress import GzipBlocks, gzip_file
-from pipe.build.docker_save import GrowingLayer, RawLayer, read_docker_save
-from pipe.build.engine import Engine
 from pipe.build.errors import ImageError
-from pipe.build.oci_layout import LayoutImage, extract_layout_tar, read_layout
 from pipe.oci.client import Manifest, RegistryClient
 from pipe.oci.errors import RegistryError
 from pipe.oci.transport import Transient
@@ -47,6 +40,18 @@ from vocab.mediatypes import (
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
 )
+
+if TYPE_CHECKING:
+    import tempfile
+    from concurrent.futures import Future
+
+    from pipe.build.compress import GzipBlocks
+    from pipe.build.docker_save import GrowingLayer, RawLayer
+    from pipe.build.engine import Engine
+    from pipe.build.oci_layout import LayoutImage
+
+# What only an upload needs (archives, compression, threads) is imported when a push gets that far: a
+# warm re-push that finds the image already there is mostly start-up time.
 
 log = logging.getLogger("pipe.push")
 
@@ -109,6 +114,8 @@ class ImagePusher:
             return self._push_saved(engine.save(image), work, tags, stream)
 
     def push_archive(self, path: Path, tags: list[str]) -> PushResult:
+        from pipe.build.oci_layout import extract_layout_tar, read_layout
+
         if path.is_dir():
             return self.push_layout(read_layout(path), tags)
         kind = archive_kind(path)
@@ -122,6 +129,8 @@ class ImagePusher:
                 return self._push_saved(stream, work, tags)
 
     def push_layout(self, image: LayoutImage, tags: list[str]) -> PushResult:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.progress.plan(len(image.blobs), sum(blob.size for blob in image.blobs))
         with ThreadPoolExecutor(self.workers, thread_name_prefix="blob") as pool:
             futures = [pool.submit(self._push_layout_blob, blob) for blob in image.blobs]
@@ -239,6 +248,10 @@ class ImagePusher:
     # --- docker save ---
 
     def _push_saved(self, stream: BinaryIO, work: Path, tags: list[str], stream_layers: bool = False) -> PushResult:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from pipe.build.docker_save import read_docker_save
+
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="layer")
         futures: dict[str, Future[dict]] = {}  # by diff ID; by path in the archive when streamed
         lock = threading.Lock()
@@ -285,6 +298,8 @@ class ImagePusher:
 
     def _stream_layer(self, growing: GrowingLayer, work: Path) -> dict:
         """Compress and upload a layer while docker save still writes it; after a failure, push it from the file."""
+        from pipe.build.compress import GzipBlocks
+
         gzip = GzipBlocks()
         try:
             self.blobs.push_stream(_compressed_chunks(growing, gzip), lambda: gzip.digest, lambda: gzip.size)
@@ -313,6 +328,8 @@ class ImagePusher:
                     self.progress.layer_done(int(known["size"]), uploaded=False)
                     self._remember_blob(layer.diff_id, known)
                     return {k: known[k] for k in ("mediaType", "digest", "size")}
+            from pipe.build.compress import gzip_file
+
             compressed = work / f"{layer.file.name}.gz"
             digest, size = gzip_file(layer.file, compressed)
             layer.file.unlink(missing_ok=True)
@@ -358,6 +375,8 @@ class ImagePusher:
         return digest
 
     def _tempdir(self) -> tempfile.TemporaryDirectory:
+        import tempfile
+
         return tempfile.TemporaryDirectory(prefix="pipe-push-", dir=self.workdir)
 
 
@@ -430,6 +449,8 @@ def _wait_all(futures: list[Future]) -> None:
 
 def archive_kind(path: Path) -> str:
     """'docker-save' or 'oci-layout', from the member names of a tar."""
+    import tarfile
+
     try:
         with tarfile.open(path, mode="r:*") as tar:
             names = {name.lstrip("./").rstrip("/") for name in tar.getnames()}
