@@ -5,12 +5,15 @@ Layers in a docker save tar are uncompressed tars (``<id>/layer.tar`` in the cla
 directory while its sha256 (the diff ID) is computed, and handed to ``on_layer`` as soon as it is
 complete, so compression and upload can start while the rest of the tar still streams in.
 ``manifest.json`` (at the end of the classic format) then says which file is the config and in
-what order the layers go. A caller that wants to start on a layer before it is complete gets a
+what order the layers go. The docker engine's own stream may be trusted to hold the layers its config
+lists (as docker push trusts its store): its layers are not hashed, and take their diff IDs from the
+config, in order. A caller that wants to start on a layer before it is complete gets a
 ``GrowingLayer`` as soon as the layer begins, and follows the file as it is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -180,7 +183,10 @@ def _looks_like_layer(path: str, head: bytes) -> bool:
 
 def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLayer], None] | None = None,
                      wanted_tag: str | None = None,
-                     on_layer_start: Callable[[GrowingLayer], None] | None = None) -> SavedImage:
+                     on_layer_start: Callable[[GrowingLayer], None] | None = None,
+                     trust_config: bool = False) -> SavedImage:
+    """The image in a ``docker save`` stream. With ``trust_config`` (the engine's own stream) the layers
+    are not hashed: handed to callbacks without a diff ID (""), they get the config's at the end."""
     workdir.mkdir(parents=True, exist_ok=True)
     documents: dict[str, bytes] = {}
     layers: dict[str, RawLayer] = {}
@@ -209,7 +215,7 @@ def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLay
                         on_layer_start(growing)
                     layer = None
                     try:
-                        layer = _save_layer(path, head, source, target, growing)
+                        layer = _save_layer(path, head, source, target, growing, hashed=not trust_config)
                     finally:
                         if growing is not None:
                             growing.end(layer)
@@ -250,22 +256,37 @@ def read_docker_save(stream: BinaryIO, workdir: Path, on_layer: Callable[[RawLay
         if real not in layers:
             raise ImageError(f"the archive's layer {layer_path!r} is missing")
         ordered.append(layers[real])
+    if trust_config:
+        ordered = _with_config_diff_ids(documents[config_path], ordered)
     return SavedImage(documents[config_path], ordered, list(entry.get("RepoTags") or []))
 
 
-def _save_layer(path: str, head: bytes, source: BinaryIO, target: Path, growing: GrowingLayer | None) -> RawLayer:
-    digest = hashlib.sha256(head)
+def _with_config_diff_ids(config: bytes, layers: list[RawLayer]) -> list[RawLayer]:
+    try:
+        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError):
+        raise ImageError("the image's config lists no layers (rootfs.diff_ids)") from None
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(layers):
+        raise ImageError("the image's layers do not match its config (a different number of layers)")
+    return [dataclasses.replace(layer, diff_id=str(diff_id)) for layer, diff_id in zip(layers, diff_ids, strict=True)]
+
+
+def _save_layer(path: str, head: bytes, source: BinaryIO, target: Path, growing: GrowingLayer | None,
+                hashed: bool = True) -> RawLayer:
+    """The layer written to ``target``, with its diff ID when ``hashed``."""
+    digest = hashlib.sha256(head) if hashed else None
     size = len(head)
     # Unbuffered: what ``growing`` announces is in the file for its reader.
     with open(target, "wb", buffering=0) as out:
         _write_all(out, head)
         while block := source.read(BLOCK):
-            digest.update(block)
+            if digest is not None:
+                digest.update(block)
             _write_all(out, block)
             size += len(block)
             if growing is not None:
                 growing.wrote(size)
-    return RawLayer(path, target, f"sha256:{digest.hexdigest()}", size)
+    return RawLayer(path, target, f"sha256:{digest.hexdigest()}" if digest is not None else "", size)
 
 
 def _write_all(out: io.RawIOBase, data: bytes) -> None:

@@ -175,35 +175,40 @@ class RegistryClient:
 
     def upload_stream(self, name: str, chunks: Iterable[bytes], digest: Callable[[], str],
                       progress: Progress | None = None) -> None:
-        """Upload a blob whose bytes are still being made: a PATCH per chunk as it comes, then the digest.
+        """Upload a blob whose bytes are still being made: one PATCH whose body is sent as it comes
+        (chunked transfer encoding, as docker push sends a layer), then the digest.
 
-        No resume here: after a failure the session is cancelled and the exception raised, for the
-        caller to upload the blob again from a file (``upload``).
+        One request per layer, not one per few megabytes: each request costs the registry an
+        authorisation and its upload session's bookkeeping. No resume here: after a failure the session
+        is cancelled and the exception raised, for the caller to upload the blob again from a file
+        (``upload``).
         """
         scopes = self.push_scopes(name)
         location = self.start_upload(name)
-        offset = 0
-        try:
+        sent = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal sent
             for chunk in chunks:
-                if not chunk:
-                    continue
-                response = self.transport.send(
-                    "PATCH", location, scopes, body=chunk,
-                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
-                             "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
-                if response.status_code != 202:
-                    raise self._upload_error(response, "a streamed layer")
-                location = self.transport.absolute(response.headers.get("Location", location))
-                offset += len(chunk)
-                if progress:
-                    progress(len(chunk))
+                if chunk:
+                    yield chunk
+                    sent += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+
+        try:
+            response = self.transport.send("PATCH", location, scopes, body=counted(),
+                                           headers={"Content-Type": "application/octet-stream"})
+            if response.status_code != 202:
+                raise self._upload_error(response, "a streamed layer")
+            location = self.transport.absolute(response.headers.get("Location") or location)
             response = self.transport.send("PUT", with_query(location, digest=digest()), scopes,
                                            headers={"Content-Length": "0"})
             if response.status_code != 201:
                 raise self._upload_error(response, digest())
         except BaseException:
-            if progress and offset:
-                progress(-offset)  # counted again by the upload that replaces this one
+            if progress and sent:
+                progress(-sent)  # counted again by the upload that replaces this one
             try:
                 self.transport.send("DELETE", location, scopes)
             except (Transient, RegistryError) as exc:

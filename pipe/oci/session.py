@@ -15,6 +15,7 @@ import http.client
 import json
 import select
 import socket
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -93,7 +94,7 @@ class Session:
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._context: Any = None
 
-    def request(self, method: str, url: str, *, data: bytes | BinaryIO | None = None,
+    def request(self, method: str, url: str, *, data: bytes | BinaryIO | Iterable[bytes] | None = None,
                 headers: dict[str, str] | None = None, params: dict[str, str] | list[tuple[str, str]] | None = None,
                 stream: bool = False, timeout: tuple[float, float] = (15.0, 300.0),
                 allow_redirects: bool = True) -> Response:
@@ -122,7 +123,7 @@ class Session:
             response.content  # noqa: B018 - read now: the caller only looks
         return response
 
-    def _send(self, method: str, url: str, data: bytes | BinaryIO | None, headers: dict[str, str],
+    def _send(self, method: str, url: str, data: bytes | BinaryIO | Iterable[bytes] | None, headers: dict[str, str],
               timeout: tuple[float, float]) -> Response:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -131,7 +132,10 @@ class Session:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection = self._connection(key, timeout)
         try:
-            connection.request(method, target, body=data, headers=headers)
+            if data is None or isinstance(data, bytes) or hasattr(data, "read"):
+                connection.request(method, target, body=data, headers=headers)
+            else:
+                _send_chunked(connection, method, target, data, headers)
             raw = connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
@@ -189,6 +193,38 @@ class Session:
             for connection in idle:
                 connection.close()
         self._idle.clear()
+
+
+def _send_chunked(connection: http.client.HTTPConnection, method: str, target: str, chunks: Iterable[bytes],
+                  headers: dict[str, str]) -> None:
+    """A body of unknown length, in chunked transfer encoding as its chunks come. http.client would do
+    it too, but copies every chunk twice to frame it; here a plain socket gets the frame and the chunk
+    in one call."""
+    connection.putrequest(method, target)
+    for name, value in headers.items():
+        if name.lower() not in ("content-length", "transfer-encoding"):
+            connection.putheader(name, value)
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    sock = connection.sock
+    gather = getattr(sock, "sendmsg", None) if type(sock) is socket.socket else None  # TLS sockets cannot
+    for chunk in chunks:
+        if not chunk:
+            continue
+        frame = [b"%X\r\n" % len(chunk), chunk, b"\r\n"]
+        if gather is None:
+            for part in frame:
+                sock.sendall(part)
+            continue
+        views = [memoryview(part) for part in frame]
+        while views:
+            sent = gather(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                views.pop(0)
+            if views and sent:
+                views[0] = views[0][sent:]
+    sock.sendall(b"0\r\n\r\n")
 
 
 def _usable(connection: http.client.HTTPConnection) -> bool:

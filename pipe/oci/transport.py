@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin
@@ -215,12 +215,22 @@ class Transport:
     # --- requests ---
 
     def send(self, method: str, url: str, scopes: tuple[str, ...], *,
-             body: Callable[[], Any] | bytes | None = None, headers: dict[str, str] | None = None,
+             body: Callable[[], Any] | bytes | Iterator[bytes] | None = None, headers: dict[str, str] | None = None,
              params: dict[str, str] | list[tuple[str, str]] | None = None, stream: bool = False,
              authenticate: bool = True) -> Response:
-        """One request with the auth flow and no retries; connection errors, 5xx and 429 raise Transient."""
+        """One request with the auth flow and no retries; connection errors, 5xx and 429 raise Transient.
+
+        ``body``: bytes, a callable that opens it afresh for each attempt, or an iterator of chunks (sent
+        with chunked transfer encoding, once: a 401 then comes back to the caller rather than being
+        answered with a new token and the request sent again)."""
+        replayable = body is None or isinstance(body, bytes) or callable(body)
         url = self.absolute(url)
         refreshed = False
+        challenge = self._challenge
+        if authenticate and challenge is not None and challenge.scheme == "bearer" and self.credentials is not None \
+                and self.tokens.get(scope_key(scopes)) is None:
+            # The registry's way is known (ping): fetch the token first rather than learn again from a 401.
+            self._fetch_token(challenge, scope_key(scopes))
         while True:
             all_headers = dict(headers or {})
             if authenticate:
@@ -234,7 +244,7 @@ class Transport:
             except HttpFailure as exc:
                 raise Transient(f"{method} {self._display(url)} failed: {exc}") from None
             self._raise_transient(response, f"{method} {self._display(url)}")
-            if response.status_code != 401 or not authenticate or refreshed:
+            if response.status_code != 401 or not authenticate or refreshed or not replayable:
                 return response
             challenge = self._learn_challenge(response)
             if challenge is None:

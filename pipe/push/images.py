@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("pipe.push")
 
 GZIP_LAYERS = frozenset({DOCKER_LAYER_GZIP, OCI_LAYER_GZIP})
-STREAM_CHUNK = 8 * 1024 * 1024  # a PATCH of a layer uploaded while it is made
 
 
 @dataclass
@@ -111,7 +110,7 @@ class ImagePusher:
         stream = not any(self._known.layers.get(d) or self.cache.layer(d) for d in info.diff_ids)
         with self._tempdir() as tmp:
             work = Path(tmp)
-            return self._push_saved(engine.save(image), work, tags, stream)
+            return self._push_saved(engine.save(image), work, tags, stream, from_engine=True)
 
     def push_archive(self, path: Path, tags: list[str]) -> PushResult:
         from pipe.build.oci_layout import extract_layout_tar, read_layout
@@ -247,7 +246,10 @@ class ImagePusher:
 
     # --- docker save ---
 
-    def _push_saved(self, stream: BinaryIO, work: Path, tags: list[str], stream_layers: bool = False) -> PushResult:
+    def _push_saved(self, stream: BinaryIO, work: Path, tags: list[str], stream_layers: bool = False,
+                    from_engine: bool = False) -> PushResult:
+        """Push a ``docker save`` stream. Streamed layers (``stream_layers``) need no diff ID before they are
+        uploaded: the engine's own (``from_engine``) are then not hashed (docker_save.py)."""
         from concurrent.futures import ThreadPoolExecutor
 
         from pipe.build.docker_save import read_docker_save
@@ -272,7 +274,8 @@ class ImagePusher:
         try:
             saved = read_docker_save(_Counted(stream, self.progress.read), work / "save",
                                      None if stream_layers else on_layer,
-                                     on_layer_start=on_layer_start if stream_layers else None)
+                                     on_layer_start=on_layer_start if stream_layers else None,
+                                     trust_config=stream_layers and from_engine)
             self.progress.save_finished()
             _wait_all(list(futures.values()))
         finally:
@@ -285,6 +288,8 @@ class ImagePusher:
         if diff_ids != [layer.diff_id for layer in saved.layers]:
             raise ImageError("the image's layers do not match its config (diff IDs differ)")
         layers = [futures[layer.path if stream_layers else layer.diff_id].result() for layer in saved.layers]
+        for layer, descriptor in zip(saved.layers, layers, strict=True):
+            self._remember_blob(layer.diff_id, descriptor)
         config_file = work / "config.json"
         config_file.write_bytes(saved.config)
         config_blob = Blob(digest_bytes(saved.config), len(saved.config), DOCKER_CONFIG,
@@ -314,7 +319,6 @@ class ImagePusher:
         descriptor = {"mediaType": DOCKER_LAYER_GZIP, "digest": gzip.digest, "size": gzip.size}
         self.progress.resized(layer.size, gzip.size)
         self.progress.layer_done(gzip.size, uploaded=True)
-        self._remember_blob(layer.diff_id, descriptor)
         return descriptor
 
     def _push_layer(self, layer: RawLayer, work: Path) -> dict:
@@ -326,7 +330,6 @@ class ImagePusher:
                 if outcome:
                     self.progress.resized(layer.size, int(known["size"]))
                     self.progress.layer_done(int(known["size"]), uploaded=False)
-                    self._remember_blob(layer.diff_id, known)
                     return {k: known[k] for k in ("mediaType", "digest", "size")}
             from pipe.build.compress import gzip_file
 
@@ -342,13 +345,11 @@ class ImagePusher:
                 outcome, location = self.blobs.find(digest, size)
                 if outcome:
                     self.progress.layer_done(size, uploaded=False)
-                    self._remember_blob(layer.diff_id, blob.descriptor)
                     return blob.descriptor
                 checked = True
             self.blobs.push(blob, location, checked=checked or location is not None)
             self.progress.layer_done(size, uploaded=True)
             compressed.unlink(missing_ok=True)
-            self._remember_blob(layer.diff_id, blob.descriptor)
             return blob.descriptor
         finally:
             layer.file.unlink(missing_ok=True)
@@ -392,14 +393,10 @@ def _image_manifest(body: bytes, media_type: str) -> dict | None:
     return document
 
 
-def _compressed_chunks(growing: GrowingLayer, gzip: GzipBlocks, size: int = STREAM_CHUNK) -> Iterator[bytes]:
-    """The layer gzipped, in chunks of about ``size`` bytes, as fast as docker save writes it."""
-    buffer = bytearray()
+def _compressed_chunks(growing: GrowingLayer, gzip: GzipBlocks) -> Iterator[bytes]:
+    """The layer gzipped, a block at a time, as fast as docker save writes it."""
     for block, last in growing.blocks():
-        buffer += gzip.add(block, last)
-        if len(buffer) >= size or last:
-            yield bytes(buffer)
-            buffer.clear()
+        yield gzip.add(block, last)
 
 
 class _Counted:
