@@ -11,7 +11,6 @@ import base64
 import logging
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +81,8 @@ def main() -> None:
             message = (f"Unexpected error: {type(exc).__name__}: {exc}. Run again with DEBUG: 'true' for details, "
                        "and include them when you report it.")
         if debug:
+            import traceback
+
             logger.debug(mask.mask(traceback.format_exc()))
         _fail(message, variables, env, logger, mask)
         return

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,8 @@ def write(directory: Path, document: dict[str, Any]) -> list[Path]:
 
 def _write_atomically(path: Path, text: str) -> Path:
     # A later step reading the file never sees half of it, nor this call's half over a previous one.
+    import tempfile
+
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

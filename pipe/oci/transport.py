@@ -7,10 +7,8 @@ auth flow, not a retry). Each thread gets its own session (pipe/oci/session.py).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -61,6 +59,8 @@ class RetryPolicy:
         if isinstance(exc, Transient) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
         backoff = self.initial * (2 ** max(attempt - 1, 0))
+        import random  # only after a failure: a warm re-push has none
+
         return min(backoff + random.uniform(0, self.initial), self.maximum)
 
     def wait(self, state: RetryCallState) -> float:
@@ -107,6 +107,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     if value.isdigit():
         return float(value)
     try:
+        import email.utils
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
