@@ -140,6 +140,9 @@ class Session:
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
             raise _failure(exc) from None
+        except BaseException:
+            connection.close()  # a body that failed to come (its reader raised): the request is half sent
+            raise
         return Response(self, key, connection, raw, url)
 
     def _connection(self, key: tuple[str, str, int], timeout: tuple[float, float]) -> http.client.HTTPConnection:
