@@ -154,19 +154,24 @@ class Session:
                 return connection
             connection.close()
         scheme, host, port = key
-        if scheme == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=timeout[0], context=self._tls(), blocksize=self.blocksize)
-        else:
-            connection = http.client.HTTPConnection(host, port, timeout=timeout[0], blocksize=self.blocksize)
+        kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection  # Host: default ports
+        connection = kind(host, port, blocksize=self.blocksize)
         try:
-            connection.connect()
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
+            # Connected here rather than by http.client: a host name given as text to getaddrinfo is
+            # IDNA-encoded, which imports the idna codec (and unicodedata) for a plain address too.
+            sock = socket.create_connection((host.encode() if host.isascii() else host, port), timeout[0])
+        except OSError as exc:
             failure = _failure(exc)
             raise failure if isinstance(failure, TimedOut) else ConnectFailed(str(failure)) from None
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection.sock.settimeout(timeout[1])
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = self._tls().wrap_socket(sock, server_hostname=host)
+            sock.settimeout(timeout[1])
+        except OSError as exc:
+            sock.close()
+            raise ConnectFailed(str(_failure(exc))) from None
+        connection.sock = sock
         return connection
 
     def _release(self, key: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:

@@ -98,3 +98,50 @@ def test_connections_are_kept_alive_and_bodies_arrive_whole(servers) -> None:
 def test_a_closed_port_is_a_connection_failure() -> None:
     with pytest.raises(ConnectFailed, match="connection refused"):
         Session().request("GET", "http://127.0.0.1:9/v2/")
+
+
+def _self_signed(directory) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    cert, private = directory / "cert.pem", directory / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return str(cert), str(private)
+
+
+def test_tls_is_verified_unless_insecure(tmp_path) -> None:
+    import ssl
+
+    from pipe.oci.session import HttpFailure
+
+    handler = type("Handler", (Recorder,), {"seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_self_signed(tmp_path))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/v2/"
+    try:
+        with pytest.raises(HttpFailure):  # a certificate no CA of certifi's bundle signed
+            Session().request("GET", url)
+        insecure = Session(verify=False)
+        assert insecure.request("PUT", url, data=b"over tls").content == b"got 8 bytes"
+        assert insecure.request("PATCH", url, data=iter([b"a" * 5000, b"b"])).content == b"got 5001 bytes"
+        assert [item["body"] for item in handler.seen] == [b"over tls", b"a" * 5000 + b"b"]
+    finally:
+        server.shutdown()
+        server.server_close()
