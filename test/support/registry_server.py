@@ -108,16 +108,21 @@ class RegistryServer:
         self.stop()
         self.start()
 
-    def cli(self, *args: str, check: bool = True) -> str:
+    def command(self, *args: str) -> subprocess.CompletedProcess:
+        """One ``packages-registry`` command on this server's stores, in this process when its
+        environment can be given as flags; its exit status, stdout and stderr."""
         if args and args[0] not in CREATING or "delete" in args or "purge" in args:
             self.made.clear()  # a deletion or a restore may have changed what exists
         flags = [arg for name, value in self.env.items() if name in ENV_FLAGS for arg in (ENV_FLAGS[name], value)]
         argv = ["--data", str(self.data), *flags, *args]
         if all(name in ENV_FLAGS or os.environ.get(name) == value for name, value in self.env.items()):
-            result = run_cli_in_process(argv)
-        else:  # settings only the environment carries: a process of its own
-            result = subprocess.run([*CLI, *argv], capture_output=True, text=True, env={**os.environ, **self.env},
-                                    check=False)
+            return run_cli_in_process(argv)
+        # settings only the environment carries: a process of its own
+        return subprocess.run([*CLI, *argv], capture_output=True, text=True, env={**os.environ, **self.env},
+                              check=False)
+
+    def cli(self, *args: str, check: bool = True) -> str:
+        result = self.command(*args)
         if check and result.returncode != 0:
             raise RuntimeError(f"packages-registry {' '.join(args)} failed: {result.stderr}")
         return result.stdout.strip()
