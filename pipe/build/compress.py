@@ -16,6 +16,10 @@ import struct
 import zlib
 from pathlib import Path
 
+# The gzip trailer's CRC-32 by zlib-ng: the same values, at many times the speed of the system's zlib 1.2
+# (it was a sixth of a cold push's CPU time). Deflate itself stays zlib's, so layers keep their bytes.
+from zlib_ng.zlib_ng import crc32
+
 BLOCK = 1024 * 1024
 SAMPLE = 16 * 1024
 STORED_MAX = 65535  # the most a stored deflate block holds
@@ -71,7 +75,7 @@ class GzipBlocks:
     def add(self, block: bytes, last: bool) -> bytes:
         out = b"" if self._started else _HEADER
         self._started = True
-        self._crc = zlib.crc32(block, self._crc)
+        self._crc = crc32(block, self._crc)
         self._length += len(block)
         out += _deflate(block, self.level, last)
         if last:
