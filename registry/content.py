@@ -13,9 +13,10 @@ import hashlib
 import io
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from registry.offload import off_loop
 from registry.quota import Quota, QuotaExceeded
@@ -23,6 +24,8 @@ from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
 from registry.storage.faults import StorageFull
 from vocab.digests import Digest
+
+T = TypeVar("T")
 
 # Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
 STREAM_ALGORITHM = "sha256"
@@ -147,6 +150,16 @@ class _SessionLocks:
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+async def _together(steps: Iterable[Awaitable[T]]) -> list[T]:
+    """Run the steps side by side (each syncs a file: the waits overlap); all of them finish before
+    the first failure, if any, is raised, so none is left running behind its caller."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
 
 
 def blob_lock(digest: str) -> str:
@@ -368,6 +381,22 @@ class ContentService:
             raise
         return staged.digest, info
 
+    async def store_together(self, package_id: int, blobs: Sequence[bytes | AsyncIterator[bytes]],
+                             then: Callable[[Transaction, list[str]], Awaitable[None]] | None = None) -> list[str]:
+        """Several blobs (each its bytes, or a stream of them), stored by their sha256 and linked in one
+        metadata transaction with the caller's own rows (``then(tx, digests)``), or none of them: one
+        round of syncs for all (their files synced side by side, then one commit). Returns their digests."""
+        staged: list[StagedBlob] = []
+        try:
+            for blob in blobs:
+                staged.append(await self.stage(_one_chunk(blob) if isinstance(blob, bytes) else blob))
+            await self.commit_staged_together(staged, package_id, then)
+        except BaseException:
+            for each in staged:
+                await self.discard(each)  # a committed one has left the upload area: nothing to do
+            raise
+        return [each.digest for each in staged]
+
     async def stage(self, chunks: AsyncIterator[bytes], algorithms: tuple[str, ...] = ()) -> StagedBlob:
         """Write a stream to the store's upload area, hashed (sha256 and ``algorithms``) as it arrives,
         off the event loop for big chunks. Nothing is visible or recorded until ``commit_staged``.
@@ -414,23 +443,43 @@ class ContentService:
                             then: Callable[[Transaction, str], Awaitable[None]] | None = None) -> BlobInfo:
         """Make staged bytes durable, visible under their sha256 and linked to the package, in one metadata
         transaction with the caller's own rows (``then(tx, digest)``), or not at all (then discard them)."""
-        digest = staged.digest
-        await self.quota.precheck_blob(package_id, digest, staged.size)
-        await self.blobs.seal(staged.upload_id)
-        async with self.db.transaction() as tx:
-            await tx.lock(blob_lock(digest))
-            await self.quota.admit_blob(tx, package_id, digest, staged.size)
-            info = await self.blobs.commit(staged.upload_id, digest)
-            now = time.time()
-            await tx.execute(
-                "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
-                (digest, info.size, now),
-            )
-            await self._link(tx, package_id, digest, now)
+
+        async def then_one(tx: Transaction, digests: list[str]) -> None:
             if then is not None:
-                await then(tx, digest)
-        return info
+                await then(tx, digests[0])
+
+        return (await self.commit_staged_together([staged], package_id, then_one))[0]
+
+    async def commit_staged_together(self, staged: Sequence[StagedBlob], package_id: int,
+                                     then: Callable[[Transaction, list[str]], Awaitable[None]] | None = None
+                                     ) -> list[BlobInfo]:
+        """``commit_staged`` for several blobs at once: their bytes made durable side by side, and all of
+        them visible and linked in one metadata transaction (one commit to sync), or none of them.
+        ``then`` gets their digests in order."""
+        digests = [each.digest for each in staged]
+        for each in staged:
+            await self.quota.precheck_blob(package_id, each.digest, each.size)
+        await _together(self.blobs.seal(each.upload_id) for each in staged)
+        async with self.db.transaction() as tx:
+            for digest in sorted(set(digests)):  # one order for every writer: no deadlock between two
+                await tx.lock(blob_lock(digest))
+            admitted: set[str] = set()
+            for each in staged:
+                if each.digest not in admitted:  # the same bytes twice cost their room once
+                    admitted.add(each.digest)
+                    await self.quota.admit_blob(tx, package_id, each.digest, each.size)
+            infos = await _together(self.blobs.commit(each.upload_id, each.digest) for each in staged)
+            now = time.time()
+            for digest, info in zip(digests, infos, strict=True):
+                await tx.execute(
+                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+                    (digest, info.size, now),
+                )
+                await self._link(tx, package_id, digest, now)
+            if then is not None:
+                await then(tx, digests)
+        return infos
 
     async def _hash_state(self, upload_id: str, size: int) -> _HashState:
         state = self._hash_states.get(upload_id)

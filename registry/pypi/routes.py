@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -25,15 +25,14 @@ from registry.content import UploadNotFound
 from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.pypi import errors, simple
-from registry.pypi.distributions import WHEEL, InvalidDistribution, inspect, parse_filename
+from registry.pypi.distributions import WHEEL, Distribution, InvalidDistribution, inspect, parse_filename
 from registry.pypi.errors import PypiError
 from registry.pypi.guard import PYPI, authorize, caller_of
 from registry.pypi.names import is_valid_project_name, normalize, parse_version
 from registry.pypi.store import FileExists, PypiStore
-from registry.pypi.upload import UploadForm, file_chunks, receive
+from registry.pypi.upload import UploadedFile, UploadForm, file_chunks, receive
 from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
-from vocab.digests import Digest
 from vocab.names import is_valid_workspace
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -194,7 +193,10 @@ class PypiApi:
 
         async def before_file(fields: dict[str, str], filename: str) -> None:
             """Cheap refusals before the file's bytes are read: who, which project, which file name."""
-            name = parse_filename(filename) if filename else None
+            try:
+                name = parse_filename(filename) if filename else None
+            except InvalidDistribution as exc:
+                raise errors.invalid(str(exc)) from None
             project = normalize(fields.get("name") or (name.project if name else ""))
             if not project or not is_valid_project_name(project):
                 raise errors.invalid("the upload names no valid project (form field 'name')")
@@ -206,19 +208,15 @@ class PypiApi:
                 await budget.check(request.content_length)
             target["package"] = package
 
+        form = await receive(request, self._spool_dir(), limit, before_file)
         try:
-            form = await receive(request, self._spool_dir(), limit, before_file)
-        except InvalidDistribution as exc:
-            raise errors.invalid(str(exc)) from None
-        try:
-            response = await self._accept(form, target.get("package"), caller.principal.name)
+            actor = await audit.request_actor(request, caller.principal)
+            return await self._accept(form, target.get("package"), caller.principal.name, actor)
         finally:
             await asyncio.to_thread(form.discard)
-        await audit.record_request(request, "push", principal=caller.principal, package=target.get("package"),
-                                   target=form.file.filename if form.file else None)
-        return response
 
-    async def _accept(self, form: UploadForm, package: Package | None, uploader: str) -> web.StreamResponse:
+    async def _accept(self, form: UploadForm, package: Package | None, uploader: str,
+                      actor: audit.Actor) -> web.StreamResponse:
         fields, uploaded = form.fields, form.file
         action = fields.get(":action", "file_upload")
         if action != "file_upload":
@@ -232,16 +230,15 @@ class PypiApi:
         if not declared:
             raise errors.invalid("the upload declares no digest of its file: send sha256_digest (twine, uv and "
                                  "Poetry do)")
+        # One thread hop for the blocking work: the digests of a file held in memory, and its metadata.
+        inspected = await asyncio.to_thread(_hash_and_inspect, uploaded)
         for algorithm, value in declared.items():
             if getattr(uploaded, algorithm) != value:
                 raise errors.invalid(f"the file's {algorithm} digest does not match the declared {algorithm} "
                                      "(was the upload cut short?)")
-        source = uploaded.data if uploaded.data is not None else uploaded.path
-        assert source is not None
-        try:
-            dist = await asyncio.to_thread(inspect, source, uploaded.filename)
-        except InvalidDistribution as exc:
-            raise errors.invalid(str(exc)) from None
+        if isinstance(inspected, InvalidDistribution):
+            raise errors.invalid(str(inspected))
+        dist = inspected
         if dist.name.project != normalize(package.name):
             raise errors.invalid(f"the file {dist.name.filename!r} is of project {dist.name.project!r}, not "
                                  f"{package.name!r}")
@@ -252,24 +249,22 @@ class PypiApi:
                                  f"({dist.name.project} {dist.version})")
         store_digest = f"sha256:{uploaded.sha256}"
 
-        async def record(tx, _digest: str, metadata_digest: str | None = None) -> None:
-            await PypiStore.record(tx, package.id, dist, store_digest, uploaded.size, uploaded.md5,
+        async def record(tx, digests: list[str]) -> None:
+            # The file's rows, and its audit entry, in the transaction that links its blobs.
+            metadata_digest = digests[1] if len(digests) > 1 else None
+            await PypiStore.record(tx, package.id, dist, digests[0], uploaded.size, uploaded.md5,
                                    uploaded.blake2_256, metadata_digest, uploader)
+            await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
 
-        metadata_digest = None
-        # The file's own room first: a refused upload must not leave its metadata behind.
-        await self.svc.content.quota.precheck_blob(package.id, store_digest, uploaded.size)
+        # The file and (a wheel's) core metadata file: stored, synced and committed together.
+        blobs: list[bytes | AsyncIterator[bytes]] = [
+            uploaded.data if uploaded.data is not None else file_chunks(uploaded.path)]
         if dist.name.packagetype == WHEEL:
-            metadata_digest, _ = await self.svc.content.store_small(package.id, dist.metadata_bytes)
+            blobs.append(dist.metadata_bytes)
+        # The file's own room first: a refused upload stores nothing.
+        await self.svc.content.quota.precheck_blob(package.id, store_digest, uploaded.size)
         try:
-            if uploaded.data is not None:
-                # Bytes in hand: stored and recorded with the file's rows in one transaction.
-                await self.svc.content.store_small(
-                    package.id, uploaded.data, lambda tx, digest: record(tx, digest, metadata_digest))
-            else:
-                await self.svc.content.store(package.id, file_chunks(uploaded.path), Digest("sha256", uploaded.sha256))
-                async with self.svc.db.transaction() as tx:
-                    await record(tx, store_digest, metadata_digest)
+            await self.svc.content.store_together(package.id, blobs, record)
         except UploadNotFound:
             raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
         except FileExists:
@@ -295,6 +290,17 @@ class PypiApi:
             self._rendered.pop(next(iter(self._rendered)))
         self._rendered[full_key] = (package.updated_at, body)
         return body
+
+
+def _hash_and_inspect(uploaded: UploadedFile) -> Distribution | InvalidDistribution:
+    """Blocking (in a thread): the digests of a file held in memory, and what the file is. An unreadable
+    file is returned, not raised, so that a wrong digest (a cut upload) is what the client hears first."""
+    if uploaded.data is not None:
+        uploaded.hash_held_bytes()
+    try:
+        return inspect(uploaded.data if uploaded.data is not None else uploaded.path, uploaded.filename)
+    except InvalidDistribution as exc:
+        return exc
 
 
 def _negotiated(request: web.Request) -> str:
