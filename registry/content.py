@@ -85,6 +85,7 @@ class StagedBlob:
     upload_id: str
     size: int
     hexdigests: dict[str, str]  # algorithm -> hex digest of the bytes
+    sealed: bool = False  # already durable (``stage(seal=True)``): the commit need not sync them again
 
     @property
     def digest(self) -> str:
@@ -381,31 +382,23 @@ class ContentService:
             raise
         return staged.digest, info
 
-    async def store_together(self, package_id: int, blobs: Sequence[bytes | AsyncIterator[bytes]],
-                             then: Callable[[Transaction, list[str]], Awaitable[None]] | None = None) -> list[str]:
-        """Several blobs (each its bytes, or a stream of them), stored by their sha256 and linked in one
-        metadata transaction with the caller's own rows (``then(tx, digests)``), or none of them: one
-        round of syncs for all (their files synced side by side, then one commit). Returns their digests."""
-        staged: list[StagedBlob] = []
-        try:
-            for blob in blobs:
-                staged.append(await self.stage(_one_chunk(blob) if isinstance(blob, bytes) else blob))
-            await self.commit_staged_together(staged, package_id, then)
-        except BaseException:
-            for each in staged:
-                await self.discard(each)  # a committed one has left the upload area: nothing to do
-            raise
-        return [each.digest for each in staged]
+    async def discard_all(self, staged: Iterable[StagedBlob]) -> None:
+        for each in staged:
+            await self.discard(each)
 
-    async def stage(self, chunks: AsyncIterator[bytes], algorithms: tuple[str, ...] = ()) -> StagedBlob:
-        """Write a stream to the store's upload area, hashed (sha256 and ``algorithms``) as it arrives,
-        off the event loop for big chunks. Nothing is visible or recorded until ``commit_staged``.
+    async def stage(self, chunks: AsyncIterator[bytes] | bytes, algorithms: tuple[str, ...] = (), *,
+                    seal: bool = False) -> StagedBlob:
+        """Write a stream (or bytes) to the store's upload area, hashed (sha256 and ``algorithms``) as it
+        arrives, off the event loop for big chunks; with ``seal``, made durable at once (so that the sync
+        overlaps whatever the caller does meanwhile). Nothing is visible or recorded until ``commit_staged``.
 
         Three syncs at commit (the file, its directory, the commit) where a resumable upload session
         takes six: there is no session row, since one request brings all the bytes. A crash before
         the commit leaves at most an unrecorded file, which garbage collection deletes. On error the
         bytes are discarded.
         """
+        if isinstance(chunks, bytes):
+            chunks = _one_chunk(chunks)
         names = (STREAM_ALGORITHM, *(a for a in algorithms if a != STREAM_ALGORITHM))
         hashers = [hashlib.new(name) for name in names]
         size = 0
@@ -425,11 +418,13 @@ class ContentService:
         await self.blobs.start_upload(upload_id)
         try:
             await self.blobs.append(upload_id, hashed())
+            if seal:
+                await self.blobs.seal(upload_id)
         except BaseException:
             await self.blobs.cancel(upload_id)
             raise
         return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in zip(names, hashers,
-                                                                                              strict=True)})
+                                                                                              strict=True)}, seal)
 
     def open_staged(self, staged: StagedBlob) -> StagedReader:
         """The staged bytes as a blocking file for a worker thread (to check them before they are
@@ -459,7 +454,7 @@ class ContentService:
         digests = [each.digest for each in staged]
         for each in staged:
             await self.quota.precheck_blob(package_id, each.digest, each.size)
-        await _together(self.blobs.seal(each.upload_id) for each in staged)
+        await _together(self.blobs.seal(each.upload_id) for each in staged if not each.sealed)
         async with self.db.transaction() as tx:
             for digest in sorted(set(digests)):  # one order for every writer: no deadlock between two
                 await tx.lock(blob_lock(digest))

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from registry import audit
 from registry.access.models import Package, Right
-from registry.content import UploadNotFound
 from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.pypi import errors, simple
@@ -230,8 +229,47 @@ class PypiApi:
         if not declared:
             raise errors.invalid("the upload declares no digest of its file: send sha256_digest (twine, uv and "
                                  "Poetry do)")
-        # One thread hop for the blocking work: the digests of a file held in memory, and its metadata.
-        inspected = await asyncio.to_thread(_hash_and_inspect, uploaded)
+        content = self.svc.content
+        # The file is written and synced to the upload area while it is checked (one thread hop for the
+        # blocking work: the digests of a file held in memory, and what the file is); a refused file is
+        # discarded from there.
+        staging, inspected = await asyncio.gather(
+            content.stage(uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), seal=True),
+            asyncio.to_thread(_hash_and_inspect, uploaded), return_exceptions=True)
+        if isinstance(staging, BaseException):
+            raise staging
+        staged = [staging]
+        try:
+            dist = self._checked(fields, declared, package, uploaded, inspected)
+
+            async def record(tx, digests: list[str]) -> None:
+                # The file's rows, and its audit entry, in the transaction that links its blobs.
+                metadata_digest = digests[1] if len(digests) > 1 else None
+                await PypiStore.record(tx, package.id, dist, digests[0], uploaded.size, uploaded.md5,
+                                       uploaded.blake2_256, metadata_digest, uploader)
+                await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
+
+            if dist.name.packagetype == WHEEL:  # its core metadata file, committed with it
+                staged.append(await content.stage(dist.metadata_bytes, seal=True))
+            await content.commit_staged_together(staged, package.id, record)
+        except BlobNotFound:  # the staged bytes were taken by garbage collection meanwhile
+            await content.discard_all(staged)
+            raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
+        except FileExists:
+            await content.discard_all(staged)
+            raise errors.file_exists(uploaded.filename) from None
+        except BaseException:
+            await content.discard_all(staged)
+            raise
+        return web.Response(text="OK\n")
+
+    @staticmethod
+    def _checked(fields: dict[str, str], declared: dict[str, str], package: Package, uploaded: UploadedFile,
+                 inspected: Distribution | BaseException) -> Distribution:
+        """The file's distribution once its digests (``declared``) and metadata agree with the form; else
+        the refusal."""
+        if isinstance(inspected, BaseException) and not isinstance(inspected, InvalidDistribution):
+            raise inspected
         for algorithm, value in declared.items():
             if getattr(uploaded, algorithm) != value:
                 raise errors.invalid(f"the file's {algorithm} digest does not match the declared {algorithm} "
@@ -247,29 +285,7 @@ class PypiApi:
                 form_version is not None and form_version != dist.name.version):
             raise errors.invalid("the form's name and version do not match the file's own metadata "
                                  f"({dist.name.project} {dist.version})")
-        store_digest = f"sha256:{uploaded.sha256}"
-
-        async def record(tx, digests: list[str]) -> None:
-            # The file's rows, and its audit entry, in the transaction that links its blobs.
-            metadata_digest = digests[1] if len(digests) > 1 else None
-            await PypiStore.record(tx, package.id, dist, digests[0], uploaded.size, uploaded.md5,
-                                   uploaded.blake2_256, metadata_digest, uploader)
-            await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
-
-        # The file and (a wheel's) core metadata file: stored, synced and committed together.
-        blobs: list[bytes | AsyncIterator[bytes]] = [
-            uploaded.data if uploaded.data is not None else file_chunks(uploaded.path)]
-        if dist.name.packagetype == WHEEL:
-            blobs.append(dist.metadata_bytes)
-        # The file's own room first: a refused upload stores nothing.
-        await self.svc.content.quota.precheck_blob(package.id, store_digest, uploaded.size)
-        try:
-            await self.svc.content.store_together(package.id, blobs, record)
-        except UploadNotFound:
-            raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
-        except FileExists:
-            raise errors.file_exists(dist.name.filename) from None
-        return web.Response(text="OK\n")
+        return dist
 
     # --- helpers ---
 
