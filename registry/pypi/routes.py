@@ -23,6 +23,7 @@ from registry import audit
 from registry.access.models import Package, Right
 from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
+from registry.offload import INLINE_BYTES
 from registry.pypi import errors, simple
 from registry.pypi.distributions import WHEEL, Distribution, InvalidDistribution, inspect, parse_filename
 from registry.pypi.errors import PypiError
@@ -170,8 +171,10 @@ class PypiApi:
             def build() -> bytes:
                 return json.dumps(simple.json_api(package.name, versions, files, links, project_url, version)).encode()
 
-            # The document grows with every file and release: built in a thread, once per change.
-            return await asyncio.to_thread(build) if len(files) > INLINE_FILES else build()
+            # The document grows with every file and release (and decodes one release's metadata): built in
+            # a thread, once per change.
+            heavy = len(files) > INLINE_FILES or max((len(v.metadata_json) for v in versions), default=0) > INLINE_BYTES
+            return await asyncio.to_thread(build) if heavy else build()
 
         body = await self._cached(package, ("json", links.base, version), render)
         return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-cache"})
