@@ -397,8 +397,6 @@ class ContentService:
         the commit leaves at most an unrecorded file, which garbage collection deletes. On error the
         bytes are discarded.
         """
-        if isinstance(chunks, bytes):
-            chunks = _one_chunk(chunks)
         names = (STREAM_ALGORITHM, *(a for a in algorithms if a != STREAM_ALGORITHM))
         hashers = [hashlib.new(name) for name in names]
         size = 0
@@ -407,9 +405,9 @@ class ContentService:
             for hasher in hashers:
                 hasher.update(chunk)
 
-        async def hashed() -> AsyncIterator[bytes]:
+        async def hashed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             nonlocal size
-            async for chunk in chunks:
+            async for chunk in stream:
                 await off_loop(len(chunk), update, chunk)
                 size += len(chunk)
                 yield chunk
@@ -417,9 +415,15 @@ class ContentService:
         upload_id = str(uuid.uuid4())
         await self.blobs.start_upload(upload_id)
         try:
-            await self.blobs.append(upload_id, hashed())
-            if seal:
-                await self.blobs.seal(upload_id)
+            if isinstance(chunks, bytes):
+                # Bytes in hand: written first, then hashed while they are synced (the two waits overlap).
+                size = await self.blobs.append(upload_id, _one_chunk(chunks))
+                hashing = off_loop(len(chunks), update, chunks)
+                await (_together([hashing, self.blobs.seal(upload_id)]) if seal else hashing)
+            else:
+                await self.blobs.append(upload_id, hashed(chunks))
+                if seal:
+                    await self.blobs.seal(upload_id)
         except BaseException:
             await self.blobs.cancel(upload_id)
             raise
@@ -452,9 +456,10 @@ class ContentService:
         them visible and linked in one metadata transaction (one commit to sync), or none of them.
         ``then`` gets their digests in order."""
         digests = [each.digest for each in staged]
-        for each in staged:
+        unsealed = [each for each in staged if not each.sealed]
+        for each in unsealed:  # a refusal before the slow part (for sealed ones, the commit's own check is enough)
             await self.quota.precheck_blob(package_id, each.digest, each.size)
-        await _together(self.blobs.seal(each.upload_id) for each in staged if not each.sealed)
+        await _together(self.blobs.seal(each.upload_id) for each in unsealed)
         async with self.db.transaction() as tx:
             for digest in sorted(set(digests)):  # one order for every writer: no deadlock between two
                 await tx.lock(blob_lock(digest))

@@ -215,7 +215,8 @@ class PypiApi:
             actor = await audit.request_actor(request, caller.principal)
             return await self._accept(form, target.get("package"), caller.principal.name, actor)
         finally:
-            await asyncio.to_thread(form.discard)
+            if form.file is not None and form.file.path is not None:  # a spooled file (held in memory: nothing)
+                await asyncio.to_thread(form.discard)
 
     async def _accept(self, form: UploadForm, package: Package | None, uploader: str,
                       actor: audit.Actor) -> web.StreamResponse:

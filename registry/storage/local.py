@@ -45,6 +45,7 @@ class LocalBlobStore:
         self._uploads = root / "uploads"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._uploads.mkdir(parents=True, exist_ok=True)
+        _make_prefixes(self._blobs / "sha256")
 
     def _blob_path(self, digest: str) -> Path:
         algorithm, _, encoded = digest.partition(":")
@@ -148,14 +149,25 @@ class LocalBlobStore:
     async def commit(self, upload_id: str, digest: str) -> BlobInfo:
         source = self._upload_path(upload_id)
         target = self._blob_path(digest)
-        with _space():
-            target.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = source.stat().st_size
-            os.replace(source, target)
         except FileNotFoundError:
             raise BlobNotFound(upload_id) from None  # the session was dropped (gc) meanwhile
-        await asyncio.to_thread(_fsync_directory, target.parent)  # the rename itself must survive a crash
+        made = []
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            # The blob's directory is not there yet (the first blob of its prefix): made on demand, so that
+            # a commit costs no mkdir (it takes the parent's lock) once the prefixes exist.
+            made = [path.parent for path in (target.parent.parent, target.parent) if not path.is_dir()]
+            with _space():
+                target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(source, target)
+            except FileNotFoundError:
+                raise BlobNotFound(upload_id) from None
+        # The rename itself must survive a crash (and a new directory's entry in its parent).
+        await asyncio.to_thread(_fsync_directories, [target.parent, *made])
         return BlobInfo(size=size, local_path=target)
 
     async def cancel(self, upload_id: str) -> None:
@@ -174,6 +186,18 @@ class LocalBlobStore:
     async def abort_incomplete(self, older_than: float) -> int:
         """Nothing to do: a local file has no separate multipart state."""
         return 0
+
+
+def _make_prefixes(root: Path) -> None:
+    """Every two-hex-digit directory of an algorithm's blobs, made once (and synced) at start: a first
+    blob of its prefix then costs no directory to make and sync (a new inode) in its push."""
+    missing = [root / f"{n:02x}" for n in range(256) if not (root / f"{n:02x}").is_dir()]
+    if not missing:
+        return
+    made_root = not root.is_dir()
+    for path in missing:
+        path.mkdir(parents=True, exist_ok=True)
+    _fsync_directories([root, *([root.parent] if made_root else [])])
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -200,12 +224,13 @@ def _fsync(path: Path) -> int:
         os.close(fd)
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _fsync_directories(paths: list[Path]) -> None:
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 async def _read_file(path: Path, offset: int, length: int | None, key: str) -> AsyncIterator[bytes]:
