@@ -413,14 +413,14 @@ class ContentService:
                 yield chunk
 
         upload_id = str(uuid.uuid4())
-        await self.blobs.start_upload(upload_id)
         try:
             if isinstance(chunks, bytes):
-                # Bytes in hand: written first, then hashed while they are synced (the two waits overlap).
-                size = await self.blobs.append(upload_id, _one_chunk(chunks))
-                hashing = off_loop(len(chunks), update, chunks)
-                await (_together([hashing, self.blobs.seal(upload_id)]) if seal else hashing)
+                # Bytes in hand: written (and synced) in one step, hashed meanwhile.
+                size = len(chunks)
+                await _together([off_loop(size, update, chunks),
+                                 self.blobs.write_upload(upload_id, chunks, seal=seal)])
             else:
+                await self.blobs.start_upload(upload_id)
                 await self.blobs.append(upload_id, hashed(chunks))
                 if seal:
                     await self.blobs.seal(upload_id)
