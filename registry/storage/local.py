@@ -169,8 +169,13 @@ class LocalBlobStore:
         return await asyncio.to_thread(_fsync, self._upload_path(upload_id))
 
     async def commit(self, upload_id: str, digest: str) -> BlobInfo:
-        source = self._upload_path(upload_id)
-        target = self._blob_path(digest)
+        # One thread hop: the rename (it takes the directory's lock, and may make the directory) and the
+        # sync that makes it survive a crash.
+        return await asyncio.to_thread(self._commit_now, upload_id, self._upload_path(upload_id),
+                                       self._blob_path(digest))
+
+    @staticmethod
+    def _commit_now(upload_id: str, source: Path, target: Path) -> BlobInfo:
         try:
             size = source.stat().st_size
         except FileNotFoundError:
@@ -179,8 +184,8 @@ class LocalBlobStore:
         try:
             os.replace(source, target)
         except FileNotFoundError:
-            # The blob's directory is not there yet (the first blob of its prefix): made on demand, so that
-            # a commit costs no mkdir (it takes the parent's lock) once the prefixes exist.
+            # The blob's directory is not there yet (another algorithm's first blob of its prefix; sha256's
+            # are made at start): made on demand, and its entry in its parent synced too.
             made = [path.parent for path in (target.parent.parent, target.parent) if not path.is_dir()]
             with _space():
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -188,8 +193,7 @@ class LocalBlobStore:
                 os.replace(source, target)
             except FileNotFoundError:
                 raise BlobNotFound(upload_id) from None
-        # The rename itself must survive a crash (and a new directory's entry in its parent).
-        await asyncio.to_thread(_fsync_directories, [target.parent, *made])
+        _fsync_directories([target.parent, *made])
         return BlobInfo(size=size, local_path=target)
 
     async def cancel(self, upload_id: str) -> None:
