@@ -21,6 +21,7 @@ from aiohttp import web
 
 from registry import audit
 from registry.access.models import Package, Right
+from registry.content import ContentService, StagedBlob
 from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.offload import INLINE_BYTES
@@ -235,16 +236,15 @@ class PypiApi:
                                  "Poetry do)")
         content = self.svc.content
         # The file is written and synced to the upload area while it is checked (one thread hop for the
-        # blocking work: the digests of a file held in memory, and what the file is); a refused file is
-        # discarded from there.
-        staging, inspected = await asyncio.gather(
-            content.stage(uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), seal=True),
-            asyncio.to_thread(_hash_and_inspect, uploaded), return_exceptions=True)
-        if isinstance(staging, BaseException):
-            raise staging
-        staged = [staging]
+        # blocking work: the digests of a file held in memory, and what the file is), and a wheel's core
+        # metadata file while the file's sync may still run; a refused upload's files are discarded.
+        stagings = [asyncio.ensure_future(content.stage(
+            uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), seal=True))]
         try:
-            dist = self._checked(fields, declared, package, uploaded, inspected)
+            dist = self._checked(fields, declared, package, uploaded,
+                                 await asyncio.to_thread(_hash_and_inspect, uploaded))
+            if dist.name.packagetype == WHEEL:
+                stagings.append(asyncio.ensure_future(content.stage(dist.metadata_bytes, seal=True)))
 
             async def record(tx, digests: list[str]) -> None:
                 # The file's rows, and its audit entry, in the transaction that links its blobs.
@@ -253,27 +253,23 @@ class PypiApi:
                                        uploaded.blake2_256, metadata_digest, uploader)
                 await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
 
-            if dist.name.packagetype == WHEEL:  # its core metadata file, committed with it
-                staged.append(await content.stage(dist.metadata_bytes, seal=True))
+            staged = [await staging for staging in stagings]
             await content.commit_staged_together(staged, package.id, record)
-        except BlobNotFound:  # the staged bytes were taken by garbage collection meanwhile
-            await content.discard_all(staged)
-            raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
-        except FileExists:
-            await content.discard_all(staged)
-            raise errors.file_exists(uploaded.filename) from None
-        except BaseException:
-            await content.discard_all(staged)
+        except BaseException as exc:
+            await _discard_staged(content, stagings)
+            if isinstance(exc, BlobNotFound):  # the staged bytes were taken by garbage collection meanwhile
+                raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again"
+                                       ) from None
+            if isinstance(exc, FileExists):
+                raise errors.file_exists(uploaded.filename) from None
             raise
         return web.Response(text="OK\n")
 
     @staticmethod
     def _checked(fields: dict[str, str], declared: dict[str, str], package: Package, uploaded: UploadedFile,
-                 inspected: Distribution | BaseException) -> Distribution:
+                 inspected: Distribution | InvalidDistribution) -> Distribution:
         """The file's distribution once its digests (``declared``) and metadata agree with the form; else
         the refusal."""
-        if isinstance(inspected, BaseException) and not isinstance(inspected, InvalidDistribution):
-            raise inspected
         for algorithm, value in declared.items():
             if getattr(uploaded, algorithm) != value:
                 raise errors.invalid(f"the file's {algorithm} digest does not match the declared {algorithm} "
@@ -310,6 +306,15 @@ class PypiApi:
             self._rendered.pop(next(iter(self._rendered)))
         self._rendered[full_key] = (package.updated_at, body)
         return body
+
+
+async def _discard_staged(content: ContentService, stagings: list[asyncio.Future[StagedBlob]]) -> None:
+    """Let every staging finish, then discard what each wrote (a committed blob has left the upload area:
+    nothing to do), so that a refused or failed upload leaves nothing behind."""
+    await asyncio.wait(stagings)
+    for staging in stagings:
+        if not staging.cancelled() and staging.exception() is None:
+            await content.discard(staging.result())
 
 
 def _hash_and_inspect(uploaded: UploadedFile) -> Distribution | InvalidDistribution:
