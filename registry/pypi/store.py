@@ -81,18 +81,14 @@ class PypiStore:
         of one file: one wins)."""
         now = time.time()
         version = dist.version
-        if await tx.fetchone("SELECT 1 AS x FROM pypi_files WHERE package_id = ? AND filename = ?",
-                             (package_id, dist.name.filename)) is not None:
-            raise FileExists(dist.name.filename)
-        if await tx.fetchone("SELECT 1 AS x FROM pypi_versions WHERE package_id = ? AND version = ?",
-                             (package_id, version)) is None:
-            metadata = {key: value for key, value in dist.metadata.items() if key != "description"}
-            await tx.execute(
-                "INSERT INTO pypi_versions (package_id, version, metadata, description, description_content_type, "
-                "requires_python, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (package_id, version, json.dumps(metadata), dist.metadata.get("description"),
-                 dist.metadata.get("description_content_type"), dist.requires_python, now),
-            )
+        metadata = {key: value for key, value in dist.metadata.items() if key != "description"}
+        # The version's first file brings its row; the file's own insert refuses a name taken (its key).
+        await tx.execute(
+            "INSERT INTO pypi_versions (package_id, version, metadata, description, description_content_type, "
+            "requires_python, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, version) DO NOTHING",
+            (package_id, version, json.dumps(metadata), dist.metadata.get("description"),
+             dist.metadata.get("description_content_type"), dist.requires_python, now),
+        )
         try:
             await tx.execute(
                 f"INSERT INTO pypi_files (package_id, {_FILE_COLUMNS}) "
