@@ -154,8 +154,8 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def _together(steps: Iterable[Awaitable[T]]) -> list[T]:
-    """Run the steps side by side (each syncs a file: the waits overlap); all of them finish before
-    the first failure, if any, is raised, so none is left running behind its caller."""
+    """Run the steps side by side (syncs of different files: the waits overlap); all of them finish
+    before the first failure, if any, is raised, so none is left running behind its caller."""
     results = await asyncio.gather(*steps, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
@@ -381,10 +381,6 @@ class ContentService:
             await self.discard(staged)
             raise
         return staged.digest, info
-
-    async def discard_all(self, staged: Iterable[StagedBlob]) -> None:
-        for each in staged:
-            await self.discard(each)
 
     async def stage(self, chunks: AsyncIterator[bytes] | bytes, algorithms: tuple[str, ...] = (), *,
                     seal: bool = False) -> StagedBlob:

@@ -8,7 +8,7 @@ tenth of a millisecond on the event loop (aiohttp's reader parses each part's Co
 header with a fresh regular expression, some 70 microseconds a field).
 
 The file is checked (its name, its archive, its metadata, the digests the client declared) before
-any of it reaches the blob store, so a refused upload leaves nothing stored.
+any of it is visible or recorded (registry/pypi/routes.py), so a refused upload leaves nothing stored.
 """
 
 from __future__ import annotations
