@@ -35,6 +35,26 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# busybox-static of the other architecture (arm64 on amd64, amd64 on arm64), unpacked, not installed: the
+# tests make one image per platform and merge them into an index (nothing of it runs: no emulation).
+native_arch=$(dpkg --print-architecture)
+other_arch=$([ "$native_arch" = arm64 ] && echo amd64 || echo arm64)
+busybox_dir=/var/cache/packages-tests/busybox-static-$other_arch
+if [ ! -x "$busybox_dir/bin/busybox" ]; then
+  echo "fetching busybox-static:$other_arch"
+  dpkg --print-foreign-architectures | grep -qx "$other_arch" || dpkg --add-architecture "$other_arch"
+  apt-cache show "busybox-static:$other_arch" >/dev/null 2>&1 || apt-get update -qq
+  mkdir -p "$(dirname "$busybox_dir")"
+  download=$(mktemp -d)
+  trap 'rm -rf "$download"' EXIT
+  if id -u _apt >/dev/null 2>&1; then chown _apt "$download"; fi  # apt downloads as _apt
+  (cd "$download" && apt-get download -qq "busybox-static:$other_arch")
+  rm -rf "$busybox_dir.new"
+  dpkg-deb -x "$download"/busybox-static_*.deb "$busybox_dir.new"
+  rm -rf "$busybox_dir"
+  mv "$busybox_dir.new" "$busybox_dir"
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

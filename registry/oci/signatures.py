@@ -2,16 +2,20 @@
 "pull requires a trusted signature".
 
 Written from cosign's format (not shared with the pipe's signer or the tests' checker): the
-signatures of the image ``sha256:<hex>`` are the layers of the manifest tagged ``sha256-<hex>.sig``
-in the same package; each layer of media type ``application/vnd.dev.cosign.simplesigning.v1+json``
-is a simple-signing payload (JSON; ``critical.image.docker-manifest-digest`` names the image) with
-an ECDSA P-256 / SHA-256 signature over the payload's bytes, base64, in the layer annotation
-``dev.cosignproject.cosign/signature``.
+signatures of the image ``sha256:<hex>`` are the layers of its signature manifests in the same
+package, which cosign stores in two ways: under the tag ``sha256-<hex>.sig`` (its default), and as
+OCI 1.1 referrers of the image without a tag (``cosign sign --registry-referrers-mode=oci-1-1``:
+artifact type, or config media type, ``application/vnd.dev.cosign.artifact.sig.v1+json``). Each
+layer of media type ``application/vnd.dev.cosign.simplesigning.v1+json`` is a simple-signing payload
+(JSON; ``critical.image.docker-manifest-digest`` names the image) with an ECDSA P-256 / SHA-256
+signature over the payload's bytes, base64, in the layer annotation ``dev.cosignproject.cosign/signature``.
 
-Everything read here was pushed by users: the signature manifest's layers are counted and sized
-before anything is read, payloads are read up to MAX_PAYLOAD_BYTES, and parsing and the ECDSA checks
-run in a thread. Results are kept per (image, signature manifest, trusted keys): a new signature moves
-the ``.sig`` tag and a key added or removed changes the keys, so a kept result is never stale.
+Everything read here was pushed by users: at most MAX_SIGNATURE_REFERRERS referrer manifests (the
+newest) of up to MAX_SIGNATURE_MANIFEST_BYTES are read besides the tagged one, their layers are
+counted and sized before anything else is read, payloads are read up to MAX_PAYLOAD_BYTES, and
+parsing and the ECDSA checks run in a thread. Results are kept per (image, signature manifests,
+trusted keys): a new signature moves the ``.sig`` tag or adds a referrer, and a key added or removed
+changes the keys, so a kept result is never stale.
 """
 
 from __future__ import annotations
@@ -38,9 +42,13 @@ from registry.trust import TrustedKey, TrustStore
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"  # a referrer-only signature's type
 # The tags cosign keeps its artifacts under: signatures, attestations, SBOMs.
 COSIGN_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(?:sig|att|sbom)")
-MAX_SIGNATURE_LAYERS = 16  # signatures looked at per image (cosign appends one per `cosign sign`)
+MAX_SIGNATURE_LAYERS = 16  # signatures looked at per signature manifest (cosign appends one per `cosign sign`)
+MAX_SIGNATURES = 32  # signatures looked at per image, over its tagged and its referrer signature manifests
+MAX_SIGNATURE_REFERRERS = 8  # referrer signature manifests read per image (the newest)
+MAX_SIGNATURE_MANIFEST_BYTES = 64 * 1024  # a referrer signature manifest larger than this is not read (~150 signatures)
 MAX_PAYLOAD_BYTES = 64 * 1024  # a simple-signing payload is a few hundred bytes
 MAX_SIGNATURE_CHARS = 1024  # base64 of a DER ECDSA P-256 signature is under 100
 MAX_PARENTS_CHECKED = 16  # indexes whose signature may cover an image pulled by digest
@@ -73,25 +81,29 @@ def signature_tag(digest: str) -> str | None:
     return f"sha256-{hex_part}.sig" if algorithm == "sha256" else None
 
 
-def _signature_layers(content: bytes) -> list[_Layer]:
-    """The simple-signing layers of a signature manifest (at most MAX_SIGNATURE_LAYERS)."""
-    try:
-        document = json.loads(content)
-    except (ValueError, RecursionError):
-        return []
-    layers = document.get("layers") if isinstance(document, dict) else None
-    found = []
-    for layer in layers if isinstance(layers, list) else []:
-        if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING:
+def _signature_layers(contents: list[bytes]) -> list[_Layer]:
+    """The simple-signing layers of signature manifests, in order (at most MAX_SIGNATURE_LAYERS of each,
+    MAX_SIGNATURES in all; one signature found in two manifests counts once)."""
+    found: dict[tuple[str, str], _Layer] = {}
+    for content in contents:
+        try:
+            document = json.loads(content)
+        except (ValueError, RecursionError):
             continue
-        digest, size, annotations = layer.get("digest"), layer.get("size"), layer.get("annotations")
-        signature = annotations.get(SIGNATURE_ANNOTATION) if isinstance(annotations, dict) else None
-        if (isinstance(digest, str) and digest.startswith("sha256:") and isinstance(size, int)
-                and isinstance(signature, str) and len(signature) <= MAX_SIGNATURE_CHARS):
-            found.append(_Layer(digest, size, signature))
-        if len(found) >= MAX_SIGNATURE_LAYERS:
-            break
-    return found
+        layers = document.get("layers") if isinstance(document, dict) else None
+        taken = 0
+        for layer in layers if isinstance(layers, list) else []:
+            if taken >= MAX_SIGNATURE_LAYERS or len(found) >= MAX_SIGNATURES:
+                break
+            if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING:
+                continue
+            digest, size, annotations = layer.get("digest"), layer.get("size"), layer.get("annotations")
+            signature = annotations.get(SIGNATURE_ANNOTATION) if isinstance(annotations, dict) else None
+            if (isinstance(digest, str) and digest.startswith("sha256:") and isinstance(size, int)
+                    and isinstance(signature, str) and len(signature) <= MAX_SIGNATURE_CHARS):
+                found.setdefault((digest, signature), _Layer(digest, size, signature))
+                taken += 1
+    return list(found.values())
 
 
 def _claimed_digest(payload: bytes) -> str | None:
@@ -150,20 +162,34 @@ class SignatureVerifier:
         self.results: BudgetLru[tuple, SignatureStatus] = BudgetLru(CACHE_BUDGET)
 
     async def status(self, package: Package, digest: str, keys: list[TrustedKey]) -> SignatureStatus:
-        tag = signature_tag(digest)
-        signatures = await self.store.get_manifest(package.id, tag, by_digest=False) if tag else None
-        if signatures is None:
+        manifests = await self._signature_manifests(package, digest)
+        if not manifests:
             return SignatureStatus(UNSIGNED, reason="it has no signature")
-        cache_key = (package.id, digest, signatures.digest, tuple((key.fingerprint, key.name) for key in keys))
+        cache_key = (package.id, digest, tuple(manifests), tuple((key.fingerprint, key.name) for key in keys))
         cached = self.results.get(cache_key)
         if cached is not None:
             return cached
-        layers = await off_loop(len(signatures.content), _signature_layers, signatures.content)
+        contents = [content for content in manifests.values() if content is not None]
+        layers = await off_loop(sum(map(len, contents)), _signature_layers, contents)
         payloads = {layer.digest: payload for layer in layers
                     if (payload := await self._payload(layer)) is not None}
         result = await asyncio.to_thread(_decide, digest, layers, payloads, tuple(keys))
         self.results.put(cache_key, result, 1)
         return result
+
+    async def _signature_manifests(self, package: Package, digest: str) -> dict[str, bytes | None]:
+        """The image's signature manifests by digest: the one tagged ``sha256-<hex>.sig`` first, then its
+        newest referrers of cosign's signature type (content None: too large to read)."""
+        manifests: dict[str, bytes | None] = {}
+        tag = signature_tag(digest)
+        tagged = await self.store.get_manifest(package.id, tag, by_digest=False) if tag else None
+        if tagged is not None:
+            manifests[tagged.digest] = tagged.content
+        for row in await self.store.newest_referrers(package.id, digest, SIGNATURE_ARTIFACT, MAX_SIGNATURE_REFERRERS,
+                                                     MAX_SIGNATURE_MANIFEST_BYTES):
+            content = row["content"]
+            manifests.setdefault(row["digest"], bytes(content) if content is not None else None)
+        return manifests
 
     async def covering(self, package: Package, digest: str, keys: list[TrustedKey]) -> tuple[SignatureStatus, str]:
         """(status, index digest): the image's own status, or, if that is not verified, the verified

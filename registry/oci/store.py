@@ -162,6 +162,16 @@ class OciStore:
             params += (artifact_type,)
         return await self.db.fetchall(sql + " ORDER BY digest", params)
 
+    async def newest_referrers(self, package_id: int, subject: str, artifact_type: str, limit: int,
+                               content_up_to: int) -> list[Row]:
+        """The ``limit`` referrers of this type pushed last (digest, size, and the content of those of up to
+        ``content_up_to`` bytes): a bounded read for checks that look into referrers."""
+        return await self.db.fetchall(
+            "SELECT digest, size, CASE WHEN size <= ? THEN content END AS content FROM manifests "
+            "WHERE package_id = ? AND subject = ? AND artifact_type = ? ORDER BY created_at DESC, digest LIMIT ?",
+            (content_up_to, package_id, subject, artifact_type, limit),
+        )
+
     # --- what the UI shows ---
 
     async def tags_with_manifests(self, package_id: int, limit: int, content_up_to: int) -> list[Row]:

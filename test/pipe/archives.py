@@ -25,8 +25,14 @@ def write_docker_archive(target: Path, note: str, random_bytes: int = 0) -> Path
     layers = [_layer({"etc/note": f"{note}\n".encode()})]
     if random_bytes:
         layers.append(_layer({"data/random.bin": os.urandom(random_bytes)}))
+    return write_docker_archive_of(target, layers, note)
+
+
+def write_docker_archive_of(target: Path, layers: list[bytes], note: str, architecture: str = "amd64") -> Path:
+    """A docker save tar of one image of these layer tars, whose config names ``architecture`` (as
+    ``docker save`` on a runner of that architecture writes it)."""
     diff_ids = [f"sha256:{hashlib.sha256(layer).hexdigest()}" for layer in layers]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {"note": note}},
+    config = json.dumps({"architecture": architecture, "os": "linux", "config": {"Labels": {"note": note}},
                          "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     config_name = f"{hashlib.sha256(config).hexdigest()}.json"
     with tarfile.open(target, "w") as tar:

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from test.pipe.archives import write_docker_archive
+from test.pipe.archives import write_docker_archive, write_docker_archive_of
 from test.pipe.conftest import PipeWorld, lists
+from test.support.busybox import elf_architecture, native_architecture, other_architecture, write_rootfs
 from test.support.cosign_keys import generate_key_pair
 from test.support.cosign_verify import NotVerified, verify_image, verify_payload
+from test.support.dockerd import Dockerd
+from test.support.pipe_step import PipelineStep
 
 PASSWORD = "correct horse battery staple"
 
@@ -206,38 +209,58 @@ def _skopeo(tmp_path: Path, *args: str) -> str:
     return result.stdout
 
 
-def test_merge_per_platform_images_into_an_index(pipe_world: PipeWorld, dockerd, run_pipe, tmp_path: Path) -> None:
-    from test.support.oci_layout import write_multiarch_layout
-
-    layout = tmp_path / "layout"
-    write_multiarch_layout(layout, "1", "merge")
-    creds = f"--dest-creds={pipe_world.username}:{pipe_world.token}"
-    host = pipe_world.registry.host
-    for arch in ("amd64", "arm64"):  # as two runner steps would push them, one platform each
-        _skopeo(tmp_path, "--override-arch", arch, "copy", "--dest-tls-verify=false", creds, f"oci:{layout}:1",
-                f"docker://{host}/{pipe_world.package}:{arch}")
-    env = {**pipe_world.env, "ACTION": "merge", **lists("TAGS", ["multi"]),
+def test_merge_busybox_images_of_two_architectures_through_the_pipe_image(
+        pipe_world: PipeWorld, dockerd: Dockerd, pipeline_step: PipelineStep, tmp_path: Path) -> None:
+    """Debian's busybox-static of amd64 and of arm64 (the other architecture's never runs here), each pushed
+    by a step of its own as an x86 and an ARM runner would, then merged into one index by a third, all through
+    the pipe's image."""
+    host, package, url = pipe_world.registry.host, pipe_world.package, pipe_world.registry.url
+    native, other = native_architecture(), other_architecture()
+    architectures = tuple(sorted((native, other)))  # amd64 and arm64, whichever this machine is
+    # This machine's runner pushes the image its docker engine has; the other one an archive that `docker
+    # save` wrote there (this engine cannot hold an image of another architecture: dockerd 20.10's import
+    # ignores --platform's architecture).
+    image = dockerd.import_busybox(f"busybox-{native}:merge")
+    rootfs = write_rootfs(tmp_path / f"rootfs-{other}.tar", other).read_bytes()
+    write_docker_archive_of(pipeline_step.clone / f"busybox-{other}.tar", [rootfs], "busybox", other)
+    for arch, source in ((native, {"IMAGE": image}), (other, {"IMAGE_ARCHIVE": f"busybox-{other}.tar"})):
+        pushed = pipeline_step.run({"REGISTRY": url, "IMAGE_NAME": "app", **source, **lists("TAGS", [arch])})
+        pushed.assert_ok()
+    env = {"REGISTRY": url, "IMAGE_NAME": "app", "ACTION": "merge", **lists("TAGS", ["multi"]),
            **lists("ANNOTATIONS", ["org.opencontainers.image.description=two platforms"])}
-    same = run_pipe({**env, **lists("IMAGES", [f"{pipe_world.package}:amd64", f"{pipe_world.package}:amd64"])})
+    same = pipeline_step.run({**env, **lists("IMAGES", [f"{package}:amd64", f"{package}:amd64"])})
     same.assert_failed("both linux/amd64")
-    merged = run_pipe({**env, **lists("IMAGES", [f"{pipe_world.package}:amd64", f"{pipe_world.package}:arm64"])})
+    merged = pipeline_step.run({**env, **lists("IMAGES", [f"{package}:{arch}" for arch in architectures])})
     merged.assert_ok()
+    result = json.loads((pipeline_step.shared_storage / "packages-pipe" / "latest.json").read_text())
+    assert result["action"] == "merge" and [p["architecture"] for p in result["platforms"]] == list(architectures)
 
     raw = json.loads(_skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false",
-                             f"--creds={pipe_world.username}:{pipe_world.token}",
-                             f"docker://{host}/{pipe_world.package}:multi"))
+                             f"--creds={pipe_world.username}:{pipe_world.token}", f"docker://{host}/{package}:multi"))
     assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
-    assert sorted(m["platform"]["architecture"] for m in raw["manifests"]) == ["amd64", "arm64"]
+    assert sorted((m["platform"]["os"], m["platform"]["architecture"]) for m in raw["manifests"]) == [
+        ("linux", "amd64"), ("linux", "arm64")]
     assert raw["annotations"] == {"org.opencontainers.image.description": "two platforms"}
+
+    # docker pull --platform gets each, and the busybox that comes back is the one built for that CPU.
     dockerd.docker("login", "-u", pipe_world.username, "--password-stdin", host, input=pipe_world.token)
-    for arch in ("amd64", "arm64"):
-        dockerd.docker("pull", "--platform", f"linux/{arch}", f"{host}/{pipe_world.package}:multi")
-        inspected = json.loads(dockerd.docker("image", "inspect", f"{host}/{pipe_world.package}:multi").stdout)
-        assert inspected[0]["Architecture"] == arch
+    reference = f"{host}/{package}:multi"
+    for arch in architectures:
+        dockerd.docker("pull", "--platform", f"linux/{arch}", reference)
+        inspected = json.loads(dockerd.docker("image", "inspect", reference).stdout)
+        assert (inspected[0]["Os"], inspected[0]["Architecture"]) == ("linux", arch)
+        container = dockerd.docker("create", "--platform", f"linux/{arch}", reference, "sh").stdout.strip()
+        try:
+            dockerd.docker("cp", "-L", f"{container}:/bin/busybox", str(tmp_path / f"busybox-{arch}"))
+        finally:
+            dockerd.docker("rm", container)
+        assert elf_architecture((tmp_path / f"busybox-{arch}").read_bytes()[:64]) == arch
+    dockerd.docker("logout", host)
 
 
-def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: PipeWorld, run_pipe,
+def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: PipeWorld, pipeline_step: PipelineStep,
                                                                  tmp_path: Path) -> None:
+    """ACTION copy through the pipe's image, from a distribution registry with basic auth."""
     from test.support.distribution import start_distribution
     from test.support.oci_client import image
     from test.support.oci_layout import write_multiarch_layout
@@ -264,9 +287,10 @@ def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: Pipe
                 f"--dest-creds={source.username}:{source.password}", f"oci:{sig_layout}:sig",
                 f"docker://{source.host}/team/app:{sig_tag}")
 
-        copied = run_pipe({**pipe_world.env, "ACTION": "copy", "SOURCE_IMAGE": f"{source.host}/team/app:2.0",
-                           "SOURCE_USERNAME": source.username, "SOURCE_PASSWORD": source.password,
-                           **lists("TAGS", ["2.0"])})
+        env = {"REGISTRY": pipe_world.registry.url, "IMAGE_NAME": "app", "ACTION": "copy",
+               "SOURCE_IMAGE": f"{source.host}/team/app:2.0", "SOURCE_USERNAME": source.username,
+               "SOURCE_PASSWORD": source.password}
+        copied = pipeline_step.run({**env, **lists("TAGS", ["2.0"])})
         copied.assert_ok()
         assert source.password not in copied.output
         manifest, _ = _registry_reader(pipe_world)
@@ -274,8 +298,7 @@ def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: Pipe
         for child in json.loads(manifest("2.0"))["manifests"]:
             assert manifest(child["digest"]) is not None
         assert manifest(f"sha256-{index_digest.split(':')[1]}.sig") is not None
-        again = run_pipe({**pipe_world.env, "ACTION": "copy", "SOURCE_IMAGE": f"{source.host}/team/app:2.0",
-                          "SOURCE_USERNAME": source.username, "SOURCE_PASSWORD": source.password})
+        again = pipeline_step.run(env)
         again.assert_ok()
         assert "Copied 0 blobs" in again.output
     finally:

@@ -1,20 +1,17 @@
 """Worlds for the registry tests: a workspace, a repository, a package and users of each role.
 
-The admin commands run in-process (the same ``registry.cli.main`` the console script runs, against the
-server's data dir) because a world takes a dozen of them and a fresh interpreter each would cost seconds.
-test_cli.py runs the real console command.
+The admin commands run in-process (RegistryServer.cli: the same ``registry.cli.main`` the console script
+runs, against the server's data dir) because a world takes a dozen of them and a fresh interpreter each
+would cost seconds. test_cli.py runs the real console command.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
-from registry.cli import main as cli_main
 from test.support.npm_documents import NpmHttp
 from test.support.oci_client import OciClient
 from test.support.registry_server import READ, WRITE, RegistryServer
@@ -24,14 +21,7 @@ ROLES = ("read", "write", "admin")
 
 def admin(server: RegistryServer, *args: str) -> str:
     """Run one ``packages-registry`` command on the server's data dir; return its stdout."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        try:
-            cli_main(["--data", str(server.data), *args])
-        except SystemExit as exc:
-            if exc.code:
-                raise RuntimeError(f"packages-registry {' '.join(args)} failed ({exc.code})") from None
-    return out.getvalue().strip()
+    return server.cli(*args)
 
 
 def npm_package_admin(server: RegistryServer, workspace: str, name: str) -> NpmHttp:

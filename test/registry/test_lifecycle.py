@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import re
@@ -22,7 +21,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from registry.cli import main as cli_main
 from test.support import oci_client as oci
 from test.support.maven_cli import deploy_file, write_settings
 from test.support.npm_cli import NpmClient, make_package
@@ -47,16 +45,9 @@ class Backend:
     writer: str = ""
 
     def cli(self, *args: str) -> str:
-        """One ``packages-registry`` command, in this process (a fresh interpreter each costs seconds);
-        its message in a RuntimeError when it fails."""
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli_main(["--data", str(self.server.data), *self.storage_args, *args])
-            except SystemExit as exc:
-                if exc.code:
-                    raise RuntimeError(err.getvalue()) from None
-        return out.getvalue().strip()
+        """One ``packages-registry`` command (in this process: see RegistryServer.cli); its message in a
+        RuntimeError when it fails."""
+        return self.server.cli(*self.storage_args, *args)
 
     def user(self, email: str, repository: str, role: str) -> str:
         self.cli("user", "create", email)

@@ -24,6 +24,7 @@ from pipe.supply import sbom as pipe_sbom
 from pipe.supply import signatures as pipe_signatures
 from pipe.supply.inventory import Found
 from test.registry.conftest import World, admin
+from test.support import cosign_verify
 from test.support.dockerd import Dockerd
 from test.support.oci_client import OCI_INDEX, OCI_MANIFEST, OciClient, error_codes, image, index
 from test.support.stall import assert_no_stall
@@ -216,6 +217,108 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
     dockerd.docker("logout", server.host)
 
 
+def _sign_as_referrer(world: World, tmp_path: Path, digest: str, media_type: str, size: int,
+                      key: ec.EllipticCurvePrivateKey) -> str:
+    """Sign the image ``digest`` as ``cosign sign --registry-referrers-mode=oci-1-1`` stores it: a manifest
+    with the image as its subject, cosign's signature artifact type as its config's media type, and no tag;
+    pushed with oras-py. Returns the signature manifest's digest."""
+    import oras.client
+    import oras.oci
+
+    payload = pipe_signatures.simple_signing_payload(f"registry.example/{world.package}", digest)
+    config = json.dumps({"architecture": "", "os": "", "config": {}, "rootfs": {
+        "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(payload).hexdigest()]}}).encode()
+    client = oras.client.OrasClient(hostname=world.server.host, insecure=True, auth_backend="basic")
+    client.auth.set_basic_auth(world.email("admin"), world.tokens["admin"])
+    repository = f"{world.server.host}/{world.package}"
+    layers = {}
+    for kind, data, media_type_of_blob in (("payload", payload, pipe_signatures.SIMPLE_SIGNING),
+                                           ("config", config, cosign_verify.SIGNATURE_ARTIFACT)):
+        path = tmp_path / f"{digest.split(':')[1][:12]}-{kind}"
+        path.write_bytes(data)
+        layers[kind] = oras.oci.NewLayer(str(path), media_type_of_blob)
+        response = client.upload_blob(str(path), repository, layers[kind])
+        assert response.status_code in (200, 201), response.text
+    manifest = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {key: layers["config"][key] for key in ("mediaType", "size", "digest")},
+        "layers": [{**{key: layers["payload"][key] for key in ("mediaType", "size", "digest")},
+                    "annotations": {pipe_signatures.SIGNATURE_ANNOTATION: pipe_signatures.sign(key, payload)}}],
+        "subject": {"mediaType": media_type, "digest": digest, "size": size},
+    }
+    # oras-py sends the manifest as requests' JSON body: its digest is that of json.dumps' bytes.
+    manifest_digest = "sha256:" + hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
+    response = client.upload_manifest(manifest, client.get_container(f"{repository}@{manifest_digest}"))
+    assert response.status_code == 201, response.text
+    return manifest_digest
+
+
+def test_signatures_stored_only_as_referrers_verify_and_pull(world: World, dockerd: Dockerd, busybox_image: str,
+                                                             tmp_path: Path) -> None:
+    """cosign's OCI 1.1 storage of signatures (no ``.sig`` tag): the tag page and the pull policy find them
+    through the image's referrers; one by an untrusted key stays refused."""
+    server, name = world.server, world.package
+    trusted, trusted_pub = _key_pair()
+    stranger, _ = _key_pair()
+    key_file = tmp_path / "cosign.pub"
+    key_file.write_text(trusted_pub)
+    admin(server, "trust", "add", world.workspace, "--key", str(key_file), "--name", "referrers")
+    admin(server, "package", "policy", name, "--type", "container", "--require-signature", "on")
+
+    dockerd.docker("login", "-u", world.email("admin"), "--password-stdin", server.host, input=world.tokens["admin"])
+    signed_ref, stranger_ref = f"{server.host}/{name}:by-referrer", f"{server.host}/{name}:stranger-referrer"
+    dockerd.docker("tag", busybox_image, signed_ref)
+    signed = _digest_of_push(dockerd.docker("push", signed_ref).stdout)
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL signed-by=stranger\n")
+    dockerd.docker("build", "-t", stranger_ref, str(context))
+    stranger_digest = _digest_of_push(dockerd.docker("push", stranger_ref).stdout)
+
+    client = world.client("admin")
+    docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
+    sizes = {ref: len(client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": docker_v2}).content)
+             for ref in (signed, stranger_digest)}
+    _sign_as_referrer(world, tmp_path, signed, docker_v2, sizes[signed], trusted)
+    _sign_as_referrer(world, tmp_path, stranger_digest, docker_v2, sizes[stranger_digest], stranger)
+
+    # Stored as cosign stores them: no tag, listed by the referrers API under cosign's artifact type. The
+    # separate checker verifies the signed one through the referrers, and not the stranger's.
+    assert not [tag for tag in client.get(f"/v2/{name}/tags/list").json()["tags"] if tag.endswith(".sig")]
+
+    def manifest(reference: str) -> bytes | None:
+        response = client.get(f"/v2/{name}/manifests/{reference}", headers={"Accept": f"{OCI_MANIFEST}, {docker_v2}"})
+        return response.content if response.status_code == 200 else None
+
+    def blob(digest: str) -> bytes:
+        return client.get(f"/v2/{name}/blobs/{digest}").content
+
+    def referrers(digest: str, artifact_type: str) -> dict:
+        return client.get(f"/v2/{name}/referrers/{digest}", params={"artifactType": artifact_type}).json()
+
+    (listed,) = referrers(signed, cosign_verify.SIGNATURE_ARTIFACT)["manifests"]
+    assert listed["artifactType"] == cosign_verify.SIGNATURE_ARTIFACT
+    cosign_verify.verify_image(manifest, blob, signed, trusted_pub, f"registry.example/{name}", referrers)
+    with pytest.raises(cosign_verify.NotVerified):
+        cosign_verify.verify_image(manifest, blob, stranger_digest, trusted_pub, get_referrers=referrers)
+
+    # The policy is on: docker pulls the signed image; the one signed by an untrusted key is refused.
+    for ref in (signed_ref, stranger_ref):
+        dockerd.docker("rmi", ref)
+    dockerd.docker("pull", signed_ref)
+    refused = dockerd.docker("pull", stranger_ref, check=False)
+    assert refused.returncode != 0
+    assert (f"denied: pulling {name}@{stranger_digest} requires a signature by a key workspace {world.workspace} "
+            "trusts, and it is signed by no key the workspace trusts") in refused.stderr, refused.stderr
+    dockerd.docker("logout", server.host)
+
+    # The tag pages say the same.
+    reader = world.client("read").session
+    base = f"{server.url}/{world.repository}/packages/container/app/-/tags/"
+    assert "Verified with key <strong>referrers</strong>" in reader.get(base + "by-referrer", timeout=30).text
+    assert "Signed, but not by a trusted key" in reader.get(base + "stranger-referrer", timeout=30).text
+
+
 def test_trusted_keys_and_the_policy_on_the_pages(world: World, tmp_path: Path) -> None:
     server = world.server
     admin_session, reader = world.client("admin").session, world.client("read").session
@@ -271,7 +374,8 @@ def test_trusted_keys_and_the_policy_on_the_pages(world: World, tmp_path: Path) 
 
 def test_hostile_supply_chain_referrers_are_read_within_bounds(world: World) -> None:
     """An SBOM of 60,000 components, provenance past the read limit or not even JSON, a signature
-    manifest of 200 bogus signatures: the page shows what it can, capped, and nobody else waits."""
+    manifest of 200 bogus signatures and a dozen referrer signature manifests of 40 more: the page shows
+    what it can, capped, and nobody else waits."""
     client, name = world.client("admin"), world.package
     target = image("hostile referrers")
     assert client.push_image(name, "hostile", target).status_code == 201
@@ -289,6 +393,11 @@ def test_hostile_supply_chain_referrers_are_read_within_bounds(world: World) -> 
               ] * 200
     _push_artifact(client, name, pipe_signatures.artifact_manifest(layers, subject, pipe_signatures.SIGNATURE_ARTIFACT),
                    pipe_signatures.signature_tag(target.digest))
+    for n in range(12):  # and signature manifests that are only referrers, of 40 bogus signatures each
+        layers = [(bogus, pipe_signatures.SIMPLE_SIGNING, {pipe_signatures.SIGNATURE_ANNOTATION: f"{n:02d}{i:02d}" * 4})
+                  for i in range(40)]
+        _push_artifact(client, name, pipe_signatures.artifact_manifest(layers, subject,
+                                                                        pipe_signatures.SIGNATURE_ARTIFACT))
 
     page_url = f"{world.server.url}/{world.repository}/packages/container/app/-/tags/hostile"
     reader = world.client("read").session
@@ -302,6 +411,20 @@ def test_hostile_supply_chain_referrers_are_read_within_bounds(world: World) -> 
     assert "Signed, but not by a trusted key" in text
     searched = reader.get(page_url, params={"q": "lib00499"}, timeout=60).text
     assert "10 of 50000 components" in searched and "lib004999" in searched and "lib005000" not in searched
+
+def test_signatures_looked_at_are_capped_per_manifest_and_per_image() -> None:
+    from registry.oci.signatures import MAX_SIGNATURE_LAYERS, MAX_SIGNATURES, _signature_layers
+
+    def manifest(n: int, count: int) -> bytes:
+        return json.dumps({"layers": [{"mediaType": pipe_signatures.SIMPLE_SIGNING, "digest": "sha256:" + "a" * 64,
+                                       "size": 10, "annotations": {pipe_signatures.SIGNATURE_ANNOTATION: f"{n}-{i}"}}
+                                      for i in range(count)]}).encode()
+
+    assert len(_signature_layers([manifest(0, 200)])) == MAX_SIGNATURE_LAYERS
+    assert len(_signature_layers([manifest(n, 200) for n in range(9)])) == MAX_SIGNATURES
+    # The pipe's signature is tagged and a referrer: the same manifest twice counts once.
+    assert len(_signature_layers([manifest(0, 3), manifest(0, 3), b"not json", b"[]"])) == 3
+
 
 def test_a_purged_workspace_takes_its_trusted_keys_along(make_world, tmp_path: Path) -> None:
     world = make_world("-purged")

@@ -134,8 +134,7 @@ def test_one_background_collector_at_a_time_across_replicas(collecting_pair: lis
         assert client.delete(f"/v2/acme/app/manifests/{img.digest}").status_code == 202
         time.sleep(2)
         assert client.get(f"/v2/acme/app/blobs/{layer}").status_code == 200
-        busy = subprocess.run([*CLI, "--data", str(first.data), "gc"], capture_output=True, text=True,
-                              env=first.env | {"PATH": "/usr/bin:/bin"}, timeout=60, check=False)
+        busy = first.command("gc")
         assert busy.returncode == 2 and "another garbage collection is running" in busy.stderr
         holder.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 1))", (COLLECTOR_LOCK,))
     deadline = time.monotonic() + 30

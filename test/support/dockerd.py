@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from test.support.busybox import write_rootfs
 from test.support.processes import free_port, stop, wait_for
 
 DOCKER_CLI = shutil.which("docker") or "docker"
-BUSYBOX = "/bin/busybox"
-BUSYBOX_APPLETS = ("sh", "ls", "cat", "echo", "env", "mkdir", "sleep", "true", "test", "wc", "head")
 
 
 @dataclass
@@ -43,19 +41,11 @@ class Dockerd:
         return result
 
     def import_busybox(self, tag: str = "busybox:local") -> str:
-        """A tiny base image made from Debian's busybox-static (there is no Docker Hub here)."""
+        """A tiny base image made from Debian's busybox-static (there is no Docker Hub here), of this
+        machine's architecture (dockerd 20.10's import ignores the architecture of ``--platform``)."""
         rootfs = self.root / "busybox-rootfs.tar"
         if not rootfs.exists():
-            with tarfile.open(rootfs, "w") as tar:
-                tar.add(BUSYBOX, arcname="bin/busybox")
-                for applet in BUSYBOX_APPLETS:
-                    info = tarfile.TarInfo(f"bin/{applet}")
-                    info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-                    tar.addfile(info)
-                for directory in ("tmp", "etc", "root"):
-                    info = tarfile.TarInfo(directory)
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
+            write_rootfs(rootfs)
         subprocess.run([DOCKER_CLI, "import", str(rootfs), tag], check=True, capture_output=True, env=self.env)
         return tag
 
