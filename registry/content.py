@@ -473,17 +473,27 @@ class ContentService:
                 if each.digest not in admitted:  # the same bytes twice cost their room once
                     admitted.add(each.digest)
                     await self.quota.admit_blob(tx, package_id, each.digest, each.size)
-            infos = await _together(self.blobs.commit(each.upload_id, each.digest) for each in staged)
-            now = time.time()
-            for digest, info in zip(digests, infos, strict=True):
-                await tx.execute(
-                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
-                    (digest, info.size, now),
-                )
-                await self._link(tx, package_id, digest, now)
-            if then is not None:
-                await then(tx, digests)
+            # The renames (and the syncs of their directories) run while the rows are written: the rows are
+            # seen by no one before the commit, and the commit waits for both.
+            renames = asyncio.ensure_future(_together(self.blobs.commit(each.upload_id, each.digest)
+                                                      for each in staged))
+            try:
+                now = time.time()
+                for each in staged:
+                    await tx.execute(
+                        "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+                        (each.digest, each.size, now),
+                    )
+                    await self._link(tx, package_id, each.digest, now)
+                if then is not None:
+                    await then(tx, digests)
+            except BaseException:
+                await asyncio.wait([renames])  # none left running behind the rollback
+                if not renames.cancelled():
+                    renames.exception()  # seen: this failure is the one raised
+                raise
+            infos = await renames
         return infos
 
     async def _hash_state(self, upload_id: str, size: int) -> _HashState:

@@ -235,16 +235,21 @@ class PypiApi:
             raise errors.invalid("the upload declares no digest of its file: send sha256_digest (twine, uv and "
                                  "Poetry do)")
         content = self.svc.content
-        # The file is written and synced to the upload area while it is checked (one thread hop for the
-        # blocking work: the digests of a file held in memory, and what the file is), and a wheel's core
-        # metadata file while the file's sync may still run; a refused upload's files are discarded.
+        # Side by side: the file written and synced to the upload area, its digests (a file held in memory)
+        # and what it is (its archive and metadata read) in threads, and as soon as that is known, a wheel's
+        # core metadata file written and synced too. The checks come when all is known; a refused
+        # upload's files are discarded.
         stagings = [asyncio.ensure_future(content.stage(
             uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), seal=True))]
+        hashing = asyncio.ensure_future(asyncio.to_thread(uploaded.hash_held_bytes)) \
+            if uploaded.data is not None else None
         try:
-            dist = self._checked(fields, declared, package, uploaded,
-                                 await asyncio.to_thread(_hash_and_inspect, uploaded))
-            if dist.name.packagetype == WHEEL:
-                stagings.append(asyncio.ensure_future(content.stage(dist.metadata_bytes, seal=True)))
+            inspected = await asyncio.to_thread(_inspect, uploaded)
+            if isinstance(inspected, Distribution) and inspected.name.packagetype == WHEEL:
+                stagings.append(asyncio.ensure_future(content.stage(inspected.metadata_bytes, seal=True)))
+            if hashing is not None:
+                await hashing
+            dist = self._checked(fields, declared, package, uploaded, inspected)
 
             async def record(tx, digests: list[str]) -> None:
                 # The file's rows, and its audit entry, in the transaction that links its blobs.
@@ -256,6 +261,8 @@ class PypiApi:
             staged = [await staging for staging in stagings]
             await content.commit_staged_together(staged, package.id, record)
         except BaseException as exc:
+            if hashing is not None:
+                await asyncio.wait([hashing])
             await _discard_staged(content, stagings)
             if isinstance(exc, BlobNotFound):  # the staged bytes were taken by garbage collection meanwhile
                 raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again"
@@ -317,11 +324,9 @@ async def _discard_staged(content: ContentService, stagings: list[asyncio.Future
             await content.discard(staging.result())
 
 
-def _hash_and_inspect(uploaded: UploadedFile) -> Distribution | InvalidDistribution:
-    """Blocking (in a thread): the digests of a file held in memory, and what the file is. An unreadable
-    file is returned, not raised, so that a wrong digest (a cut upload) is what the client hears first."""
-    if uploaded.data is not None:
-        uploaded.hash_held_bytes()
+def _inspect(uploaded: UploadedFile) -> Distribution | InvalidDistribution:
+    """Blocking (in a thread): what the file is. An unreadable file is returned, not raised, so that a
+    wrong digest (a cut upload) is what the client hears first."""
     try:
         return inspect(uploaded.data if uploaded.data is not None else uploaded.path, uploaded.filename)
     except InvalidDistribution as exc:
