@@ -8,6 +8,8 @@ ours checks Basic credentials on every request.
 
 - **upload**: 50 wheels of 64 KiB, one after another, each a multipart POST as twine sends it
   (the request's latency: ours checks the digests and reads the wheel's metadata before answering).
+  The first round stores the files the other measures read; each further round uploads a new version
+  of the 50 projects after all the reads.
 - **GET simple page**: `wrk -t2 -c32` over the 50 projects' `/simple/<project>/` pages.
 - **GET file**: `wrk -t2 -c32` over the 50 wheels.
 - **pip install**: `pip install --target` of the 50 projects from each index, into an empty
@@ -16,7 +18,7 @@ ours checks Basic credentials on every request.
 Ratios are ours / pypiserver (throughput, or time inverted): **higher is better for us**.
 Aims: ≥ 2x on GETs, ≥ 1.0x on uploads and pip install.
 
-    .venv/bin/python bench/bench_pypi.py [--rounds N] [--seconds S] [--quick]
+    .venv/bin/python bench/bench_pypi.py [--rounds N] [--seconds S] [--quick] [--no-write]
 """
 
 from __future__ import annotations
@@ -79,14 +81,15 @@ class Server:
         return f"{scheme}://{self.auth[0].replace('@', '%40')}:{self.auth[1]}@{rest}"
 
 
-def make_wheels(directory: Path) -> list[Path]:
+def make_wheels(directory: Path, version: str = "1.0") -> list[Path]:
     import os
 
+    directory.mkdir(exist_ok=True)
     wheels = []
     for i in range(PROJECTS):
         name = f"benchpkg-{i:02d}"
         module = name.replace("-", "_")
-        wheels.append(make_wheel(directory, name, "1.0",
+        wheels.append(make_wheel(directory, name, version,
                                  extra_entries={f"{module}/data.bin": os.urandom(PAYLOAD)}))
     return wheels
 
@@ -126,8 +129,8 @@ def upload_all(server: Server, wheels: list[Path]) -> float:
     started = time.perf_counter()
     for wheel in wheels:
         data = wheel.read_bytes()
-        name = wheel.name.split("-")[0].replace("_", "-")
-        response = session.post(server.upload_url, data=upload_fields(name, "1.0", data),
+        name, version = wheel.name.split("-")[:2]
+        response = session.post(server.upload_url, data=upload_fields(name.replace("_", "-"), version, data),
                                 files={"content": (wheel.name, data, "application/octet-stream")},
                                 auth=server.auth, timeout=60)
         if response.status_code not in (200, 201):
@@ -178,12 +181,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one round of 2 s")
+    parser.add_argument("--no-write", action="store_true", help="print the table only; leave bench/RESULTS.md alone")
     options = parser.parse_args()
     rounds, seconds = (1, 2) if options.quick else (options.rounds, options.seconds)
     work = Path(tempfile.mkdtemp(prefix="bench-pypi-"))
     servers: list[Server] = []
     try:
-        wheels = make_wheels(work)
+        wheels = make_wheels(work / "wheels")
         servers = [start_ours(work), start_pypiserver(work)]
         results: dict[str, dict[str, list[float]]] = {s.name: {} for s in servers}
         for server in servers:  # the first upload stores the files both benchmarks read
@@ -201,11 +205,18 @@ def main() -> None:
                 got.setdefault("pip", []).append(pip_install(server, work))
                 log(f"round {round_number + 1} {server.name}: simple {got['simple'][-1]:.0f} req/s, file "
                     f"{got['file'][-1]:.0f} req/s, pip install {got['pip'][-1]:.1f} s")
+        for round_number in range(1, rounds):  # after every read: the pages and the installs stay as they were
+            wheels = make_wheels(work / f"wheels-{round_number}", f"1.0.{round_number}")
+            for server in servers:
+                results[server.name]["upload"].append(upload_all(server, wheels) / PROJECTS)
+        for server in servers:
+            log(f"{server.name} upload: " + ", ".join(f"{mean * 1000:.1f} ms" for mean in
+                                                      results[server.name]["upload"]))
         ours, anchor = results["ours"], results["pypiserver"]
         rows = []
         for key, label, higher in (("simple", "GET /simple/<project>/ (req/s)", True),
                                    ("file", "GET a 64 KiB wheel (req/s)", True),
-                                   ("upload", "upload one wheel (s, mean of 50)", False),
+                                   ("upload", f"upload one wheel (s, mean of {PROJECTS})", False),
                                    ("pip", f"pip install of {PROJECTS} projects (s)", False)):
             a, b = best(ours[key], higher), best(anchor[key], higher)
             ratio = a / b if higher else b / a
@@ -213,6 +224,8 @@ def main() -> None:
         body = ("| measure | ours | pypiserver 2.4.2 | ratio (ours vs pypiserver) |\n|---|---|---|---|\n"
                 + "\n".join(rows) + f"\n\nBest of {rounds} round(s) of {seconds} s; one worker each.")
         print(body)
+        if options.no_write:
+            return
         write_section(SECTION, "bench_pypi.py", "bench/bench_pypi.py" + (" --quick" if options.quick else ""), body)
     finally:
         for server in servers:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed, authenticate
 from registry.access.models import Package, Principal
-from registry.storage.database import Database
+from registry.storage.database import Database, Transaction
 from registry.storage.faults import StorageFault
 
 log = logging.getLogger("packages_registry")
@@ -124,21 +124,30 @@ async def record(db: Database, action: str, actor: Actor, *, outcome: str = "ok"
 
     ``package`` names the package, its workspace and repository; ``package_name`` (workspace/name) names
     one that can no longer be looked up (deleted)."""
-    if package is not None:
-        workspace, repository = package.workspace, package.repository
-        package_name = f"{package.workspace}/{package.name}"
-        detail = f"{package.type} package" + (f"; {detail}" if detail else "")
     try:
         async with db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO audit_log (at, action, outcome, workspace, repository, package, target, actor, "
-                "credential, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), action, outcome, workspace, repository, package_name, target, actor.name,
-                 actor.credential, actor.address, detail))
+            await record_in(tx, action, actor, outcome=outcome, package=package, workspace=workspace,
+                            repository=repository, target=target, detail=detail, package_name=package_name)
     except StorageFault as exc:  # an outage: one line, as for requests
         log.warning("could not record the audit entry for %s: %s", action, exc)
     except Exception:
         log.exception("could not record the audit entry for %s", action)
+
+
+async def record_in(tx: Transaction, action: str, actor: Actor, *, outcome: str = "ok",
+                    package: Package | None = None, workspace: str | None = None, repository: str | None = None,
+                    target: str | None = None, detail: str | None = None, package_name: str | None = None) -> None:
+    """Add an entry in the transaction that carries out the action: the two are kept together or not at
+    all, with one commit to sync (a PyPI upload's). Arguments as for :func:`record`."""
+    if package is not None:
+        workspace, repository = package.workspace, package.repository
+        package_name = f"{package.workspace}/{package.name}"
+        detail = f"{package.type} package" + (f"; {detail}" if detail else "")
+    await tx.execute(
+        "INSERT INTO audit_log (at, action, outcome, workspace, repository, package, target, actor, "
+        "credential, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (time.time(), action, outcome, workspace, repository, package_name, target, actor.name,
+         actor.credential, actor.address, detail))
 
 
 async def record_request(request: web.Request, action: str, *, principal: Principal | None = None,
@@ -146,16 +155,20 @@ async def record_request(request: web.Request, action: str, *, principal: Princi
                          target: str | None = None, detail: str | None = None) -> None:
     from registry.context import services
 
+    await record(services(request).db, action, await request_actor(request, principal), outcome=outcome,
+                 package=package, workspace=workspace, target=target, detail=detail)
+
+
+async def request_actor(request: web.Request, principal: Principal | None = None) -> Actor:
+    """The actor of a request for its audit entry; "unknown" (with the address) when telling who it was
+    fails: the entry is still worth more than nothing."""
     try:
-        actor = await actor_of_request(request, principal)
+        return await actor_of_request(request, principal)
     except StorageFault:
-        actor = Actor("unknown", None, request.remote)  # the database is away: the entry still says what
+        return Actor("unknown", None, request.remote)  # the database is away: the entry still says what
     except Exception:
-        # Telling who it was failed (the database is away?): the entry is still worth more than nothing.
         log.exception("could not tell the actor of %s %s for the audit log", request.method, request.path)
-        actor = Actor("unknown", None, request.remote)
-    await record(services(request).db, action, actor, outcome=outcome, package=package, workspace=workspace,
-                 target=target, detail=detail)
+        return Actor("unknown", None, request.remote)
 
 
 async def record_pull(request: web.Request, principal: Principal | None, package: Package, target: str) -> None:

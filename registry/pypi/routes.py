@@ -21,19 +21,19 @@ from aiohttp import web
 
 from registry import audit
 from registry.access.models import Package, Right
-from registry.content import UploadNotFound
+from registry.content import ContentService, StagedBlob
 from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
+from registry.offload import INLINE_BYTES
 from registry.pypi import errors, simple
-from registry.pypi.distributions import WHEEL, InvalidDistribution, inspect, parse_filename
+from registry.pypi.distributions import WHEEL, Distribution, InvalidDistribution, inspect, parse_filename
 from registry.pypi.errors import PypiError
 from registry.pypi.guard import PYPI, authorize, caller_of
 from registry.pypi.names import is_valid_project_name, normalize, parse_version
 from registry.pypi.store import FileExists, PypiStore
-from registry.pypi.upload import UploadForm, file_chunks, receive
+from registry.pypi.upload import UploadedFile, UploadForm, file_chunks, receive
 from registry.quota import QuotaExceeded
 from registry.storage.blobs import BlobNotFound
-from vocab.digests import Digest
 from vocab.names import is_valid_workspace
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -172,8 +172,10 @@ class PypiApi:
             def build() -> bytes:
                 return json.dumps(simple.json_api(package.name, versions, files, links, project_url, version)).encode()
 
-            # The document grows with every file and release: built in a thread, once per change.
-            return await asyncio.to_thread(build) if len(files) > INLINE_FILES else build()
+            # The document grows with every file and release (and decodes one release's metadata): built in
+            # a thread, once per change.
+            heavy = len(files) > INLINE_FILES or max((len(v.metadata_json) for v in versions), default=0) > INLINE_BYTES
+            return await asyncio.to_thread(build) if heavy else build()
 
         body = await self._cached(package, ("json", links.base, version), render)
         return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "no-cache"})
@@ -194,7 +196,10 @@ class PypiApi:
 
         async def before_file(fields: dict[str, str], filename: str) -> None:
             """Cheap refusals before the file's bytes are read: who, which project, which file name."""
-            name = parse_filename(filename) if filename else None
+            try:
+                name = parse_filename(filename) if filename else None
+            except InvalidDistribution as exc:
+                raise errors.invalid(str(exc)) from None
             project = normalize(fields.get("name") or (name.project if name else ""))
             if not project or not is_valid_project_name(project):
                 raise errors.invalid("the upload names no valid project (form field 'name')")
@@ -206,19 +211,16 @@ class PypiApi:
                 await budget.check(request.content_length)
             target["package"] = package
 
+        form = await receive(request, self._spool_dir(), limit, before_file)
         try:
-            form = await receive(request, self._spool_dir(), limit, before_file)
-        except InvalidDistribution as exc:
-            raise errors.invalid(str(exc)) from None
-        try:
-            response = await self._accept(form, target.get("package"), caller.principal.name)
+            actor = await audit.request_actor(request, caller.principal)
+            return await self._accept(form, target.get("package"), caller.principal.name, actor)
         finally:
-            await asyncio.to_thread(form.discard)
-        await audit.record_request(request, "push", principal=caller.principal, package=target.get("package"),
-                                   target=form.file.filename if form.file else None)
-        return response
+            if form.file is not None and form.file.path is not None:  # a spooled file (held in memory: nothing)
+                await asyncio.to_thread(form.discard)
 
-    async def _accept(self, form: UploadForm, package: Package | None, uploader: str) -> web.StreamResponse:
+    async def _accept(self, form: UploadForm, package: Package | None, uploader: str,
+                      actor: audit.Actor) -> web.StreamResponse:
         fields, uploaded = form.fields, form.file
         action = fields.get(":action", "file_upload")
         if action != "file_upload":
@@ -232,16 +234,56 @@ class PypiApi:
         if not declared:
             raise errors.invalid("the upload declares no digest of its file: send sha256_digest (twine, uv and "
                                  "Poetry do)")
+        content = self.svc.content
+        # Side by side: the file written and synced to the upload area, its digests (a file held in memory)
+        # and what it is (its archive and metadata read) in threads, and as soon as that is known, a wheel's
+        # core metadata file written and synced too. The checks come when all is known; a refused
+        # upload's files are discarded.
+        stagings = [asyncio.ensure_future(content.stage(
+            uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), seal=True))]
+        hashing = asyncio.ensure_future(asyncio.to_thread(uploaded.hash_held_bytes)) \
+            if uploaded.data is not None else None
+        try:
+            inspected = await asyncio.to_thread(_inspect, uploaded)
+            if isinstance(inspected, Distribution) and inspected.name.packagetype == WHEEL:
+                stagings.append(asyncio.ensure_future(content.stage(inspected.metadata_bytes, seal=True)))
+            if hashing is not None:
+                await hashing
+            dist = self._checked(fields, declared, package, uploaded, inspected)
+
+            async def record(tx, digests: list[str]) -> None:
+                # The file's rows, and its audit entry, in the transaction that links its blobs.
+                metadata_digest = digests[1] if len(digests) > 1 else None
+                await PypiStore.record(tx, package.id, dist, digests[0], uploaded.size, uploaded.md5,
+                                       uploaded.blake2_256, metadata_digest, uploader)
+                await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
+
+            staged = [await staging for staging in stagings]
+            await content.commit_staged_together(staged, package.id, record)
+        except BaseException as exc:
+            if hashing is not None:
+                await asyncio.wait([hashing])
+            await _discard_staged(content, stagings)
+            if isinstance(exc, BlobNotFound):  # the staged bytes were taken by garbage collection meanwhile
+                raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again"
+                                       ) from None
+            if isinstance(exc, FileExists):
+                raise errors.file_exists(uploaded.filename) from None
+            raise
+        return web.Response(text="OK\n")
+
+    @staticmethod
+    def _checked(fields: dict[str, str], declared: dict[str, str], package: Package, uploaded: UploadedFile,
+                 inspected: Distribution | InvalidDistribution) -> Distribution:
+        """The file's distribution once its digests (``declared``) and metadata agree with the form; else
+        the refusal."""
         for algorithm, value in declared.items():
             if getattr(uploaded, algorithm) != value:
                 raise errors.invalid(f"the file's {algorithm} digest does not match the declared {algorithm} "
                                      "(was the upload cut short?)")
-        source = uploaded.data if uploaded.data is not None else uploaded.path
-        assert source is not None
-        try:
-            dist = await asyncio.to_thread(inspect, source, uploaded.filename)
-        except InvalidDistribution as exc:
-            raise errors.invalid(str(exc)) from None
+        if isinstance(inspected, InvalidDistribution):
+            raise errors.invalid(str(inspected))
+        dist = inspected
         if dist.name.project != normalize(package.name):
             raise errors.invalid(f"the file {dist.name.filename!r} is of project {dist.name.project!r}, not "
                                  f"{package.name!r}")
@@ -250,31 +292,7 @@ class PypiApi:
                 form_version is not None and form_version != dist.name.version):
             raise errors.invalid("the form's name and version do not match the file's own metadata "
                                  f"({dist.name.project} {dist.version})")
-        store_digest = f"sha256:{uploaded.sha256}"
-
-        async def record(tx, _digest: str, metadata_digest: str | None = None) -> None:
-            await PypiStore.record(tx, package.id, dist, store_digest, uploaded.size, uploaded.md5,
-                                   uploaded.blake2_256, metadata_digest, uploader)
-
-        metadata_digest = None
-        # The file's own room first: a refused upload must not leave its metadata behind.
-        await self.svc.content.quota.precheck_blob(package.id, store_digest, uploaded.size)
-        if dist.name.packagetype == WHEEL:
-            metadata_digest, _ = await self.svc.content.store_small(package.id, dist.metadata_bytes)
-        try:
-            if uploaded.data is not None:
-                # Bytes in hand: stored and recorded with the file's rows in one transaction.
-                await self.svc.content.store_small(
-                    package.id, uploaded.data, lambda tx, digest: record(tx, digest, metadata_digest))
-            else:
-                await self.svc.content.store(package.id, file_chunks(uploaded.path), Digest("sha256", uploaded.sha256))
-                async with self.svc.db.transaction() as tx:
-                    await record(tx, store_digest, metadata_digest)
-        except UploadNotFound:
-            raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again") from None
-        except FileExists:
-            raise errors.file_exists(dist.name.filename) from None
-        return web.Response(text="OK\n")
+        return dist
 
     # --- helpers ---
 
@@ -295,6 +313,24 @@ class PypiApi:
             self._rendered.pop(next(iter(self._rendered)))
         self._rendered[full_key] = (package.updated_at, body)
         return body
+
+
+async def _discard_staged(content: ContentService, stagings: list[asyncio.Future[StagedBlob]]) -> None:
+    """Let every staging finish, then discard what each wrote (a committed blob has left the upload area:
+    nothing to do), so that a refused or failed upload leaves nothing behind."""
+    await asyncio.wait(stagings)
+    for staging in stagings:
+        if not staging.cancelled() and staging.exception() is None:
+            await content.discard(staging.result())
+
+
+def _inspect(uploaded: UploadedFile) -> Distribution | InvalidDistribution:
+    """Blocking (in a thread): what the file is. An unreadable file is returned, not raised, so that a
+    wrong digest (a cut upload) is what the client hears first."""
+    try:
+        return inspect(uploaded.data if uploaded.data is not None else uploaded.path, uploaded.filename)
+    except InvalidDistribution as exc:
+        return exc
 
 
 def _negotiated(request: web.Request) -> str:

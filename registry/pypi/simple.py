@@ -136,7 +136,7 @@ def json_api(name: str, versions: list[PypiVersion], files: list[PypiFile], link
     stable = [v for v in ordered if (p := parse_version(v)) is not None and not p.is_prerelease]
     current_name = version or (stable or ordered or [""])[-1]
     current = next((v for v in versions if v.version == current_name), None)
-    metadata = dict(current.metadata) if current else {}
+    metadata = current.metadata() if current else {}
     current_files = by_version.get(current_name, [])
     info = {
         "author": metadata.get("author", ""),

@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from registry.offload import off_loop
 from registry.pypi.distributions import Distribution
 from registry.storage.database import Database, IntegrityError, Transaction
 
@@ -42,11 +43,19 @@ class PypiFile:
 @dataclass(frozen=True, slots=True)
 class PypiVersion:
     version: str
-    metadata: dict
+    # The core metadata fields as stored (JSON). Decoded only for the version a page or document shows
+    # (``metadata()``, off the event loop when large): a project may have thousands of versions.
+    metadata_json: str
     description: str | None
     description_content_type: str | None
     requires_python: str | None
     created_at: float
+
+    def metadata(self) -> dict:
+        return json.loads(self.metadata_json)
+
+    async def metadata_off_loop(self) -> dict:
+        return await off_loop(len(self.metadata_json), self.metadata)
 
 
 def _file(row: dict) -> PypiFile:
@@ -72,18 +81,14 @@ class PypiStore:
         of one file: one wins)."""
         now = time.time()
         version = dist.version
-        if await tx.fetchone("SELECT 1 AS x FROM pypi_files WHERE package_id = ? AND filename = ?",
-                             (package_id, dist.name.filename)) is not None:
-            raise FileExists(dist.name.filename)
-        if await tx.fetchone("SELECT 1 AS x FROM pypi_versions WHERE package_id = ? AND version = ?",
-                             (package_id, version)) is None:
-            metadata = {key: value for key, value in dist.metadata.items() if key != "description"}
-            await tx.execute(
-                "INSERT INTO pypi_versions (package_id, version, metadata, description, description_content_type, "
-                "requires_python, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (package_id, version, json.dumps(metadata), dist.metadata.get("description"),
-                 dist.metadata.get("description_content_type"), dist.requires_python, now),
-            )
+        metadata = {key: value for key, value in dist.metadata.items() if key != "description"}
+        # The version's first file brings its row; the file's own insert refuses a name taken (its key).
+        await tx.execute(
+            "INSERT INTO pypi_versions (package_id, version, metadata, description, description_content_type, "
+            "requires_python, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, version) DO NOTHING",
+            (package_id, version, json.dumps(metadata), dist.metadata.get("description"),
+             dist.metadata.get("description_content_type"), dist.requires_python, now),
+        )
         try:
             await tx.execute(
                 f"INSERT INTO pypi_files (package_id, {_FILE_COLUMNS}) "
@@ -117,7 +122,7 @@ class PypiStore:
             "WHERE f.package_id = v.package_id AND f.version = v.version) ORDER BY v.created_at, v.version",
             (package_id,),
         )
-        return [PypiVersion(row["version"], json.loads(row["metadata"]), row["description"],
+        return [PypiVersion(row["version"], row["metadata"], row["description"],
                             row["description_content_type"], row["requires_python"], float(row["created_at"]))
                 for row in rows]
 

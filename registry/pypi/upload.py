@@ -1,10 +1,14 @@
 """Reading the legacy upload API's multipart form (what twine, uv publish and Poetry send) with
-flat memory: the small fields into memory, each within a bound; the file part hashed (sha256, md5,
-blake2b-256) in a thread, kept in memory up to IN_MEMORY bytes (most wheels) and past that spooled
-to a temporary file as it arrives, in batches.
+flat memory: the small fields into memory, each within a bound; the file part kept in memory up to
+IN_MEMORY bytes (most wheels: hashed later, in the thread that reads its metadata) and past that
+spooled to a temporary file as it arrives, hashed (sha256, md5, blake2b-256) in a thread, in batches.
+
+The body is parsed by ``multipart``'s push parser as it arrives: a form of a dozen fields costs a
+tenth of a millisecond on the event loop (aiohttp's reader parses each part's Content-Disposition
+header with a fresh regular expression, some 70 microseconds a field).
 
 The file is checked (its name, its archive, its metadata, the digests the client declared) before
-any of it reaches the blob store, so a refused upload leaves nothing stored.
+any of it is visible or recorded (registry/pypi/routes.py), so a refused upload leaves nothing stored.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import BodyPartReader, MultipartReader, web
+import multipart
+from aiohttp import web
 
 from registry.pypi import errors
 
@@ -45,9 +50,16 @@ class UploadedFile:
     data: bytes | None = None  # the bytes, when small enough to be held in memory
     path: Path | None = None  # else the spool file
     size: int = 0
+    # Set as a spooled file arrives; for bytes held in memory, by hash_held_bytes (blocking: in a thread).
     sha256: str = ""
     md5: str = ""
     blake2_256: str = ""
+
+    def hash_held_bytes(self) -> None:
+        assert self.data is not None
+        hashes = _Hashes()
+        hashes.update_and_write(None, self.data)
+        hashes.store(self)
 
 
 @dataclass
@@ -73,95 +85,147 @@ class _Hashes:
         self.md5.update(data)
         self.blake2.update(data)
 
+    def store(self, uploaded: UploadedFile) -> None:
+        uploaded.sha256 = self.sha256.hexdigest()
+        uploaded.md5 = self.md5.hexdigest()
+        uploaded.blake2_256 = self.blake2.hexdigest()
+
+
+def _boundary(request: web.Request) -> str:
+    mimetype, options = multipart.parse_options_header(request.headers.get("Content-Type", ""))
+    boundary = options.get("boundary", "")
+    if mimetype != "multipart/form-data" or not boundary:
+        raise errors.invalid("the upload must be a multipart/form-data body with a boundary")
+    return boundary
+
+
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    while chunk := await request.content.readany():
+        yield chunk
+
+
+class _Field:
+    """A small form field, read into memory within its bound."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.limit = MAX_FORM_BYTES if name in ("description", "long_description") else MAX_FIELD_BYTES
+        self.data = bytearray()
+
+    async def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > self.limit:
+            raise errors.PypiError(413, f"the form field {self.name[:50]!r} is larger than {self.limit} bytes")
+
+    def value(self) -> str:
+        try:
+            return self.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.invalid(f"the form field {self.name[:50]!r} is not UTF-8") from None
+
+
+class _Spool:
+    """The file part: held in memory while small, else written to a spool file and hashed as it arrives."""
+
+    def __init__(self, spool_dir: Path, filename: str, max_bytes: int) -> None:
+        self.uploaded = UploadedFile(filename)
+        self.spool_dir = spool_dir
+        self.max_bytes = max_bytes
+        self.hashes = _Hashes()
+        self.batch = bytearray()
+        self.handle = None
+
+    async def add(self, chunk: bytes) -> None:
+        uploaded = self.uploaded
+        uploaded.size += len(chunk)
+        if uploaded.size > self.max_bytes:
+            raise errors.PypiError(413, f"the file is larger than this index accepts ({self.max_bytes} bytes)")
+        self.batch += chunk
+        if uploaded.size > IN_MEMORY and len(self.batch) >= _BATCH:
+            if self.handle is None:
+                self.handle = await asyncio.to_thread(_open_spool, self.spool_dir, uploaded)
+            await asyncio.to_thread(self.hashes.update_and_write, self.handle, bytes(self.batch))
+            self.batch.clear()
+
+    async def finish(self) -> UploadedFile:
+        uploaded = self.uploaded
+        if self.handle is None:
+            uploaded.data = bytes(self.batch)  # hashed later, with the metadata read (hash_held_bytes)
+            return uploaded
+        if self.batch:
+            await asyncio.to_thread(self.hashes.update_and_write, self.handle, bytes(self.batch))
+        await asyncio.to_thread(self.handle.close)
+        self.handle = None
+        self.hashes.store(uploaded)
+        return uploaded
+
+    def abandon(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        if self.uploaded.path is not None:
+            self.uploaded.path.unlink(missing_ok=True)
+
 
 async def receive(request: web.Request, spool_dir: Path, max_file_bytes: int, before_file: BeforeFile) -> UploadForm:
     """Read the upload form. The caller must ``discard()`` the result when done with the file."""
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError, KeyError) as exc:
-        raise errors.invalid(f"the upload must be a multipart/form-data body ({exc})") from None
     form = UploadForm()
-    form_bytes = 0
+    spool: _Spool | None = None
     try:
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            if isinstance(part, MultipartReader):
-                raise errors.invalid("nested multipart bodies are not accepted")
-            if len(form.fields) >= MAX_FIELDS:
-                raise errors.invalid(f"the form has more than {MAX_FIELDS} fields")
-            name = part.name or ""
-            if name == FILE_FIELD:
-                if form.file is not None:
+        parser = multipart.PushMultipartParser(_boundary(request), max_segment_count=MAX_FIELDS + 1)
+        form_bytes = 0
+        part: _Field | _Spool | None = None
+
+        async def handle(event) -> None:
+            nonlocal part, spool, form_bytes
+            if isinstance(event, multipart.MultipartSegment):
+                name = event.name or ""
+                if name != FILE_FIELD:
+                    if len(form.fields) >= MAX_FIELDS:
+                        raise errors.invalid(f"the form has more than {MAX_FIELDS} fields")
+                    part = _Field(name)
+                    return
+                if spool is not None:
                     raise errors.invalid("one file per upload")
-                filename = part.filename or ""
+                filename = event.filename or ""
                 await before_file(form.fields, filename)
-                form.file = await _spool(part, spool_dir, filename, max_file_bytes)
-                continue
-            value = await _field(part, name)
-            form_bytes += len(value)
-            if form_bytes > MAX_FORM_BYTES:
-                raise errors.PypiError(413, f"the form's fields are larger than {MAX_FORM_BYTES} bytes")
-            form.fields.setdefault(name, value)
+                part = spool = _Spool(spool_dir, filename, max_file_bytes)
+            elif event is not None:  # a piece of the part's body
+                assert part is not None
+                await part.add(event)
+            elif isinstance(part, _Field):  # the end of a part
+                value = part.value()
+                form_bytes += len(value)
+                if form_bytes > MAX_FORM_BYTES:
+                    raise errors.PypiError(413, f"the form's fields are larger than {MAX_FORM_BYTES} bytes")
+                form.fields.setdefault(part.name, value)
+            else:
+                assert spool is not None
+                form.file = await spool.finish()
+
+        async for chunk in _body(request):
+            for event in parser.parse(chunk):
+                await handle(event)
+        for event in parser.parse(b""):
+            await handle(event)
+        if not parser.closed:
+            raise errors.invalid("malformed multipart body: it ends before its closing boundary")
     except errors.PypiError:
-        form.discard()
+        _abandon(form, spool)
         await _drain(request)
         raise
-    except (ValueError, AssertionError, UnicodeDecodeError) as exc:
-        form.discard()
+    except (multipart.MultipartError, ValueError) as exc:
+        _abandon(form, spool)
         raise errors.invalid(f"malformed multipart body: {exc}") from None
     except BaseException:
-        form.discard()
+        _abandon(form, spool)
         raise
     return form
 
 
-async def _field(part: BodyPartReader, name: str) -> str:
-    limit = MAX_FORM_BYTES if name in ("description", "long_description") else MAX_FIELD_BYTES
-    data = bytearray()
-    while chunk := await part.read_chunk(_READ):
-        data += chunk
-        if len(data) > limit:
-            raise errors.PypiError(413, f"the form field {name[:50]!r} is larger than {limit} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise errors.invalid(f"the form field {name[:50]!r} is not UTF-8") from None
-
-
-async def _spool(part: BodyPartReader, spool_dir: Path, filename: str, max_bytes: int) -> UploadedFile:
-    uploaded = UploadedFile(filename)
-    hashes = _Hashes()
-    batch = bytearray()
-    handle = None
-    try:
-        while chunk := await part.read_chunk(_READ):
-            uploaded.size += len(chunk)
-            if uploaded.size > max_bytes:
-                raise errors.PypiError(413, f"the file is larger than this index accepts ({max_bytes} bytes)")
-            batch += chunk
-            if uploaded.size > IN_MEMORY and len(batch) >= _BATCH:
-                if handle is None:
-                    handle = await asyncio.to_thread(_open_spool, spool_dir, uploaded)
-                await asyncio.to_thread(hashes.update_and_write, handle, bytes(batch))
-                batch.clear()
-        if batch:
-            await asyncio.to_thread(hashes.update_and_write, handle, bytes(batch))
-        if handle is None:
-            uploaded.data = bytes(batch)
-        else:
-            await asyncio.to_thread(handle.close)
-    except BaseException:
-        if handle is not None:
-            handle.close()
-        if uploaded.path is not None:
-            uploaded.path.unlink(missing_ok=True)
-        raise
-    uploaded.sha256 = hashes.sha256.hexdigest()
-    uploaded.md5 = hashes.md5.hexdigest()
-    uploaded.blake2_256 = hashes.blake2.hexdigest()
-    return uploaded
+def _abandon(form: UploadForm, spool: _Spool | None) -> None:
+    if spool is not None:
+        spool.abandon()
+    form.discard()
 
 
 def _open_spool(spool_dir: Path, uploaded: UploadedFile):

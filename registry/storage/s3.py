@@ -197,6 +197,17 @@ class S3BlobStore:
         await _in_thread(self.client.put_object, Bucket=self.bucket,
                                 Key=self._upload_prefix(upload_id) + MARKER, Body=b"")
 
+    async def write_upload(self, upload_id: str, data: bytes, *, seal: bool = False) -> int:
+        await self.start_upload(upload_id)
+
+        async def one_chunk() -> AsyncIterator[bytes]:
+            yield data
+
+        size = await self.append(upload_id, one_chunk())
+        if seal:
+            await self.seal(upload_id)
+        return size
+
     async def upload_size(self, upload_id: str) -> int:
         pieces = await _in_thread(self._pieces, upload_id)
         return sum(size for _, _, size in pieces)

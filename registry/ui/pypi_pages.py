@@ -16,6 +16,8 @@ from registry.ui.markdown import ReadmeCache
 
 # Escaping plain text this long takes more than a millisecond: it goes to a thread.
 INLINE_TEXT = 64 * 1024
+# A project page of more versions and files than this is arranged in a thread.
+INLINE_ROWS = 50
 
 
 @dataclass
@@ -53,27 +55,20 @@ class PypiPages:
     async def view(self, package: Package, version: str | None) -> PypiView | None:
         """The project with one version in front (the one asked for, else the newest release that is not
         yanked); None if that version does not exist."""
-        versions = sorted(await self.store.versions(package.id),
-                          key=lambda v: (parse_version(v.version) is not None, parse_version(v.version) or v.version),
-                          reverse=True)
+        versions = await self.store.versions(package.id)
         files = await self.store.files(package.id)
-        yanked = {v.version for v in versions
-                  if (mine := [f for f in files if f.version == v.version]) and all(f.yanked for f in mine)}
-        if version is not None:
-            current = next((v for v in versions if v.version == version), None)
-            if current is None:
-                return None
-        else:
-            usable = [v for v in versions if v.version not in yanked]
-            stable = [v for v in usable if not (parse_version(v.version) or parse_version("0")).is_prerelease]
-            current = (stable or usable or versions or [None])[0]
-        view = PypiView(versions, yanked, current, [f for f in files if current and f.version == current.version],
-                        Markup(""))
+        # Parsing and ordering every version takes more than a millisecond past a few dozen rows: in a thread.
+        view = (await asyncio.to_thread(_arrange, versions, files, version)
+                if len(versions) + len(files) > INLINE_ROWS else _arrange(versions, files, version))
+        if view is None:
+            return None
+        current = view.current
         if current is not None:
             view.readme = await self._readme(package, current)
-            view.summary = str(current.metadata.get("summary", ""))
-            urls = current.metadata.get("project_urls") or {}
-            home = current.metadata.get("home_page")
+            metadata = await current.metadata_off_loop()
+            view.summary = str(metadata.get("summary", ""))
+            urls = metadata.get("project_urls") or {}
+            home = metadata.get("home_page")
             view.links = {**({"Homepage": home} if home else {}), **urls}
         return view
 
@@ -86,3 +81,24 @@ class PypiPages:
             return await self.readmes.render((package.id, version.version, version.created_at), text)
         # reStructuredText and plain text are shown as they are: escaped, never interpreted.
         return _preformatted(text) if len(text) < INLINE_TEXT else await asyncio.to_thread(_preformatted, text)
+
+
+def _arrange(versions: list[PypiVersion], files: list[PypiFile], wanted: str | None) -> PypiView | None:
+    """The page's versions newest first, the yanked ones, and the version in front with its files (blocking:
+    parses every version)."""
+    parsed = {v.version: parse_version(v.version) for v in versions}
+    ordered = sorted(versions, key=lambda v: (parsed[v.version] is not None, parsed[v.version] or v.version),
+                     reverse=True)
+    by_version: dict[str, list[PypiFile]] = {}
+    for file in files:
+        by_version.setdefault(file.version, []).append(file)
+    yanked = {v.version for v in ordered if (mine := by_version.get(v.version)) and all(f.yanked for f in mine)}
+    if wanted is not None:
+        current = next((v for v in ordered if v.version == wanted), None)
+        if current is None:
+            return None
+    else:
+        usable = [v for v in ordered if v.version not in yanked]
+        stable = [v for v in usable if not (parsed[v.version] or parse_version("0")).is_prerelease]
+        current = (stable or usable or ordered or [None])[0]
+    return PypiView(ordered, yanked, current, by_version.get(current.version, []) if current else [], Markup(""))

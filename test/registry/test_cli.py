@@ -1,4 +1,6 @@
-"""The admin CLI as the console script runs it: the DESIGN.md contract, token life cycle, clear errors."""
+"""The admin CLI: the DESIGN.md contract, token life cycle, clear errors. The commands whose output
+other tools read (token create, pipeline-token) and an error's exit status go through a process of
+their own, as scripts run them; the others run the same main() in-process (RegistryServer.command)."""
 
 from __future__ import annotations
 
@@ -9,28 +11,32 @@ from test.support.oci_client import OciClient
 from test.support.registry_server import CLI, READ, WRITE, RegistryServer
 
 
-def run(server: RegistryServer, *args: str) -> subprocess.CompletedProcess:
+def console(server: RegistryServer, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, "--data", str(server.data), *args], capture_output=True, text=True, check=False)
+
+
+def run(server: RegistryServer, *args: str) -> subprocess.CompletedProcess:
+    return server.command(*args)
 
 
 def test_contract_commands(registry: RegistryServer, unique: str) -> None:
     ws = f"{unique}cli"
     email = f"dev@{ws}.example.com"
-    assert run(registry, "workspace", "create", ws).returncode == 0
+    assert console(registry, "workspace", "create", ws).returncode == 0
     assert run(registry, "repository", "create", f"{ws}/repo", "--project", "PRJ").returncode == 0
     assert run(registry, "user", "create", email).returncode == 0
     assert run(registry, "grant", email, f"{ws}/repo", "write").returncode == 0
     created = run(registry, "package", "create", f"{ws}/img", "--type", "container", "--repository", f"{ws}/repo")
     assert created.returncode == 0, created.stderr
 
-    token = run(registry, "token", "create", email, "--scope", READ, "--scope", WRITE, "--expires-days", "30")
+    token = console(registry, "token", "create", email, "--scope", READ, "--scope", WRITE, "--expires-days", "30")
     assert token.returncode == 0
     secret = token.stdout.strip()
     assert re.fullmatch(r"bbpkg_[A-Za-z0-9_-]{20,}", secret)  # the token alone on stdout
     client = OciClient(registry.url, (email, secret))
     assert client.push_blob(f"{ws}/img", b"from the cli test").status_code == 201
 
-    pipeline = run(registry, "pipeline-token", f"{ws}/repo")
+    pipeline = console(registry, "pipeline-token", f"{ws}/repo")
     lines = dict(line.split("=", 1) for line in pipeline.stdout.splitlines())
     assert set(lines) == {"BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN"}
     pipe_client = OciClient(registry.url, (lines["BITBUCKET_PACKAGES_USERNAME"], lines["BITBUCKET_PACKAGES_TOKEN"]))
@@ -45,7 +51,7 @@ def test_contract_commands(registry: RegistryServer, unique: str) -> None:
     assert run(registry, "token", "revoke", token_id).returncode == 0
     assert run(registry, "token", "list", email).stdout.split("\t")[-1].strip() == "revoked"
     assert client.get(f"/v2/{ws}/img/tags/list").status_code == 401
-    again = run(registry, "token", "revoke", token_id)
+    again = console(registry, "token", "revoke", token_id)
     assert again.returncode == 2
     assert "no live token" in again.stderr
 

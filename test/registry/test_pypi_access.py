@@ -4,6 +4,7 @@ one that does not exist, and the index does not list it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ def test_permission_matrix(pypi_world: World, tmp_path: Path) -> None:
     base = f"{world.server.url}/pypi/{world.workspace}"
     first = make_wheel(tmp_path, "guarded", "0.0.1")
     assert upload(f"{base}/", first, (world.email("admin"), world.tokens["admin"])).status_code == 200
-    for number, (who, (auth, read, write)) in enumerate(_credentials(world).items(), start=1):
+    credentials = _credentials(world)
+    for number, (who, (auth, read, write)) in enumerate(credentials.items(), start=1):
         page = requests.get(f"{base}/simple/guarded/", auth=auth, timeout=30)
         assert page.status_code == read, (who, page.status_code, page.text)
         file = requests.get(f"{base}/files/guarded/guarded-0.0.1-py3-none-any.whl", auth=auth, timeout=30)
@@ -67,3 +69,15 @@ def test_permission_matrix(pypi_world: World, tmp_path: Path) -> None:
         if read == HIDDEN:
             missing = requests.get(f"{base}/simple/no-such-project/", auth=auth, timeout=30)
             assert page.text.replace("guarded", "X") == missing.text.replace("no-such-project", "X"), who
+    # Each upload is in the audit log (committed with the file's rows), by whom and with which credential;
+    # no refused one is.
+    pushes = json.loads(admin(world.server, "audit", "--json", "--package", f"{world.workspace}/guarded",
+                              "--action", "push"))
+    uploaded = {entry["target"]: entry for entry in pushes}
+    expected = {"guarded-0.0.1-py3-none-any.whl"} | {
+        f"guarded-1.{number}-py3-none-any.whl" for number, (_, (_, _, write)) in
+        enumerate(credentials.items(), start=1) if write == OK}
+    assert set(uploaded) == expected, pushes
+    assert uploaded["guarded-0.0.1-py3-none-any.whl"]["actor"] == world.email("admin")
+    assert uploaded["guarded-0.0.1-py3-none-any.whl"]["credential"].startswith("api token ")
+    assert all(entry["outcome"] == "ok" and entry["detail"] == "pypi package" for entry in pushes)

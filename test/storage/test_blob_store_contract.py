@@ -65,6 +65,23 @@ def test_upload_commit_read(store: BlobStore, run) -> None:
     run(store.delete(digest(b"hello world!")))  # deleting what is absent is no error
 
 
+def test_write_upload_in_one_step(store: BlobStore, run) -> None:
+    """Bytes in hand go into the upload area in one step (sealed or not), and commit like any session."""
+    for sealed, data in ((True, b"core metadata"), (False, b"a small file")):
+        upload = str(uuid.uuid4())
+        assert run(store.write_upload(upload, data, seal=sealed)) == len(data)
+        assert run(store.upload_size(upload)) == len(data)
+        if not sealed:
+            assert run(store.seal(upload)) == len(data)
+        assert run(store.commit(upload, digest(data))).size == len(data)
+        assert run(read_all(store.read(digest(data)))) == data
+    taken = str(uuid.uuid4())
+    run(store.write_upload(taken, b"first"))
+    run(store.cancel(taken))
+    with pytest.raises(BlobNotFound):
+        run(store.upload_size(taken))
+
+
 def test_large_upload_in_pieces(store: BlobStore, run) -> None:
     data = bytes(range(256)) * (PIECE_SIZE // 256 * 2 + 1000)  # more than two S3 pieces
     upload = str(uuid.uuid4())
