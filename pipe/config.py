@@ -1,4 +1,5 @@
-"""Validated variables (from the toolkit) + the Pipelines environment -> what the pipe will do."""
+"""Validated variables (read as the toolkit reads them: see inputs.py) + the Pipelines environment
+-> what the pipe will do."""
 
 from __future__ import annotations
 
