@@ -10,6 +10,7 @@ APT_PACKAGES=(
   skopeo buildah umoci busybox-static  # OCI clients and a tiny base image
   docker-registry  # CNCF distribution 2.8.2, the container benchmark anchor
   wrk nginx        # benchmark load generator and the Maven GET anchor
+  eatmydata        # the PyPI benchmark's reference run of ours with fsync made a no-op
   chromium         # the UI tests' browser (driven by Playwright, never downloaded)
   debootstrap      # a Debian base image for the pipe's own image
   postgresql ceph-mon ceph-osd radosgw ceph-common uuid-runtime  # PostgreSQL + S3 backends' tests
