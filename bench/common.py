@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from test.support.processes import free_port, http_answers, stop, wait_for  # noqa: F401 - free_port for the scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_COMMAND = [sys.executable, "-c", "from registry.cli import main; main()"]
@@ -38,40 +35,22 @@ def writer_account(data: Path, workspace: str, email: str) -> str:
 
 def wait_until_up(process: subprocess.Popen | None, url: str, log_path: Path, seconds: float = 60) -> None:
     """Until ``url`` answers anything at all over HTTP (a 401 or 404 is up); fail if the server exits."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up:\n{log_path.read_text()[-3000:]}")
+        return http_answers(url)
+
+    wait_for(up, seconds, url, str(log_path))
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def stop_process(process: subprocess.Popen | None) -> None:
     """SIGTERM, then SIGKILL if the server has not gone within 20 s."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+    if process is not None:
+        stop(process, 20)
 
 
 def wrk(url: str, headers: dict[str, str], seconds: int, connections: int = 32, script: Path | None = None) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import bcrypt
 
-from test.support.processes import free_port, stop, wait_for
+from test.support.processes import free_port, http_answers, stop, wait_for
 
 
 @dataclass
@@ -43,15 +43,6 @@ def start_distribution(root: Path, username: str = "mover", password: str = "old
     log.close()
     server = Distribution(root, port, username, password, process)
 
-    def up() -> bool:
-        import urllib.error
-        import urllib.request
-
-        try:
-            urllib.request.urlopen(f"http://{server.host}/v2/", timeout=1)
-        except urllib.error.HTTPError as exc:
-            return exc.code == 401
-        return True
-
-    wait_for(up, 30, "distribution", str(root / "registry.log"))
+    wait_for(lambda: http_answers(f"http://{server.host}/v2/", (401,)), 30, "distribution",
+             str(root / "registry.log"))
     return server

@@ -7,13 +7,25 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Container
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def http_answers(url: str, statuses: Container[int] | None = None) -> bool:
+    """Whether ``url`` answers over HTTP: a success, or an error status in ``statuses`` (any status when
+    None: a 401 or a 404 is up). A refused connection raises OSError, which ``wait_for`` waits through."""
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError as exc:
+        return statuses is None or exc.code in statuses
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, log_path: str | None = None) -> None:

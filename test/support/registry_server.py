@@ -9,11 +9,10 @@ import os
 import subprocess
 import sys
 import threading
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from test.support.processes import free_port, stop, wait_for
+from test.support.processes import free_port, http_answers, stop, wait_for
 
 READ = "read:package:bitbucket"
 WRITE = "write:package:bitbucket"
@@ -91,11 +90,7 @@ class RegistryServer:
         def answering() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"registry exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(f"{self.url}/v2/", timeout=1)
-            except urllib.error.HTTPError as exc:
-                return exc.code == 401
-            return True
+            return http_answers(f"{self.url}/v2/", (401,))
 
         wait_for(answering, 30, "registry", str(self.log_path))
         return self

@@ -12,9 +12,9 @@ import shlex
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from test.support.processes import http_answers, wait_for
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"
 # The services listen on fixed ports: test runs of several checkouts on one machine take turns.
@@ -129,13 +129,4 @@ class ServiceFaults:
     def rgw_start(self, endpoint: str) -> None:
         subprocess.run(["radosgw", "-n", "client.rgw"], check=True, timeout=60,
                        env={**os.environ, "CEPH_CONF": str(self.ceph / "ceph.conf")})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(endpoint, timeout=1)
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("radosgw did not come back")
+        wait_for(lambda: http_answers(endpoint), 30, "radosgw")
