@@ -18,6 +18,7 @@ from test.support.cosign_keys import generate_key_pair
 from test.support.cosign_verify import NotVerified, verify_image, verify_payload
 from test.support.dockerd import Dockerd
 from test.support.pipe_step import PipelineStep
+from test.support.skopeo import skopeo
 
 PASSWORD = "correct horse battery staple"
 
@@ -197,18 +198,6 @@ def test_sbom_of_a_debian_image_matches_dpkg_query(pipe_world: PipeWorld, docker
     assert "pkg:maven/org.example/greeter@2.1.0" in purls
 
 
-def _skopeo(tmp_path: Path, *args: str) -> str:
-    import shutil
-    import subprocess
-
-    result = subprocess.run([shutil.which("skopeo") or "skopeo", "--insecure-policy", *args], capture_output=True,
-                            text=True, timeout=300, check=False,
-                            env={"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": str(tmp_path),
-                                 "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json")})
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
 def test_merge_busybox_images_of_two_architectures_through_the_pipe_image(
         pipe_world: PipeWorld, dockerd: Dockerd, pipeline_step: PipelineStep, tmp_path: Path) -> None:
     """Debian's busybox-static of amd64 and of arm64 (the other architecture's never runs here), each pushed
@@ -235,8 +224,9 @@ def test_merge_busybox_images_of_two_architectures_through_the_pipe_image(
     result = json.loads((pipeline_step.shared_storage / "packages-pipe" / "latest.json").read_text())
     assert result["action"] == "merge" and [p["architecture"] for p in result["platforms"]] == list(architectures)
 
-    raw = json.loads(_skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false",
-                             f"--creds={pipe_world.username}:{pipe_world.token}", f"docker://{host}/{package}:multi"))
+    raw = json.loads(skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false",
+                            f"--creds={pipe_world.username}:{pipe_world.token}", f"docker://{host}/{package}:multi")
+                     .stdout)
     assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert sorted((m["platform"]["os"], m["platform"]["architecture"]) for m in raw["manifests"]) == [
         ("linux", "amd64"), ("linux", "arm64")]
@@ -269,9 +259,9 @@ def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: Pipe
     try:
         layout = tmp_path / "layout"
         index_digest = write_multiarch_layout(layout, "2.0", "moved")
-        _skopeo(tmp_path, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
-                f"--dest-creds={source.username}:{source.password}", f"oci:{layout}:2.0",
-                f"docker://{source.host}/team/app:2.0")
+        skopeo(tmp_path, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+               f"--dest-creds={source.username}:{source.password}", f"oci:{layout}:2.0",
+               f"docker://{source.host}/team/app:2.0")
         # A signature beside it, where cosign puts one (distribution takes uploads in two steps: skopeo).
         signature = image("signature of the index", artifact_type="application/vnd.dev.cosign.artifact.sig.v1+json")
         sig_layout = tmp_path / "sig-layout"
@@ -283,9 +273,9 @@ def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: Pipe
             "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": signature.digest,
             "size": len(signature.manifest), "annotations": {"org.opencontainers.image.ref.name": "sig"}}]}))
         sig_tag = f"sha256-{index_digest.split(':')[1]}.sig"
-        _skopeo(tmp_path, "copy", "--preserve-digests", "--dest-tls-verify=false",
-                f"--dest-creds={source.username}:{source.password}", f"oci:{sig_layout}:sig",
-                f"docker://{source.host}/team/app:{sig_tag}")
+        skopeo(tmp_path, "copy", "--preserve-digests", "--dest-tls-verify=false",
+               f"--dest-creds={source.username}:{source.password}", f"oci:{sig_layout}:sig",
+               f"docker://{source.host}/team/app:{sig_tag}")
 
         env = {"REGISTRY": pipe_world.registry.url, "IMAGE_NAME": "app", "ACTION": "copy",
                "SOURCE_IMAGE": f"{source.host}/team/app:2.0", "SOURCE_USERNAME": source.username,

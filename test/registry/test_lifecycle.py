@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from test.support.oci_client import OciClient, digest_of
 from test.support.oci_layout import layout_blob, write_multiarch_layout
 from test.support.processes import free_port
 from test.support.registry_server import READ, WRITE, RegistryServer
+from test.support.skopeo import skopeo
 
 WS = "life"
 REPO, OTHER = f"{WS}/code", f"{WS}/other"
@@ -117,11 +117,6 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def skopeo(work: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["skopeo", "--insecure-policy", *args], capture_output=True, text=True, check=False,
-                          timeout=300, env={**os.environ, "XDG_RUNTIME_DIR": str(work)})
-
-
 def blank(text: str) -> str:
     """An answer with the package names blanked, so answers for a real and a never-made package compare."""
     for real, ghost in GHOSTS.items():
@@ -172,7 +167,7 @@ def listed(world: Backend) -> set[str]:
 def served(world: Backend, work: Path) -> dict[str, str]:
     """The digests each client gets: skopeo (the index), npm (the tarball's integrity), Maven (the jar)."""
     inspected = skopeo(work, "inspect", "--raw", "--tls-verify=false", "--creds", f"{BOSS}:{world.boss}",
-                       f"docker://{world.server.host}/{WS}/{IMAGE}:v1")
+                       f"docker://{world.server.host}/{WS}/{IMAGE}:v1", check=False)
     assert inspected.returncode == 0, inspected.stderr
     npm = NpmClient.with_token(work / "npm", f"{world.server.url}/npm/{WS}/", world.boss)
     jar = requests.get(f"{world.server.url}/maven/{WS}/com/example/jarzz/1.0.0/jarzz-1.0.0.jar",
@@ -190,7 +185,8 @@ def publish_one_of_each(world: Backend, work: Path) -> int:
     layout = work / "layout"
     write_multiarch_layout(layout, "v1", f"lifecycle-{work.name}")
     copied = skopeo(work, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds",
-                    f"{BOSS}:{world.boss}", f"oci:{layout}:v1", f"docker://{server.host}/{WS}/{IMAGE}:v1")
+                    f"{BOSS}:{world.boss}", f"oci:{layout}:v1", f"docker://{server.host}/{WS}/{IMAGE}:v1",
+                    check=False)
     assert copied.returncode == 0, copied.stderr
     npm = NpmClient.with_token(work / "npm", f"{server.url}/npm/{WS}/", world.boss)
     npm.run("publish", cwd=make_package(work / "pkg", NPM_NAME, "1.0.0", body=work.name))
@@ -241,7 +237,7 @@ def test_deleted_repository_vanishes_comes_back_on_restore_and_is_purged(backend
     assert answers(world, {IMAGE: IMAGE, NPM_NAME: NPM_NAME, "jarzz": "jarzz"}) == ghosts
     assert listed(world) == set()
     assert skopeo(tmp_path, "inspect", "--raw", "--tls-verify=false", "--creds", f"{BOSS}:{world.boss}",
-                  f"docker://{server.host}/{WS}/{IMAGE}:v1").returncode != 0
+                  f"docker://{server.host}/{WS}/{IMAGE}:v1", check=False).returncode != 0
     assert requests.get(f"{server.url}/{WS}/code/packages", auth=(BOSS, world.boss), timeout=30).status_code == 404
     assert requests.get(f"{server.url}/v2/", auth=(user, pipeline), timeout=30).status_code == 401
 

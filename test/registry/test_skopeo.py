@@ -4,9 +4,6 @@ registry to registry, list-tags, inspect and delete."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,17 +12,7 @@ from test.registry.conftest import World
 from test.support import oci_client as oci
 from test.support.oci_client import digest_of
 from test.support.oci_layout import layout_blob, write_multiarch_layout
-
-SKOPEO = shutil.which("skopeo") or "skopeo"
-
-
-def skopeo(tmp_path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "XDG_RUNTIME_DIR": str(tmp_path)}
-    result = subprocess.run([SKOPEO, "--insecure-policy", *args], capture_output=True, text=True, env=env,
-                            check=False, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"skopeo {' '.join(args[:2])} failed: {result.stderr[-3000:]}")
-    return result
+from test.support.skopeo import skopeo
 
 
 def creds(world: World, role: str) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from test.support.dockerd import Dockerd
 from test.support.oci_layout import layout_blob, write_multiarch_layout
 from test.support.processes import free_port
 from test.support.registry_server import RegistryServer
+from test.support.skopeo import skopeo
 
 
 @pytest.fixture
@@ -29,13 +28,6 @@ def replicas(tmp_path: Path, scale_out_env: dict[str, str]):
     yield servers
     for server in servers:
         server.stop()
-
-
-def skopeo(tmp_path: Path, *args: str) -> None:
-    env = {**os.environ, "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "XDG_RUNTIME_DIR": str(tmp_path)}
-    result = subprocess.run([shutil.which("skopeo") or "skopeo", "--insecure-policy", *args], capture_output=True,
-                            text=True, env=env, check=False, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_push_to_one_replica_pull_from_the_other(replicas: list[RegistryServer], tmp_path: Path,
