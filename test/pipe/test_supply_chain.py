@@ -253,7 +253,7 @@ def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: Pipe
     """ACTION copy through the pipe's image, from a distribution registry with basic auth."""
     from test.support.distribution import start_distribution
     from test.support.oci_client import image
-    from test.support.oci_layout import write_multiarch_layout
+    from test.support.oci_layout import write_image_layout, write_multiarch_layout
 
     source = start_distribution(tmp_path / "distribution")
     try:
@@ -265,13 +265,7 @@ def test_copy_an_index_with_its_signature_from_another_registry(pipe_world: Pipe
         # A signature beside it, where cosign puts one (distribution takes uploads in two steps: skopeo).
         signature = image("signature of the index", artifact_type="application/vnd.dev.cosign.artifact.sig.v1+json")
         sig_layout = tmp_path / "sig-layout"
-        for digest, data in {**signature.blobs, signature.digest: signature.manifest}.items():
-            (sig_layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-            (sig_layout / "blobs" / "sha256" / digest.split(":")[1]).write_bytes(data)
-        (sig_layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-        (sig_layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": signature.digest,
-            "size": len(signature.manifest), "annotations": {"org.opencontainers.image.ref.name": "sig"}}]}))
+        write_image_layout(sig_layout, signature.manifest, signature.blobs.values(), "sig")
         sig_tag = f"sha256-{index_digest.split(':')[1]}.sig"
         skopeo(tmp_path, "copy", "--preserve-digests", "--dest-tls-verify=false",
                f"--dest-creds={source.username}:{source.password}", f"oci:{sig_layout}:sig",

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,8 @@ from test.support.maven_cli import deploy_file, repository_url, write_settings
 from test.support.maven_http import MavenHttp, put_with_expect
 from test.support.npm_cli import NpmClient, make_package
 from test.support.npm_documents import NpmHttp, package_tarball, publish_document
-from test.support.oci_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, canonical, digest_of
+from test.support.oci_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, canonical, descriptor, digest_of
+from test.support.oci_layout import tar_of, write_image_layout
 from test.support.processes import wait_for
 from test.support.python_clients import twine_upload
 from test.support.python_dists import make_wheel
@@ -64,29 +63,12 @@ def creds(world: World, role: str) -> str:
 
 def big_layout(path: Path, size: int) -> None:
     """An OCI layout of one image whose layer is ``size`` random (incompressible) bytes, tagged ``big``."""
-    path.mkdir(parents=True)
-    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("data.bin")
-        info.size = size
-        tar.addfile(info, io.BytesIO(os.urandom(size)))
-
-    def blob(data: bytes) -> dict:
-        target = path / "blobs" / "sha256" / digest_of(data).split(":")[1]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return {"digest": digest_of(data), "size": len(data)}
-
-    layer = buffer.getvalue()
+    layer = tar_of({"data.bin": os.urandom(size)})
     config = canonical({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
                                                                           "diff_ids": [digest_of(layer)]}})
     manifest = canonical({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                          "config": {"mediaType": OCI_CONFIG, **blob(config)},
-                          "layers": [{"mediaType": OCI_LAYER, **blob(layer)}]})
-    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": OCI_MANIFEST, **blob(manifest),
-         "annotations": {"org.opencontainers.image.ref.name": "big"}}]}))
+                          "config": descriptor(OCI_CONFIG, config), "layers": [descriptor(OCI_LAYER, layer)]})
+    write_image_layout(path, manifest, [config, layer], "big")
 
 
 # --- plans and quotas ---
