@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from registry.storage.database import Database
+from registry.storage.postgres import PostgresDatabase
+from registry.storage.sqlite import SqliteDatabase
 from test.support.services import ServiceFaults
 
 
@@ -18,6 +21,17 @@ def run():
     loop = asyncio.new_event_loop()
     yield loop.run_until_complete
     loop.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path, run) -> Iterator[Database]:
+    """A Database of each implementation: SQLite in the test's directory, PostgreSQL in a fresh schema."""
+    if request.param == "sqlite":
+        database: Database = SqliteDatabase(tmp_path / "metadata.db")
+    else:
+        database = run(PostgresDatabase.connect(request.getfixturevalue("fresh_schema")))
+    yield database
+    run(database.close())
 
 
 @pytest.fixture

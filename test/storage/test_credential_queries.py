@@ -14,18 +14,6 @@ from registry.access.store import AccessError, AccessStore
 from registry.content import ContentService, TooManyUploads, UploadLimits, UploadNotFound
 from registry.storage.database import Database
 from registry.storage.local import LocalBlobStore
-from registry.storage.postgres import PostgresDatabase
-from registry.storage.sqlite import SqliteDatabase
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path, run) -> Database:
-    if request.param == "sqlite":
-        database: Database = SqliteDatabase(tmp_path / "metadata.db")
-    else:
-        database = run(PostgresDatabase.connect(request.getfixturevalue("fresh_schema")))
-    yield database
-    run(database.close())
 
 
 def test_revoking_a_token_revokes_its_line(db: Database, run) -> None:

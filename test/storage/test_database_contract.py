@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
 from registry.storage.database import Database, IntegrityError
-from registry.storage.postgres import PostgresDatabase
-from registry.storage.sqlite import SqliteDatabase
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path, run) -> Database:
-    if request.param == "sqlite":
-        database: Database = SqliteDatabase(tmp_path / "metadata.db")
-    else:
-        database = run(PostgresDatabase.connect(request.getfixturevalue("fresh_schema")))
-    yield database
-    run(database.close())
 
 
 async def _add_workspace(db: Database, slug: str) -> None:
