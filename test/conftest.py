@@ -16,7 +16,7 @@ import pytest
 
 from test.support.dockerd import Dockerd, start_dockerd, stop_dockerd
 from test.support.registry_server import RegistryServer, start_registry
-from test.support.services import start_services, stop_services
+from test.support.services import S3_CREDENTIALS, start_services, stop_services
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -80,7 +80,7 @@ def pg_dsn(services: dict[str, str]) -> str:
 
 @pytest.fixture
 def s3_env(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+    for name in S3_CREDENTIALS:
         monkeypatch.setenv(name, services[name])
     return services
 

@@ -27,6 +27,7 @@ from test.support.oci_client import OciClient, digest_of
 from test.support.oci_layout import layout_blob, write_multiarch_layout
 from test.support.processes import free_port
 from test.support.registry_server import READ, WRITE, RegistryServer
+from test.support.services import S3_CREDENTIALS, shared_stores_env
 from test.support.skopeo import skopeo
 
 WS = "life"
@@ -91,12 +92,10 @@ def _backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         with psycopg.connect(services["PG_DSN"], autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.execute(f"CREATE SCHEMA {schema}")
-        keys = {name: services[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-        for key, value in keys.items():  # for the admin commands run in this process
-            environment.setenv(key, value)
-        env = {"PACKAGES_REGISTRY_DATABASE": f"{services['PG_DSN']}?options=-csearch_path%3D{schema}",
-               "PACKAGES_REGISTRY_BLOBS": f"s3://lifecycle-tests/{base.name}",
-               "PACKAGES_REGISTRY_S3_ENDPOINT": services["S3_ENDPOINT"], **keys}
+        for key in S3_CREDENTIALS:  # for the admin commands run in this process
+            environment.setenv(key, services[key])
+        env = shared_stores_env(services, f"{services['PG_DSN']}?options=-csearch_path%3D{schema}",
+                                f"s3://lifecycle-tests/{base.name}")
         server = RegistryServer(data=base / "data", port=free_port(), env=env)
         stored = _s3_bytes(services, "lifecycle-tests", base.name)
         storage_args = ["--database", env["PACKAGES_REGISTRY_DATABASE"], "--blobs", env["PACKAGES_REGISTRY_BLOBS"],

@@ -12,7 +12,7 @@ import pytest
 from registry.storage.database import Database
 from registry.storage.postgres import PostgresDatabase
 from registry.storage.sqlite import SqliteDatabase
-from test.support.services import ServiceFaults
+from test.support.services import ServiceFaults, shared_stores_env
 
 
 @pytest.fixture
@@ -56,13 +56,8 @@ def scale_out_env(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]) -> 
 
     keys = tmp_path / "signing-keys"
     admin(RegistryServer(data=tmp_path / "admin", port=0), "--signing-key-file", str(keys), "keys", "rotate")
-    return {
-        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
-        "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/{tmp_path.name}",
-        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
-        "PACKAGES_REGISTRY_SIGNING_KEY_FILE": str(keys),
-        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
-    }
+    return {**shared_stores_env(s3_env, fresh_schema, f"s3://replica-tests/{tmp_path.name}"),
+            "PACKAGES_REGISTRY_SIGNING_KEY_FILE": str(keys)}
 
 
 class ScaleOutAdmin:

@@ -13,18 +13,14 @@ from test.support import oci_client as oci
 from test.support.npm_documents import NpmHttp, package_tarball, publish_document
 from test.support.processes import free_port
 from test.support.registry_server import RegistryServer
+from test.support.services import shared_stores_env
 
 BUCKET = "policy-tests"
 
 
 @pytest.fixture
 def scaled(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]):
-    env = {
-        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
-        "PACKAGES_REGISTRY_BLOBS": f"s3://{BUCKET}/{tmp_path.name}",
-        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
-        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
-    }
+    env = shared_stores_env(s3_env, fresh_schema, f"s3://{BUCKET}/{tmp_path.name}")
     server = RegistryServer(data=tmp_path / "data", port=free_port(), env=env,
                             flags=["--retention-interval", "0", "--usage-sample-interval", "0"]).start()
     s3 = boto3.client("s3", endpoint_url=s3_env["S3_ENDPOINT"], region_name=s3_env["AWS_DEFAULT_REGION"],

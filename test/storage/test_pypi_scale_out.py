@@ -12,15 +12,11 @@ from test.support.processes import free_port
 from test.support.python_clients import index_url, run, twine_upload, uv
 from test.support.python_dists import make_sdist, make_wheel
 from test.support.registry_server import RegistryServer
+from test.support.services import shared_stores_env
 
 
 def test_upload_install_delete_and_collect(tmp_path: Path, fresh_schema: str, s3_env: dict[str, str]) -> None:
-    env = {
-        "PACKAGES_REGISTRY_DATABASE": fresh_schema,
-        "PACKAGES_REGISTRY_BLOBS": f"s3://replica-tests/pypi-{tmp_path.name}",
-        "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
-        **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
-    }
+    env = shared_stores_env(s3_env, fresh_schema, f"s3://replica-tests/pypi-{tmp_path.name}")
     server = RegistryServer(data=tmp_path / "data", port=free_port(), env=env).start()
     try:
         server.package("acme/Scaled_Out", "acme/lib", "pypi")

@@ -25,6 +25,7 @@ import requests
 from test.support.npm_cli import NpmClient, make_project, node_require
 from test.support.processes import free_port
 from test.support.registry_server import RegistryServer
+from test.support.services import shared_stores_env
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "rel010"
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text())
@@ -178,12 +179,7 @@ def test_postgresql_registry_of_release_0_1_0_upgrades_and_serves_everything(
             pass
         for digest, path in blob_files().items():
             s3.put_object(Bucket=bucket, Key=f"{prefix}/blobs/{digest.replace(':', '/')}", Body=path.read_bytes())
-        env = {
-            "PACKAGES_REGISTRY_DATABASE": dsn,
-            "PACKAGES_REGISTRY_BLOBS": f"s3://{bucket}/{prefix}",
-            "PACKAGES_REGISTRY_S3_ENDPOINT": s3_env["S3_ENDPOINT"],
-            **{name: s3_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")},
-        }
+        env = shared_stores_env(s3_env, dsn, f"s3://{bucket}/{prefix}")
         server = RegistryServer(data=tmp_path / "data", port=free_port(), env=env).start()
         try:
             with psycopg.connect(dsn) as conn:

@@ -20,6 +20,19 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "services"
 # The services listen on fixed ports: test runs of several checkouts on one machine take turns.
 MACHINE_LOCK = Path("/tmp/packages-services.lock")
 _held: dict[str, int] = {}
+# The S3 credentials and region the services' S3 store takes, by their AWS names.
+S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
+def shared_stores_env(services: dict[str, str], database: str, blobs: str) -> dict[str, str]:
+    """A registry's environment for the services' stores: PostgreSQL ``database`` (a DSN) and the S3 location
+    ``blobs`` (``s3://bucket/prefix``), with the S3 endpoint and credentials."""
+    return {
+        "PACKAGES_REGISTRY_DATABASE": database,
+        "PACKAGES_REGISTRY_BLOBS": blobs,
+        "PACKAGES_REGISTRY_S3_ENDPOINT": services["S3_ENDPOINT"],
+        **{name: services[name] for name in S3_CREDENTIALS},
+    }
 
 
 def _take_machine_lock(base: Path) -> None:
