@@ -17,6 +17,7 @@ import requests
 
 from test.registry.conftest import World, admin, build_world
 from test.support import oci_client as oci
+from test.support.gc_race import GcLoop, push_beside_gc
 from test.support.oci_client import digest_of
 from test.support.registry_server import CLI, RegistryServer, start_registry
 
@@ -103,40 +104,15 @@ def test_gc_while_pushing(gc_world: World) -> None:
     every blob it references is there, and stays there."""
     world, server = gc_world, gc_world.server
     client = world.client("write")
-    stop = threading.Event()
-    runs: list[int] = []
-    failures: list[str] = []
-
-    def collect() -> None:
-        while not stop.is_set():
-            result = subprocess.run([*CLI, "--data", str(server.data), "gc", "--grace-seconds", "0"],
-                                    capture_output=True, text=True, check=False, timeout=120)
-            if result.returncode != 0:
-                failures.append(result.stderr)
-                return
-            runs.append(1)
-
-    collector = threading.Thread(target=collect)
-    collector.start()
     accepted = []
-    try:
+    with GcLoop(server.data) as collector:
         i = 0
-        while (len(runs) < 4 or i < 20) and collector.is_alive():
+        while (collector.runs < 4 or i < 20) and collector.alive():
             img = oci.image(f"{world.workspace}-{i}", layers=3)
             i += 1
-            for blob in img.blobs.values():
-                pushed = client.push_blob(world.package, blob)
-                # With no grace at all, gc may drop an upload session under way: a clean 404, never a 5xx.
-                assert pushed.status_code == 201 or oci.error_codes(pushed) == ["BLOB_UPLOAD_UNKNOWN"], pushed.text
-            response = client.push_manifest(world.package, f"v{i}", img.manifest, img.media_type)
-            if response.status_code == 201:
+            if push_beside_gc(client, world.package, img, f"v{i}"):
                 accepted.append(img)
-            else:
-                assert oci.error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"], response.text
-    finally:
-        stop.set()
-        collector.join()
-    assert not failures, failures[0][-3000:]
+    assert not collector.failures, collector.failures[0][-3000:]
     assert accepted
     gc(server, "--grace-seconds", "0")
     for img in accepted:

@@ -3,9 +3,7 @@ and one background collector at a time across replicas (``serve --gc-interval``)
 
 from __future__ import annotations
 
-import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from registry.gc import COLLECTOR_LOCK, _retrying
 from registry.storage.faults import TransactionConflict
 from registry.storage.postgres import PostgresDatabase
 from test.support import oci_client as oci
+from test.support.gc_race import GcLoop, push_beside_gc
 from test.support.oci_client import OciClient
 from test.support.processes import free_port
 from test.support.registry_server import CLI, RegistryServer
@@ -157,44 +156,20 @@ def test_gc_over_and_over_beside_pushes_on_postgres(tmp_path: Path, scale_out_en
     try:
         token = scale_out_admin.world(("acme/app", "container"))
         clients = [OciClient(server.url, ("dev@acme.example.com", token)) for server in servers]
-        stop, runs, failures = threading.Event(), [], []
-
-        def collect() -> None:
-            while not stop.is_set():
-                result = subprocess.run([*CLI, "--data", str(tmp_path / "gc"), "gc", "--grace-seconds", "0"],
-                                        capture_output=True, text=True, env={**os.environ, **scale_out_env},
-                                        check=False, timeout=120)
-                if result.returncode != 0:
-                    failures.append(result.stderr)
-                    return
-                runs.append(1)
-
-        collector = threading.Thread(target=collect)
-        collector.start()
         accepted = []
-        try:
+        with GcLoop(tmp_path / "gc", scale_out_env) as collector:
             i = 0
             # Until gc has run a few times beside the pushes and some pushes got through whole (with no
             # grace, gc may take a pushed layer before its manifest arrives: that push is refused).
             # A push waits for the collection it meets (about two seconds), and most lose their layers to it:
             # one accepted push (a dozen tries) proves the point; two cost a minute.
-            while (len(runs) < 2 or i < 12 or not accepted) and collector.is_alive() and i < 200:
+            while (collector.runs < 2 or i < 12 or not accepted) and collector.alive() and i < 200:
                 client = clients[i % 2]
                 img = oci.image(f"pg-gc-{i}", layers=3)
                 i += 1
-                for blob in img.blobs.values():
-                    pushed = client.push_blob("acme/app", blob)
-                    assert pushed.status_code == 201 or oci.error_codes(pushed) == ["BLOB_UPLOAD_UNKNOWN"], \
-                        pushed.text
-                response = client.push_manifest("acme/app", f"v{i}", img.manifest, img.media_type)
-                if response.status_code == 201:
+                if push_beside_gc(client, "acme/app", img, f"v{i}"):
                     accepted.append(img)
-                else:
-                    assert oci.error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"], response.text
-        finally:
-            stop.set()
-            collector.join()
-        assert not failures, failures[0][-3000:]
+        assert not collector.failures, collector.failures[0][-3000:]
         assert accepted
         for img in accepted:
             for digest, blob in img.blobs.items():
