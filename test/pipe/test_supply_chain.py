@@ -46,6 +46,13 @@ def _registry_reader(world: PipeWorld):
     return manifest, blob
 
 
+def _referrers(world: PipeWorld, digest: str, artifact_type: str | None = None) -> dict:
+    """The registry's referrers list of ``digest`` (those of ``artifact_type`` only, when given)."""
+    params = {"artifactType": artifact_type} if artifact_type else None
+    return requests.get(f"{world.registry.url}/v2/{world.package}/referrers/{digest}", params=params,
+                        auth=(world.username, world.token), timeout=30).json()
+
+
 def test_sign_then_verify_with_the_separate_checker(pipe_world: PipeWorld, run_pipe, tmp_path: Path,
                                                     keys: tuple[str, str]) -> None:
     private, public = keys
@@ -61,8 +68,7 @@ def test_sign_then_verify_with_the_separate_checker(pipe_world: PipeWorld, run_p
     assert verified.payload["critical"]["image"]["docker-manifest-digest"] == image_digest
 
     # The same signature is an OCI 1.1 referrer of the image.
-    referrers = requests.get(f"{pipe_world.registry.url}/v2/{pipe_world.package}/referrers/{image_digest}",
-                             auth=(pipe_world.username, pipe_world.token), timeout=30).json()
+    referrers = _referrers(pipe_world, image_digest)
     kinds = {item["artifactType"] for item in referrers["manifests"]}
     assert "application/vnd.dev.cosign.artifact.sig.v1+json" in kinds
 
@@ -109,9 +115,7 @@ def test_signed_provenance_is_a_referrer_that_oras_fetches(pipe_world: PipeWorld
     manifest, _ = _registry_reader(pipe_world)
     image_digest = "sha256:" + hashlib.sha256(manifest("prov")).hexdigest()
 
-    referrers = requests.get(f"{pipe_world.registry.url}/v2/{pipe_world.package}/referrers/{image_digest}",
-                             params={"artifactType": "application/vnd.in-toto+json"},
-                             auth=(pipe_world.username, pipe_world.token), timeout=30).json()
+    referrers = _referrers(pipe_world, image_digest, "application/vnd.in-toto+json")
     (descriptor,) = referrers["manifests"]
     # oras-py (it has no referrers call) fetches the provenance manifest and its envelope.
     client = oras.client.OrasClient(hostname=pipe_world.registry.host, insecure=True, auth_backend="basic")
@@ -182,9 +186,7 @@ def test_sbom_of_a_debian_image_matches_dpkg_query(pipe_world: PipeWorld, docker
     run.assert_ok()
     manifest, blob = _registry_reader(pipe_world)
     image_digest = "sha256:" + hashlib.sha256(manifest("sbom")).hexdigest()
-    referrers = requests.get(f"{pipe_world.registry.url}/v2/{pipe_world.package}/referrers/{image_digest}",
-                             params={"artifactType": "application/vnd.cyclonedx+json"},
-                             auth=(pipe_world.username, pipe_world.token), timeout=30).json()
+    referrers = _referrers(pipe_world, image_digest, "application/vnd.cyclonedx+json")
     (descriptor,) = referrers["manifests"]
     layer = json.loads(manifest(descriptor["digest"]))["layers"][0]
     document = json.loads(blob(layer["digest"]))
