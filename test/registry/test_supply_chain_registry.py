@@ -112,6 +112,27 @@ def _digest_of_push(output: str) -> str:
     return output.split("digest: ")[1].split()[0]
 
 
+def _push_busybox_and_a_stranger_image(world: World, dockerd: Dockerd, busybox_image: str, context: Path,
+                                       signed_tag: str, stranger_tag: str, label: str) -> tuple[str, str, str, str]:
+    """docker, logged in as admin, pushes busybox as ``signed_tag`` and an image built on it with ``label``
+    (the one a stranger signs) as ``stranger_tag``; their references and digests."""
+    server, name = world.server, world.package
+    dockerd.docker("login", "-u", world.email("admin"), "--password-stdin", server.host, input=world.tokens["admin"])
+    signed_ref, stranger_ref = f"{server.host}/{name}:{signed_tag}", f"{server.host}/{name}:{stranger_tag}"
+    dockerd.docker("tag", busybox_image, signed_ref)
+    signed = _digest_of_push(dockerd.docker("push", signed_ref).stdout)
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL {label}\n")
+    dockerd.docker("build", "-t", stranger_ref, str(context))
+    stranger_digest = _digest_of_push(dockerd.docker("push", stranger_ref).stdout)
+    return signed_ref, stranger_ref, signed, stranger_digest
+
+
+def _manifest_sizes(client: OciClient, name: str, media_type: str, digests: tuple[str, ...]) -> dict[str, int]:
+    return {ref: len(client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": media_type}).content)
+            for ref in digests}
+
+
 def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied(
         world: World, dockerd: Dockerd, busybox_image: str, tmp_path: Path, artifacts_dir: Path) -> None:
     server, name = world.server, world.package
@@ -122,20 +143,12 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
     assert "trusts key" in admin(server, "trust", "add", world.workspace, "--key", str(key_file), "--name", "release")
     key_id = admin(server, "trust", "list", world.workspace).split("\t")[0]
 
-    dockerd.docker("login", "-u", world.email("admin"), "--password-stdin", server.host, input=world.tokens["admin"])
-    signed_ref, stranger_ref = f"{server.host}/{name}:signed", f"{server.host}/{name}:stranger"
-    dockerd.docker("tag", busybox_image, signed_ref)
-    signed = _digest_of_push(dockerd.docker("push", signed_ref).stdout)
-    context = tmp_path / "ctx"
-    context.mkdir()
-    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL built-by=stranger\n")
-    dockerd.docker("build", "-t", stranger_ref, str(context))
-    stranger_digest = _digest_of_push(dockerd.docker("push", stranger_ref).stdout)
+    signed_ref, stranger_ref, signed, stranger_digest = _push_busybox_and_a_stranger_image(
+        world, dockerd, busybox_image, tmp_path / "ctx", "signed", "stranger", "built-by=stranger")
 
     client = world.client("admin")
     docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
-    sizes = {ref: len(client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": docker_v2}).content)
-             for ref in (signed, stranger_digest)}
+    sizes = _manifest_sizes(client, name, docker_v2, (signed, stranger_digest))
     _sign(client, name, signed, docker_v2, sizes[signed], trusted)
     _sign(client, name, stranger_digest, docker_v2, sizes[stranger_digest], stranger)
     _attest(client, name, signed, sizes[signed], trusted)
@@ -265,20 +278,12 @@ def test_signatures_stored_only_as_referrers_verify_and_pull(world: World, docke
     admin(server, "trust", "add", world.workspace, "--key", str(key_file), "--name", "referrers")
     admin(server, "package", "policy", name, "--type", "container", "--require-signature", "on")
 
-    dockerd.docker("login", "-u", world.email("admin"), "--password-stdin", server.host, input=world.tokens["admin"])
-    signed_ref, stranger_ref = f"{server.host}/{name}:by-referrer", f"{server.host}/{name}:stranger-referrer"
-    dockerd.docker("tag", busybox_image, signed_ref)
-    signed = _digest_of_push(dockerd.docker("push", signed_ref).stdout)
-    context = tmp_path / "ctx"
-    context.mkdir()
-    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL signed-by=stranger\n")
-    dockerd.docker("build", "-t", stranger_ref, str(context))
-    stranger_digest = _digest_of_push(dockerd.docker("push", stranger_ref).stdout)
+    signed_ref, stranger_ref, signed, stranger_digest = _push_busybox_and_a_stranger_image(
+        world, dockerd, busybox_image, tmp_path / "ctx", "by-referrer", "stranger-referrer", "signed-by=stranger")
 
     client = world.client("admin")
     docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
-    sizes = {ref: len(client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": docker_v2}).content)
-             for ref in (signed, stranger_digest)}
+    sizes = _manifest_sizes(client, name, docker_v2, (signed, stranger_digest))
     _sign_as_referrer(world, tmp_path, signed, docker_v2, sizes[signed], trusted)
     _sign_as_referrer(world, tmp_path, stranger_digest, docker_v2, sizes[stranger_digest], stranger)
 
