@@ -29,7 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, SERVER_COMMAND, free_port, log, registry_cli, stop_process, wait_until_up
+from bench.common import (
+    ROOT,
+    SERVER_COMMAND,
+    free_port,
+    log,
+    registry_cli,
+    stop_process,
+    wait_until_up,
+    writer_account,
+)
 
 MIB = 1024 * 1024
 
@@ -152,13 +161,9 @@ def main() -> None:
 
 def _writer(data: Path) -> str:
     data.mkdir(parents=True)
-    registry_cli(data, "workspace", "create", "bench")
-    registry_cli(data, "repository", "create", "bench/repo")
+    token = writer_account(data, "bench", "dev@bench.example.com")
     registry_cli(data, "package", "create", "bench/big", "--type", "npm", "--repository", "bench/repo")
-    registry_cli(data, "user", "create", "dev@bench.example.com")
-    registry_cli(data, "grant", "dev@bench.example.com", "bench/repo", "write")
-    return registry_cli(data, "token", "create", "dev@bench.example.com", "--scope", "read:package:bitbucket",
-                        "--scope", "write:package:bitbucket")
+    return token
 
 
 if __name__ == "__main__":
