@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from test.support.dockerd import Dockerd
-from test.support.pipe_step import PipelineStep, build_pipe_image, make_clone
+from test.support.pipe_step import PipelineStep, build_pipe_image, make_clone, secrets_of
 from test.support.registry_server import RegistryServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,8 +113,7 @@ def run_pipe(tmp_path: Path) -> Callable[..., PipeRun]:
         full.update(env)
         result = subprocess.run([sys.executable, str(PIPE)], cwd=cwd or tmp_path, env=full, capture_output=True,
                                 text=True, timeout=timeout, check=False)
-        secrets = [env[k] for k in ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN") if env.get(k)]
-        return PipeRun(result.returncode, result.stdout, result.stderr, secrets)
+        return PipeRun(result.returncode, result.stdout, result.stderr, secrets_of(env))
 
     return run
 

@@ -26,6 +26,13 @@ PIPE_IMAGE_TAG = "bitbucket-packages-pipe:test"
 COMMIT = "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
 # Where Pipelines puts the pipes' storage, inside the clone (root's, like the rest of it).
 SHARED_STORAGE = ".bitbucket/pipelines/generated/pipeline/pipes"
+# The variables whose values must never reach a pipe's output.
+SECRET_VARIABLES = ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN")
+
+
+def secrets_of(env: dict[str, str]) -> list[str]:
+    """The secret values a pipe run with ``env`` was given."""
+    return [env[k] for k in SECRET_VARIABLES if env.get(k)]
 
 
 def wheelhouse() -> Path:
@@ -151,5 +158,4 @@ class PipelineStep:
         args.append(self.image)
         result = subprocess.run(args, env=self.dockerd.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, timeout=timeout, check=False)
-        secrets = [env[k] for k in ("BITBUCKET_PACKAGES_TOKEN", "ATLASSIAN_API_TOKEN") if env.get(k)]
-        return StepRun(result.returncode, result.stdout, secrets)
+        return StepRun(result.returncode, result.stdout, secrets_of(env))
