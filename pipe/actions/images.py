@@ -24,6 +24,7 @@ from pipe.oci.client import RegistryClient
 from pipe.oci.errors import InvalidReference, RegistryError
 from pipe.oci.reference import Registry, is_loopback, parse_image_reference
 from pipe.oci.transport import Transport
+from pipe.push.annotate import canonical_json
 from pipe.push.transfer import INDEX_TYPES, Transfer
 from pipe.supply.attach import SupplySettings, attach, result_fields
 from vocab.mediatypes import OCI_INDEX
@@ -115,7 +116,7 @@ def merge(target: Target, images: list[str], supply: SupplySettings | None, log:
     index: dict = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     if target.annotations:
         index["annotations"] = target.annotations
-    body = json.dumps(index, separators=(",", ":")).encode()
+    body = canonical_json(index)
     digest = ""
     for tag in target.tags:
         digest = client.put_manifest(target.name, tag, body, OCI_INDEX)
