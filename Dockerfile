@@ -25,6 +25,6 @@ COPY LICENSE.txt pipe.yml README.md /opt/pipe/
 
 # Root, as Pipelines runs pipes and as official pipes' images do: the clone, the pipes' shared storage
 # and files such as a `docker save -o` archive (0600) are root's in a step. Files the pipe writes into
-# the clone are given the clone directory's owner (see pipe/ownership.py).
+# the clone are given the clone directory's owner (see _write_private in pipe/actions/configure.py).
 WORKDIR /tmp
 ENTRYPOINT ["python3", "/opt/pipe/pipe/pipe.py"]

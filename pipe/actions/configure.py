@@ -36,8 +36,8 @@ KINDS = ("npm", "maven", "container", "pypi")
 NPMRC, SETTINGS, DOCKER = ".npmrc", ".m2/settings.xml", ".docker/config.json"
 EXCLUDES = {"npm": ["/.npmrc"], "maven": ["/.m2/"], "container": ["/.docker/"],
             "pypi": [f"/{client_config.PYPIRC}", f"/{client_config.PIPCONF}"]}
-FILES = {"npm": NPMRC, "maven": SETTINGS, "container": DOCKER,
-         "pypi": f"{client_config.PYPIRC}, {client_config.PIPCONF}"}
+FILES = {"npm": [NPMRC], "maven": [SETTINGS], "container": [DOCKER],
+         "pypi": [client_config.PYPIRC, client_config.PIPCONF]}
 
 
 @dataclass
@@ -133,7 +133,7 @@ def _configure(settings: ConfigureSettings, clone: Path) -> Done:
                                                                     "$BITBUCKET_CLONE_DIR")]
         written.append("pypi")
     lines += settings.skipped
-    paths = [FILES[kind] for kind in written]
+    paths = [path for kind in written for path in FILES[kind]]
     try:
         exclude = git_exclude(clone, [entry for kind in written for entry in EXCLUDES[kind]])
     except OSError as exc:
@@ -145,7 +145,7 @@ def _configure(settings: ConfigureSettings, clone: Path) -> Done:
             lines.append(f"Listed them in {exclude} so that they are not committed by accident.")
         else:
             lines.append("Not a git checkout: remember not to commit these files, they hold the token.")
-    result = {"files": [str(clone / name) for path in paths for name in path.split(", ")],
+    result = {"files": [str(clone / path) for path in paths],
               "registry": settings.common.registry.netloc,
               "npmRegistry": settings.npm_registry if "npm" in written else None,
               "mavenRepository": settings.maven_repository if "maven" in written else None,

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipe.actions.common import Done
-from pipe.config import Common, load_common
+from pipe.config import Common, _pairs, load_common
 from pipe.errors import PipeError
 from pipe.oci.auth import Credentials
 from pipe.oci.client import RegistryClient
 from pipe.oci.errors import InvalidReference, RegistryError
 from pipe.oci.reference import Registry, is_loopback, parse_image_reference
 from pipe.oci.transport import Transport
+from pipe.push.annotate import canonical_json
 from pipe.push.transfer import INDEX_TYPES, Transfer
 from pipe.supply.attach import SupplySettings, attach, result_fields
 from vocab.mediatypes import OCI_INDEX
@@ -54,13 +55,7 @@ def load_target(variables: Mapping[str, Any], env: Mapping[str, str]) -> Target:
     bad = [tag for tag in tags if not is_valid_tag(tag)]
     if bad:
         raise PipeError(f"TAGS: {bad[0]!r} is not a valid tag.")
-    annotations = {}
-    for item in variables.get("ANNOTATIONS") or []:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
-            raise PipeError(f"ANNOTATIONS: {item!r} is not name=value.")
-        annotations[key.strip()] = value
-    return Target(common, name, tags, annotations)
+    return Target(common, name, tags, _pairs([str(item) for item in variables.get("ANNOTATIONS") or []], "ANNOTATIONS"))
 
 
 def _platform(client: RegistryClient, name: str, manifest: dict, reference: str) -> dict:
@@ -115,7 +110,7 @@ def merge(target: Target, images: list[str], supply: SupplySettings | None, log:
     index: dict = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     if target.annotations:
         index["annotations"] = target.annotations
-    body = json.dumps(index, separators=(",", ":")).encode()
+    body = canonical_json(index)
     digest = ""
     for tag in target.tags:
         digest = client.put_manifest(target.name, tag, body, OCI_INDEX)

@@ -28,7 +28,7 @@ _AS_OCI = {DOCKER_CONFIG: OCI_CONFIG, DOCKER_LAYER_GZIP: OCI_LAYER_GZIP}
 REFERENCE_DIGEST = "vnd.docker.reference.digest"
 
 
-def canonical_json(document: dict) -> bytes:
+def canonical_json(document: object) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pipe.supply.signatures import compact_json
+from pipe.push.annotate import canonical_json
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
@@ -81,11 +81,11 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def envelope(statement_document: dict, key: ec.EllipticCurvePrivateKey | None) -> tuple[bytes, str]:
     """The bytes to attach and their media type: a signed DSSE envelope, or the bare statement."""
-    payload = compact_json(statement_document)
+    payload = canonical_json(statement_document)
     if key is None:
         return payload, IN_TOTO
     signature = key.sign(pae(IN_TOTO, payload), ec.ECDSA(hashes.SHA256()))
-    return compact_json({
+    return canonical_json({
         "payloadType": IN_TOTO,
         "payload": base64.b64encode(payload).decode(),
         "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}],

@@ -11,28 +11,20 @@ with SHA-256 over the payload's bytes, base64, in the layer annotation
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
-import json
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipe.oci.client import RegistryClient
+from pipe.push.annotate import canonical_json
 from pipe.supply.attach import Attached
+from vocab.digests import digest_bytes
 from vocab.mediatypes import OCI_CONFIG, OCI_MANIFEST
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
-
-
-def compact_json(document: object) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def signature_tag(digest: str) -> str:
@@ -42,7 +34,7 @@ def signature_tag(digest: str) -> str:
 
 def simple_signing_payload(docker_reference: str, digest: str) -> bytes:
     # The field order of cosign's own payloads (Go's json.Marshal of its struct), no whitespace.
-    return compact_json({
+    return canonical_json({
         "critical": {
             "identity": {"docker-reference": docker_reference},
             "image": {"docker-manifest-digest": digest},
@@ -61,23 +53,26 @@ def artifact_manifest(layers: list[tuple[bytes, str, dict[str, str]]], subject: 
                       annotations: dict[str, str] | None = None) -> tuple[bytes, list[tuple[str, bytes]]]:
     """An OCI image manifest of ``layers`` (bytes, media type, annotations) with ``subject``; returns its
     bytes and the blobs (digest, bytes) to upload first."""
-    config = config if config is not None else compact_json({
+    digests = [digest_bytes(data) for data, _, _ in layers]
+    config = config if config is not None else canonical_json({
         "architecture": "", "os": "", "config": {}, "created": "0001-01-01T00:00:00Z",
-        "rootfs": {"type": "layers", "diff_ids": [_sha256(data) for data, _, _ in layers]},
+        "rootfs": {"type": "layers", "diff_ids": digests},
     })
-    blobs = [(_sha256(config), config)] + [(_sha256(data), data) for data, _, _ in layers]
+    config_digest = digest_bytes(config)
+    blobs = [(config_digest, config)] + [(digest, data) for digest, (data, _, _) in zip(digests, layers, strict=True)]
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": artifact_type,
-        "config": {"mediaType": config_media_type, "size": len(config), "digest": _sha256(config)},
-        "layers": [{"mediaType": media_type, "size": len(data), "digest": _sha256(data),
-                    **({"annotations": notes} if notes else {})} for data, media_type, notes in layers],
+        "config": {"mediaType": config_media_type, "size": len(config), "digest": config_digest},
+        "layers": [{"mediaType": media_type, "size": len(data), "digest": digest,
+                    **({"annotations": notes} if notes else {})}
+                   for digest, (data, media_type, notes) in zip(digests, layers, strict=True)],
         "subject": subject,
     }
     if annotations:
         manifest["annotations"] = annotations
-    return compact_json(manifest), blobs
+    return canonical_json(manifest), blobs
 
 
 def push_artifact(client: RegistryClient, name: str, manifest: bytes, blobs: list[tuple[str, bytes]],
@@ -87,7 +82,7 @@ def push_artifact(client: RegistryClient, name: str, manifest: bytes, blobs: lis
     for digest, data in blobs:
         if client.blob_size(name, digest) is None:
             client.upload(name, digest, len(data), lambda data=data: io.BytesIO(data))
-    return client.put_manifest(name, reference or _sha256(manifest), manifest, OCI_MANIFEST)
+    return client.put_manifest(name, reference or digest_bytes(manifest), manifest, OCI_MANIFEST)
 
 
 def sign_image(client: RegistryClient, key: ec.EllipticCurvePrivateKey, name: str, docker_reference: str,
