@@ -2,7 +2,7 @@
 
 Under ``$BITBUCKET_PIPE_SHARED_STORAGE_DIR/packages-pipe/`` every call writes a file named after its
 action and package (``container-<image>.json``, ``npm-<name>.json``, ``maven-<group>-<artifact>.json``,
-``configure.json``), so that several calls in one step keep their own, and the same document as
+``pypi-<name>.json``, ``configure.json``), so that several calls in one step keep their own, and the same document as
 ``latest.json``. A failed call writes ``{"status": "failed", "error": ...}`` to the same names, so an
 older file of a successful call is never taken for this call's result. README documents the schema.
 
@@ -105,4 +105,11 @@ def identify(variables: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, 
             return {}
         return {"groupId": coordinates.group_id, "artifactId": coordinates.artifact_id,
                 "version": coordinates.version}
+    if package_type == "pypi":
+        from pipe.actions.pypi import dist_patterns
+        from pipe.pypi.dists import find, project_name
+
+        found = find(dist_patterns(variables), Path("."))
+        name = project_name(found[0]) if found else None  # the first file's, as a success result names it
+        return {"name": name} if name else {}
     return {}

@@ -37,11 +37,14 @@ class PypiSettings:
         return self.repository_url + "simple/"
 
 
+def dist_patterns(variables: Mapping[str, Any]) -> list[str]:
+    return [str(item) for item in (variables.get("PYPI_DIST") or [DEFAULT_DIST]) if str(item).strip()]
+
+
 def load(variables: Mapping[str, Any], env: Mapping[str, str]) -> PypiSettings:
     common = load_common(variables, env)
     url = pypi_repository(common.registry, common.workspace, variables.get("PYPI_REPOSITORY"), common.insecure)
-    patterns = [str(item) for item in (variables.get("PYPI_DIST") or [DEFAULT_DIST]) if str(item).strip()]
-    return PypiSettings(common, url, patterns, bool(variables.get("PYPI_BUILD")), bool(variables.get("SKIP_EXISTING")))
+    return PypiSettings(common, url, dist_patterns(variables), bool(variables.get("PYPI_BUILD")), bool(variables.get("SKIP_EXISTING")))
 
 
 def run(settings: PypiSettings, log: logging.Logger) -> Done:

@@ -81,7 +81,22 @@ def find(patterns: list[str], base: Path) -> list[Path]:
     return sorted(found, key=lambda p: (not p.name.endswith((".tar.gz", ".zip")), p.name))
 
 
+def project_name(path: Path) -> str | None:
+    """The project a file is of, as its core metadata names it (what a result names), without hashing
+    the file; None when it cannot be read."""
+    try:
+        return _metadata_only(path).name
+    except (DistError, KeyError):
+        return None
+
+
 def read(path: Path) -> Dist:
+    dist = _metadata_only(path)
+    _digest(dist)
+    return dist
+
+
+def _metadata_only(path: Path) -> Dist:
     name = path.name
     try:
         if name.endswith(".whl"):
@@ -97,7 +112,6 @@ def read(path: Path) -> Dist:
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
         raise DistError(f"{name}: cannot be read ({exc})") from None
     _parse(dist, raw)
-    _digest(dist)
     return dist
 
 

@@ -71,6 +71,9 @@ def test_existing_files_fail_or_are_skipped(pipe_world: PipeWorld, run_pipe, tmp
     make_sdist(clone / "dist", "twice", "1.0")
     run_pipe(_env(world, clone), cwd=clone).assert_ok()
     run_pipe(_env(world, clone), cwd=clone).assert_failed("already in", "SKIP_EXISTING")
+    # The failure lands in the file the success wrote: an old success is never taken for this call's result.
+    result = json.loads((world.shared / "packages-pipe" / "pypi-twice.json").read_text())
+    assert result["status"] == "failed" and "already in" in result["error"]
     skipped = run_pipe({**_env(world, clone), "SKIP_EXISTING": "true"}, cwd=clone)
     skipped.assert_ok()
     assert "already in the index: skipped" in skipped.output
