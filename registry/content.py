@@ -468,11 +468,8 @@ class ContentService:
         async with self.db.transaction() as tx:
             for digest in sorted(set(digests)):  # one order for every writer: no deadlock between two
                 await tx.lock(blob_lock(digest))
-            admitted: set[str] = set()
-            for each in staged:
-                if each.digest not in admitted:  # the same bytes twice cost their room once
-                    admitted.add(each.digest)
-                    await self.quota.admit_blob(tx, package_id, each.digest, each.size)
+            # The same bytes twice cost their room once.
+            await self.quota.admit_blobs(tx, package_id, [(each.digest, each.size) for each in staged])
             # The renames (and the syncs of their directories) run while the rows are written: the rows are
             # seen by no one before the commit, and the commit waits for both.
             renames = asyncio.ensure_future(_together(self.blobs.commit(each.upload_id, each.digest)

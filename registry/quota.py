@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -119,17 +120,32 @@ class Quota:
         """In the transaction that links the blob: refuse it if it takes the workspace over its limit, else
         count it (a blob the workspace holds already costs nothing). Commits to a limited workspace take
         turns on its quota lock, so concurrent pushes cannot together pass the limit."""
+        await self.admit_blobs(tx, package_id, [(digest, size)])
+
+    async def admit_blobs(self, tx: Transaction, package_id: int, blobs: Iterable[tuple[str, int]]) -> None:
+        """``admit_blob`` for several (digest, size) blobs linked in one transaction, one after another
+        (the same digest twice costs its room once); the package's workspace and limit are read once."""
         workspace, limit = await self._workspace_limit(tx, package_id)
-        if not workspace or await usage.workspace_has_blob(tx, workspace, digest):
+        if not workspace:
             return
-        if limit is not None:
-            await tx.lock(f"quota:{workspace}")
-            used = await usage.count_in(tx, workspace)
-            if used is None or used + size > limit:
-                used = await usage.recount(tx, workspace)
-                if used + size > limit:
-                    raise QuotaExceeded(workspace, used, limit, size)
-        await usage.count_added(tx, workspace, size)
+        seen: set[str] = set()
+        locked = False
+        for digest, size in blobs:
+            if digest in seen:
+                continue
+            seen.add(digest)
+            if await usage.workspace_has_blob(tx, workspace, digest):
+                continue
+            if limit is not None:
+                if not locked:  # held until the transaction ends
+                    await tx.lock(f"quota:{workspace}")
+                    locked = True
+                used = await usage.count_in(tx, workspace)
+                if used is None or used + size > limit:
+                    used = await usage.recount(tx, workspace)
+                    if used + size > limit:
+                        raise QuotaExceeded(workspace, used, limit, size)
+            await usage.count_added(tx, workspace, size)
 
 
 @dataclass

@@ -78,6 +78,7 @@ class _Lease:
         self.db = db
         self.conn = conn
         self.abandoned: asyncio.Task | None = None
+        self.lock_wait_set = False  # the transaction's statement_timeout raised for lock waits (SET LOCAL)
 
     async def run(self, call: Callable[[], Awaitable[T]], bound: float | None = None) -> T:
         if self.abandoned is not None:
@@ -131,7 +132,9 @@ class _Cursor:
 
     async def lock(self, key: str) -> None:
         conn, wait = self._lease.conn, self._lease.db.timeout * LOCK_WAIT_FACTOR
-        await self._lease.run(lambda: conn.execute(f"SET LOCAL statement_timeout = {int(wait * 1000)}"))
+        if not self._lease.lock_wait_set:  # once per transaction: SET LOCAL lasts until it ends
+            await self._lease.run(lambda: conn.execute(f"SET LOCAL statement_timeout = {int(wait * 1000)}"))
+            self._lease.lock_wait_set = True
         await self._lease.run(
             lambda: conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,)), wait + 1)
 

@@ -195,7 +195,7 @@ class S3BlobStore:
 
     async def start_upload(self, upload_id: str) -> None:
         await _in_thread(self.client.put_object, Bucket=self.bucket,
-                                Key=self._upload_prefix(upload_id) + MARKER, Body=b"")
+                         Key=self._upload_prefix(upload_id) + MARKER, Body=b"")
 
     async def write_upload(self, upload_id: str, data: bytes, *, seal: bool = False) -> int:
         await self.start_upload(upload_id)
@@ -221,7 +221,7 @@ class S3BlobStore:
             nonlocal size
             if buffer:
                 await _in_thread(self.client.put_object, Bucket=self.bucket, Key=f"{prefix}{size:020d}",
-                                        Body=bytes(buffer))
+                                 Body=bytes(buffer))
                 size += len(buffer)
                 buffer.clear()
 

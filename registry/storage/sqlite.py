@@ -128,6 +128,7 @@ class SqliteDatabase(_Cursor):
             yield True
         finally:
             os.close(fd)
+
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file and empty it: what was overwritten in the
         log (a deleted secret) is then gone from both files."""
