@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from registry import audit
 from registry.access.authn import AuthenticationFailed, Caller, parse_basic
 from registry.access.models import Package, Right, limit_reason
 from registry.access.store import NameReserved
@@ -61,6 +62,8 @@ async def authorize(request: web.Request, svc: Services, workspace: str, project
             package = await svc.access.ensure_package(workspace, project, PYPI, caller.principal.repository_id)
         except NameReserved as exc:  # a deleted project's name, kept for its retention period
             raise errors.denied(str(exc)) from None
+        await audit.record_request(request, "create", principal=caller.principal, package=package,
+                                   detail="created by an upload (--auto-create)")
         right = await svc.controller.right(caller.principal, package)
     if package is None or right < Right.READ:
         raise errors.project_unknown(workspace, project)

@@ -81,3 +81,19 @@ def test_permission_matrix(pypi_world: World, tmp_path: Path) -> None:
     assert uploaded["guarded-0.0.1-py3-none-any.whl"]["actor"] == world.email("admin")
     assert uploaded["guarded-0.0.1-py3-none-any.whl"]["credential"].startswith("api token ")
     assert all(entry["outcome"] == "ok" and entry["detail"] == "pypi package" for entry in pushes)
+
+
+def test_auto_create_links_a_new_project_to_the_pipeline_repository(tmp_path: Path) -> None:
+    from test.support.registry_server import start_registry
+
+    server = start_registry(tmp_path / "auto", "--auto-create")
+    try:
+        server.ensure_repository("auto/code")
+        pipeline = server.pipeline_token("auto/code")
+        wheel = make_wheel(tmp_path, "made-here", "1.0")
+        assert upload(f"{server.url}/pypi/auto/", wheel, pipeline).status_code == 200
+        assert requests.get(f"{server.url}/pypi/auto/simple/made-here/", auth=pipeline, timeout=30).status_code == 200
+        made = json.loads(admin(server, "audit", "--json", "--package", "auto/made-here", "--action", "create"))
+        assert [entry["detail"] for entry in made] == ["pypi package; created by an upload (--auto-create)"]
+    finally:
+        server.stop()
