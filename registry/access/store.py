@@ -265,7 +265,7 @@ class AccessStore:
             raise AccessError("a token cannot have scopes that the token it is made with lacks")
         if row["expires_at"] is not None and (expires_at is None or expires_at > row["expires_at"]):
             raise AccessError("a token cannot outlive the token it is made with: choose an expiry no later than "
-                              + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["expires_at"])))
+                              + format_time(row["expires_at"]))
         return parent_id
 
     async def api_token_expiry(self, credential_id: str) -> float | None:
