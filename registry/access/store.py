@@ -437,6 +437,13 @@ class AccessStore:
         row = await self.db.fetchone(f"{_PACKAGE_SELECT} WHERE p.id = ? AND {LIVE_PACKAGE}", (package_id,))
         return _package(row) if row else None
 
+    async def packages_of_repository(self, repository_id: int, package_type: str) -> list[Package]:
+        """The live packages of one type linked to a repository, oldest first."""
+        rows = await self.db.fetchall(
+            f"{_PACKAGE_SELECT} WHERE p.repository_id = ? AND p.type = ? AND {LIVE_PACKAGE} ORDER BY p.id",
+            (repository_id, package_type))
+        return [_package(row) for row in rows]
+
     async def reserved_until(self, workspace: str, package_type: str, name: str) -> float | None:
         """Until when the name of a gone package stays reserved (None: the name is not a gone package's).
 
