@@ -577,10 +577,11 @@ class UiPages:
         repositories = await self._repositories(viewer, workspace)
         if not repositories:
             raise not_found()
-        if not any([await self.svc.controller.may_administer(viewer.principal, row["id"]) for row in repositories]):
-            raise PageError(403, "Managing a workspace's trusted keys takes the admin role on one of its repositories "
-                                 "(and a token with the write scope).")
-        return workspace, repositories
+        for row in repositories:  # the first one administered is enough
+            if await self.svc.controller.may_administer(viewer.principal, row["id"]):
+                return workspace, repositories
+        raise PageError(403, "Managing a workspace's trusted keys takes the admin role on one of its repositories "
+                             "(and a token with the write scope).")
 
     async def trust_page(self, request: Request, viewer: Viewer, form: Form, error: str = "",
                          status: int = 200) -> Response:
