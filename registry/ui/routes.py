@@ -559,8 +559,9 @@ class UiPages:
             raise not_found()
         referrers = await self.container.referrers(package, view.digest)
         tags = await self.oci.tags_of(package.id, view.digest)
-        signature, signed_index = await self.supply.signature(package, view.digest)
-        provenance = await self.supply.provenance(package, view.digest, referrer_digests(referrers, IN_TOTO))
+        keys = await self.supply.trusted_keys(package)
+        signature, signed_index = await self.supply.signature(package, view.digest, keys)
+        provenance = await self.supply.provenance(package, view.digest, referrer_digests(referrers, IN_TOTO), keys)
         sbom = await self.supply.sbom(package, referrer_digests(referrers, CYCLONEDX), request.query.get("q", ""))
         return await self.render(request, viewer, "container_ref.html", crumbs=crumbs + [(reference, "")],
                                  package=package, view=view, referrers=referrers, tags=tags, pull=pull,
