@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -138,32 +136,14 @@ async def create_app(settings: Settings, svc: Services | None = None) -> web.App
     pages = ui_routes.setup(app, svc)  # last: the pages' patterns start at / and must not shadow the protocols
     app[FAULT_PAGE] = pages.fault_page
     if settings.gc_interval > 0:
-        app.cleanup_ctx.append(_background_collector(svc))
+        app.cleanup_ctx.append(periodic.in_background(lambda: collect_periodically(
+            svc.db, svc.content, svc.settings.gc_interval, svc.settings.gc_grace_seconds)))
     periodic.setup(app)
-
-    async def purge_in_background(_app: web.Application):
-        # Retention applies by itself: what was deleted longer ago than --retention-days is purged.
-        task = asyncio.create_task(svc.lifecycle.purge_forever())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    # Retention applies by itself: what was deleted longer ago than --retention-days is purged.
+    app.cleanup_ctx.append(periodic.in_background(svc.lifecycle.purge_forever))
 
     async def close(_app: web.Application) -> None:
         await svc.db.close()
 
-    app.cleanup_ctx.append(purge_in_background)
     app.on_cleanup.append(close)
     return app
-
-
-def _background_collector(svc: Services) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def run(_app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(collect_periodically(svc.db, svc.content, svc.settings.gc_interval,
-                                                        svc.settings.gc_grace_seconds))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -26,15 +27,11 @@ class UsageError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from their defaults, overridden by each option given (an option's dest is its setting's name)."""
     settings = Settings(data_dir=Path(args.data) if args.data else default_data_dir())
-    for field in ("public_url", "auto_create", "delete_enabled", "allow_redeploy", "gc_grace_seconds",
-                  "database_url", "blob_url", "s3_endpoint", "pypi_max_file_bytes", "signing_key_file",
-                  "max_uploads_per_credential", "max_uploads_per_package", "upload_idle_seconds",
-                  "header_timeout", "body_timeout", "body_min_rate", "keepalive_timeout", "retention_days",
-                  "gc_interval", "backend_timeout", "db_pool_size", "reserve_bytes",
-                  "retention_interval", "usage_sample_interval", "audit_pulls", "audit_days"):
-        if getattr(args, field, None) is not None:
-            setattr(settings, field, getattr(args, field))
+    for field in dataclasses.fields(Settings):
+        if field.name != "data_dir" and getattr(args, field.name, None) is not None:
+            setattr(settings, field.name, getattr(args, field.name))
     return settings
 
 

@@ -47,13 +47,13 @@ async def remove(db: Database, package_id: int, pattern: str) -> bool:
                                 (package_id, pattern)) > 0
 
 
-async def check_move(tx: Transaction, package_id: int, tag: str, digest: str) -> None:
-    """Refuse to point an existing immutable tag at another manifest (pushing the same one again is fine)."""
-    pattern = matching(tag, await patterns(tx, package_id))
-    if pattern is None:
+async def check_move(tx: Transaction, package_id: int, tag: str, previous: str | None, digest: str) -> None:
+    """Refuse to point an existing immutable tag (now at ``previous``, None when there is no such tag yet)
+    at another manifest (pushing the same one again is fine)."""
+    if previous is None or previous == digest:
         return
-    row = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?", (package_id, tag))
-    if row is not None and row["digest"] != digest:
+    pattern = matching(tag, await patterns(tx, package_id))
+    if pattern is not None:
         raise ImmutableTag(tag, pattern, "overwritten")
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -71,12 +71,17 @@ async def run_forever(svc: Services) -> None:
         await asyncio.sleep(min([TICK_SECONDS] + [interval for _, interval, _ in jobs(svc)]))
 
 
-def setup(app: web.Application) -> None:
-    async def background(app: web.Application):
-        task = asyncio.create_task(run_forever(app[SERVICES]))
+def in_background(work: Callable[[], Awaitable[None]]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that runs ``work()`` as a task while the server runs, and cancels it on cleanup."""
+    async def run(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(work())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.append(background)
+    return run
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(in_background(lambda: run_forever(app[SERVICES])))

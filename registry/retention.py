@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from registry import audit, immutable
 from registry.access.models import Package
-from registry.access.store import LIVE_PACKAGE, AccessStore
+from registry.access.store import AccessStore
 from registry.maven.paths import InvalidPath, parse
 from registry.maven.store import MavenStore
 from registry.npm.store import NpmStore
@@ -35,11 +35,6 @@ from registry.storage.database import Database
 
 KINDS = {"tags": "container", "untagged": "container", "snapshots": "maven", "prereleases": "npm"}
 MAX_PATTERN_LENGTH = 128
-# Which packages policies run on: a package kept for its retention period after a deletion (its own,
-# its repository's or its workspace's) is left alone, to be restored as it was.
-ACTIVE_PACKAGE = LIVE_PACKAGE
-_PACKAGES = ("SELECT p.id FROM packages p JOIN repositories r ON r.id = p.repository_id "
-             "JOIN workspaces w ON w.slug = p.workspace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +148,14 @@ class Retention:
         return removals
 
     async def _packages(self, policy: Policy) -> list[Package]:
+        """The packages the policy runs on: live ones only (the access store's lookups skip a package kept
+        for its retention period after a deletion, its own, its repository's or its workspace's, which is
+        left alone to be restored as it was)."""
         if policy.package_id is not None:
-            sql, params = f"{_PACKAGES} WHERE p.id = ?", (policy.package_id,)
-        else:
-            sql, params = f"{_PACKAGES} WHERE p.repository_id = ? AND p.type = ?", (policy.repository_id,
-                                                                                  KINDS[policy.kind])
-        rows = await self.db.fetchall(f"{sql} AND {ACTIVE_PACKAGE} ORDER BY p.id", params)
-        found = [await self.access.get_package_by_id(int(row["id"])) for row in rows]
-        return [package for package in found if package is not None]
+            package = await self.access.get_package_by_id(policy.package_id)
+            return [package] if package is not None else []
+        assert policy.repository_id is not None
+        return await self.access.packages_of_repository(policy.repository_id, KINDS[policy.kind])
 
     async def apply(self, policy: Policy, package: Package, dry_run: bool) -> list[Removal]:
         plan = {"tags": self._tags, "untagged": self._untagged, "snapshots": self._snapshots,

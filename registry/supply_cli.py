@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from registry import audit
-from registry.cli import UsageError, _split_full, _with_services
+from registry.cli import UsageError, _with_services
+from registry.policy_cli import _package
 from registry.trust import MAX_KEY_PEM_BYTES, TrustError, TrustStore
 
 
@@ -54,12 +55,8 @@ async def cmd_trust_remove(svc, args) -> None:
 
 @_with_services
 async def cmd_package_policy(svc, args) -> None:
-    workspace, name = _split_full(args.package, "package")
-    if args.type != "container":
-        raise UsageError("only container packages have a signature policy")
-    package = await svc.access.get_package(workspace, args.type, name)
-    if package is None:
-        raise UsageError(f"no container package {args.package}")
+    package = await _package(svc, args.package, "container")  # --type takes only container
+    workspace = package.workspace
     trust = TrustStore(svc.db)
     if args.require_signature is not None:
         await trust.set_requires_signature(package.id, args.require_signature == "on")

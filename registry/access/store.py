@@ -265,7 +265,7 @@ class AccessStore:
             raise AccessError("a token cannot have scopes that the token it is made with lacks")
         if row["expires_at"] is not None and (expires_at is None or expires_at > row["expires_at"]):
             raise AccessError("a token cannot outlive the token it is made with: choose an expiry no later than "
-                              + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["expires_at"])))
+                              + format_time(row["expires_at"]))
         return parent_id
 
     async def api_token_expiry(self, credential_id: str) -> float | None:
@@ -436,6 +436,13 @@ class AccessStore:
     async def get_package_by_id(self, package_id: int) -> Package | None:
         row = await self.db.fetchone(f"{_PACKAGE_SELECT} WHERE p.id = ? AND {LIVE_PACKAGE}", (package_id,))
         return _package(row) if row else None
+
+    async def packages_of_repository(self, repository_id: int, package_type: str) -> list[Package]:
+        """The live packages of one type linked to a repository, oldest first."""
+        rows = await self.db.fetchall(
+            f"{_PACKAGE_SELECT} WHERE p.repository_id = ? AND p.type = ? AND {LIVE_PACKAGE} ORDER BY p.id",
+            (repository_id, package_type))
+        return [_package(row) for row in rows]
 
     async def reserved_until(self, workspace: str, package_type: str, name: str) -> float | None:
         """Until when the name of a gone package stays reserved (None: the name is not a gone package's).

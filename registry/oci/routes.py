@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from registry import audit
-from registry.access.models import Right
+from registry.access.authn import Caller
+from registry.access.models import Package, Right
 from registry.access.store import NameReserved
 from registry.content import DigestMismatch, RangeMismatch, TooManyUploads, UploadNotFound
 from registry.context import Services
@@ -151,7 +152,8 @@ class OciApi:
 
     # --- uploads ---
 
-    async def _writable_package(self, request: web.Request, name: str) -> int:
+    async def _writable_package(self, request: web.Request, name: str) -> tuple[Package, Caller]:
+        """The package a push writes to, and the caller (authenticated once for the whole request)."""
         package, caller = await authorize(request, self.svc, name, Right.WRITE)
         if package is None:
             # --auto-create: link the new package to the pushing pipeline token's repository.
@@ -166,7 +168,7 @@ class OciApi:
                                        detail="created by a push (--auto-create)")
             if not await self.svc.controller.may(caller.principal, Right.WRITE, package):
                 raise errors.name_unknown(name)  # someone else created it meanwhile, elsewhere
-        return package.id
+        return package, caller
 
     def _upload_headers(self, name: str, upload_id: str, size: int) -> dict[str, str]:
         return {
@@ -177,10 +179,11 @@ class OciApi:
         }
 
     async def start_upload(self, request: web.Request, name: str) -> web.StreamResponse:
-        package_id = await self._writable_package(request, name)
+        package, caller = await self._writable_package(request, name)
+        package_id = package.id
         query = request.query
         if "mount" in query:
-            mounted = await self._mount(request, name, package_id, query["mount"], query.get("from", ""))
+            mounted = await self._mount(request, caller, name, package_id, query["mount"], query.get("from", ""))
             if mounted is not None:
                 return mounted
         if "digest" in query:
@@ -192,19 +195,17 @@ class OciApi:
             except UploadNotFound:
                 raise errors.blob_upload_unknown() from None  # gc with no grace dropped it mid-way
             return self._blob_created(name, str(digest))
-        caller = await caller_of(request, self.svc, None)
         try:
             upload_id = await self.svc.content.start_upload(package_id, caller.principal.credential_id)
         except TooManyUploads as exc:
             raise errors.too_many_requests(str(exc), exc.retry_after) from None
         return web.Response(status=202, headers=self._upload_headers(name, upload_id, 0))
 
-    async def _mount(self, request: web.Request, name: str, package_id: int, digest: str, source: str
-                     ) -> web.StreamResponse | None:
+    async def _mount(self, request: web.Request, caller: Caller, name: str, package_id: int, digest: str,
+                     source: str) -> web.StreamResponse | None:
         """Link a blob from another repository the caller may read; None means: upload it instead."""
         if not is_digest(digest) or not is_valid_name(source) or "/" not in source:
             return None
-        caller = await caller_of(request, self.svc, None)
         workspace, image = source.split("/", 1)
         origin = await self.svc.access.get_package(workspace, CONTAINER, image)
         if origin is None or not await self.svc.controller.may(caller.principal, Right.READ, origin):
@@ -315,7 +316,7 @@ class OciApi:
         return web.Response(status=200, body=manifest.content, headers=headers)
 
     async def put_manifest(self, request: web.Request, name: str, reference: str) -> web.StreamResponse:
-        package_id = await self._writable_package(request, name)
+        package, caller = await self._writable_package(request, name)
         ref, by_digest = self._reference(reference, pushing=True)
         content = await read_limited(request, mediatypes.MAX_MANIFEST_BYTES)
         if content is None:
@@ -325,8 +326,8 @@ class OciApi:
                                 Digest.parse(ref).algorithm if by_digest else "sha256")
         if by_digest and digest != ref:
             raise errors.digest_invalid(f"manifest digest {digest} does not match the reference {ref}")
-        await self.store.put_manifest(package_id, digest, content, parsed, None if by_digest else ref)
-        await audit.record_request(request, "push", package=await self.svc.access.get_package_by_id(package_id),
+        await self.store.put_manifest(package.id, digest, content, parsed, None if by_digest else ref)
+        await audit.record_request(request, "push", principal=caller.principal, package=package,
                                    target=ref if by_digest else f"{ref} -> {digest}")
         headers = {**API_HEADERS, "Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
         if parsed.subject:

@@ -111,17 +111,18 @@ class OciStore:
             await tx.execute("UPDATE manifests SET untagged_at = NULL WHERE package_id = ? AND digest = ? "
                              "AND untagged_at IS NOT NULL", (package_id, digest))
             if tag is not None:
-                await immutable.check_move(tx, package_id, tag, digest)
-                previous = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?",
-                                             (package_id, tag))
+                row = await tx.fetchone("SELECT digest FROM tags WHERE package_id = ? AND name = ?",
+                                        (package_id, tag))
+                previous = None if row is None else row["digest"]
+                await immutable.check_move(tx, package_id, tag, previous, digest)
                 await tx.execute(
                     "INSERT INTO tags (package_id, name, digest, updated_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (package_id, name) DO UPDATE SET digest = excluded.digest, "
                     "updated_at = excluded.updated_at",
                     (package_id, tag, digest, now),
                 )
-                if previous is not None and previous["digest"] != digest:
-                    await mark_untagged(tx, package_id, [previous["digest"]], now)
+                if previous is not None and previous != digest:
+                    await mark_untagged(tx, package_id, [previous], now)
             await tx.execute("UPDATE packages SET updated_at = ? WHERE id = ?", (now, package_id))
 
     async def delete_manifest(self, package_id: int, digest: str) -> None:

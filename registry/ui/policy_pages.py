@@ -47,9 +47,6 @@ class PolicyPages:
         app.router.add_get("/{workspace}/{repository}/policies", page(self.repository_page))
         app.router.add_post("/{workspace}/{repository}/policies", page(self.change_repository))
 
-    async def _actor(self, request: web.Request, viewer: Viewer) -> audit.Actor:
-        return await audit.actor_of(self.svc.db, viewer.principal, request.remote)
-
     async def _admin_repositories(self, viewer: Viewer, workspace: str) -> list[dict]:
         rows = await self.pages._repositories(viewer, workspace)
         return [row for row in rows if await self.svc.controller.may_create_in(viewer.principal, row["id"])]
@@ -82,7 +79,7 @@ class PolicyPages:
         """The policies page's forms (the pages module hands over the package the address names)."""
         if right < Right.ADMIN or package.type not in KINDS_OF_TYPE:
             raise PageError(403, f"Retention policies and immutable tags take the admin role on {package.repository}.")
-        actor = await self._actor(request, viewer)
+        actor = await self.pages._actor(request, viewer)
         action = form.get("action", "")
         try:
             if action == "add-immutable" and package.type == "container":
@@ -165,7 +162,7 @@ class PolicyPages:
 
     async def change_repository(self, request: web.Request, viewer: Viewer, form: Any) -> web.StreamResponse:
         repository = await self._admin_repository(request, viewer)
-        actor = await self._actor(request, viewer)
+        actor = await self.pages._actor(request, viewer)
         try:
             if form.get("action") == "add-policy":
                 await self._add_policy(form, actor, repository=repository)

@@ -190,6 +190,13 @@ class UiPages:
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    async def _actor(self, request: Request, viewer: Viewer) -> audit.Actor:
+        return await audit.actor_of(self.svc.db, viewer.principal, request.remote)
+
+    async def _audit(self, request: Request, viewer: Viewer, action: str, **what: Any) -> None:
+        """Add an audit entry for a change the viewer made on a page."""
+        await audit.record(self.svc.db, action, await self._actor(request, viewer), **what)
+
     def _registry_host(self, request: Request) -> str:
         return external_base(request, self.svc.settings.public_url).split("://", 1)[1]
 
@@ -351,9 +358,8 @@ class UiPages:
             self._require(right, Right.ADMIN, "Changing a package's pull policy takes the admin role on its repository.")
             required = form.get("require_signature") == "on"
             await self.trust.set_requires_signature(package.id, required)
-            await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
-                               package=package, target="signature policy",
-                               detail=f"pulls require a trusted signature: {'on' if required else 'off'}")
+            await self._audit(request, viewer, "policy", package=package, target="signature policy",
+                              detail=f"pulls require a trusted signature: {'on' if required else 'off'}")
             raise PageError(303, "changed", {"Location": package_url(package)})
         self._require_delete_enabled()
         if tail == "delete":
@@ -445,8 +451,7 @@ class UiPages:
             return await self.new_package_form(request, viewer, form, message, status=400)
         except (ValueError, AccessError) as exc:
             return await self.new_package_form(request, viewer, form, str(exc), status=400)
-        await audit.record(self.svc.db, "create", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
-                           package=package)
+        await self._audit(request, viewer, "create", package=package)
         raise PageError(303, "created", {"Location": package_url(package)})
 
     # --- API tokens ---
@@ -554,8 +559,9 @@ class UiPages:
             raise not_found()
         referrers = await self.container.referrers(package, view.digest)
         tags = await self.oci.tags_of(package.id, view.digest)
-        signature, signed_index = await self.supply.signature(package, view.digest)
-        provenance = await self.supply.provenance(package, view.digest, referrer_digests(referrers, IN_TOTO))
+        keys = await self.supply.trusted_keys(package)
+        signature, signed_index = await self.supply.signature(package, view.digest, keys)
+        provenance = await self.supply.provenance(package, view.digest, referrer_digests(referrers, IN_TOTO), keys)
         sbom = await self.supply.sbom(package, referrer_digests(referrers, CYCLONEDX), request.query.get("q", ""))
         return await self.render(request, viewer, "container_ref.html", crumbs=crumbs + [(reference, "")],
                                  package=package, view=view, referrers=referrers, tags=tags, pull=pull,
@@ -572,10 +578,11 @@ class UiPages:
         repositories = await self._repositories(viewer, workspace)
         if not repositories:
             raise not_found()
-        if not any([await self.svc.controller.may_administer(viewer.principal, row["id"]) for row in repositories]):
-            raise PageError(403, "Managing a workspace's trusted keys takes the admin role on one of its repositories "
-                                 "(and a token with the write scope).")
-        return workspace, repositories
+        for row in repositories:  # the first one administered is enough
+            if await self.svc.controller.may_administer(viewer.principal, row["id"]):
+                return workspace, repositories
+        raise PageError(403, "Managing a workspace's trusted keys takes the admin role on one of its repositories "
+                             "(and a token with the write scope).")
 
     async def trust_page(self, request: Request, viewer: Viewer, form: Form, error: str = "",
                          status: int = 200) -> Response:
@@ -591,9 +598,8 @@ class UiPages:
             key = await self.trust.add(workspace, form.get("public_key", ""), form.get("name", ""), viewer.principal.name)
         except TrustError as exc:
             return await self.trust_page(request, viewer, form, error=str(exc), status=400)
-        await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
-                           workspace=workspace, target=f"trusted key {key.id}",
-                           detail=f"added {key.name} (sha256:{key.fingerprint})")
+        await self._audit(request, viewer, "policy", workspace=workspace, target=f"trusted key {key.id}",
+                          detail=f"added {key.name} (sha256:{key.fingerprint})")
         raise PageError(303, "added", {"Location": f"/{workspace}/workspace/trust"})
 
     async def trust_remove(self, request: Request, viewer: Viewer, form: Form) -> Response:
@@ -602,8 +608,8 @@ class UiPages:
         if not (key_id.isascii() and key_id.isdigit() and len(key_id) <= 18) or \
                 not await self.trust.remove(workspace, int(key_id)):
             raise not_found()
-        await audit.record(self.svc.db, "policy", await audit.actor_of(self.svc.db, viewer.principal, request.remote),
-                           workspace=workspace, target=f"trusted key {key_id}", detail="removed")
+        await self._audit(request, viewer, "policy", workspace=workspace, target=f"trusted key {key_id}",
+                          detail="removed")
         raise PageError(303, "removed", {"Location": f"/{workspace}/workspace/trust"})
 
     @staticmethod

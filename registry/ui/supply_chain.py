@@ -196,9 +196,13 @@ class SupplyChainPages:
         self.verifier = SignatureVerifier(store, blobs)
         self.sboms: BudgetLru[str, Sbom] = BudgetLru(PARSED_BUDGET)
 
-    async def signature(self, package: Package, digest: str) -> tuple[SignatureStatus, str]:
+    async def trusted_keys(self, package: Package) -> list[TrustedKey]:
+        """The keys of the package's workspace, read once per page for ``signature`` and ``provenance``."""
+        return await self.trust.keys(package.workspace)
+
+    async def signature(self, package: Package, digest: str, keys: list[TrustedKey]) -> tuple[SignatureStatus, str]:
         """The image's signature status, and the signed index that covers it ("" for its own)."""
-        return await self.verifier.covering(package, digest, await self.trust.keys(package.workspace))
+        return await self.verifier.covering(package, digest, keys)
 
     async def _first_layer(self, package: Package, referrer_digest: str, limit: int) -> tuple[str, bytes] | str:
         """(layer digest, bytes) of a referrer's first layer, or why it cannot be read."""
@@ -220,7 +224,8 @@ class SupplyChainPages:
         except BlobNotFound:
             return "its content is missing"
 
-    async def provenance(self, package: Package, image_digest: str, referrer_digests: list[str]) -> Provenance | None:
+    async def provenance(self, package: Package, image_digest: str, referrer_digests: list[str],
+                         keys: list[TrustedKey]) -> Provenance | None:
         """The summary of the image's in-toto referrer (the first by digest, should it have several;
         None: it has none)."""
         if not referrer_digests:
@@ -229,8 +234,7 @@ class SupplyChainPages:
         read = await self._first_layer(package, digest, MAX_PROVENANCE_BYTES)
         if isinstance(read, str):
             return Provenance(digest, problem=read)
-        keys = tuple(await self.trust.keys(package.workspace))
-        return await asyncio.to_thread(_provenance, digest, read[1], image_digest, keys)
+        return await asyncio.to_thread(_provenance, digest, read[1], image_digest, tuple(keys))
 
     async def sbom(self, package: Package, referrer_digests: list[str], query: str) -> SbomPage | None:
         """The components of the image's SBOM referrer matching ``query`` (None: it has no SBOM)."""
