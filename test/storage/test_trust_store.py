@@ -8,7 +8,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from registry.storage.database import Database
 from registry.trust import TrustError, TrustStore
-from test.storage.test_database_contract import db  # noqa: F401 - the SQLite and PostgreSQL fixture
 
 
 def _public_pem() -> str:
@@ -16,7 +15,7 @@ def _public_pem() -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def test_keys_and_policies_on_both_backends(db: Database, run) -> None:  # noqa: F811 - the fixture
+def test_keys_and_policies_on_both_backends(db: Database, run) -> None:
     trust = TrustStore(db)
     pem = _public_pem()
     first = run(trust.add("acme", pem, "release", "admin@example.com"))
