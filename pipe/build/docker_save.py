@@ -84,9 +84,13 @@ class GrowingLayer:
                     return
 
     def result(self) -> RawLayer:
-        self._wait_for(self.size)
-        assert self._layer is not None
-        return self._layer
+        """The finished layer. Waits for ``end()``, not only for the last byte: the stream's reader
+        writes the last byte before it ends the layer (a fallback upload that asked in between got None)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended)
+            if self._layer is None:
+                raise ImageError(f"reading layer {self.path} from the image stream failed")
+            return self._layer
 
 
 @dataclass
