@@ -167,6 +167,18 @@ async def _together(steps: Iterable[Awaitable[T]]) -> list[T]:
     return results  # type: ignore[return-value]
 
 
+# Digests a caller may ask ``stage`` for besides the store's own, by name (others: ``hashlib.new``'s names).
+_HASHERS: dict[str, Callable[[], hashlib._Hash]] = {
+    "md5": lambda: hashlib.md5(usedforsecurity=False),  # a checksum clients send (PyPI), not for security
+    "blake2b_256": lambda: hashlib.blake2b(digest_size=32),  # PyPI's blake2b_256
+}
+
+
+def _hasher(name: str) -> hashlib._Hash:
+    make = _HASHERS.get(name)
+    return make() if make is not None else hashlib.new(name)
+
+
 def blob_lock(digest: str) -> str:
     """The lock key that serialises a blob's commit, its links and its garbage collection."""
     return f"blob:{digest}"
@@ -398,7 +410,7 @@ class ContentService:
         bytes are discarded.
         """
         names = (STREAM_ALGORITHM, *(a for a in algorithms if a != STREAM_ALGORITHM))
-        hashers = [hashlib.new(name) for name in names]
+        hashers = [_hasher(name) for name in names]
         size = 0
 
         def update(chunk: bytes) -> None:
@@ -422,8 +434,9 @@ class ContentService:
                     update(chunks)
                     await self.blobs.write_upload(upload_id, chunks, seal=seal)
                 else:
-                    await _together([asyncio.to_thread(update, chunks),
-                                     self.blobs.write_upload(upload_id, chunks, seal=seal)])
+                    # The write first: its thread starts first, and its sync is the longer wait.
+                    await _together([self.blobs.write_upload(upload_id, chunks, seal=seal),
+                                     asyncio.to_thread(update, chunks)])
             else:
                 await self.blobs.start_upload(upload_id)
                 await self.blobs.append(upload_id, hashed(chunks))

@@ -42,7 +42,10 @@ RENDERED_CACHE_SIZE = 4096
 METADATA_BUDGET = 32 * 1024 * 1024
 # Rendering a page of this many files takes more than a millisecond: it goes to a thread.
 INLINE_FILES = 50
-DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2_256"}
+# The digests a client may declare (form field: algorithm), each checked against the file's own, taken
+# once as it is staged (the content service's sha256 and these).
+DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2b_256"}
+STAGED_DIGESTS = ("md5", "blake2b_256")
 
 
 def _pypi_errors(handler: Handler) -> Handler:
@@ -235,34 +238,42 @@ class PypiApi:
             raise errors.invalid("the upload declares no digest of its file: send sha256_digest (twine, uv and "
                                  "Poetry do)")
         content = self.svc.content
-        # Side by side: the file written and synced to the upload area, its digests (a file held in memory)
-        # and what it is (its archive and metadata read) in threads, and as soon as that is known, a wheel's
-        # core metadata file written and synced too. The checks come when all is known; a refused
-        # upload's files are discarded.
-        stagings = [asyncio.ensure_future(content.stage(
-            uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), seal=True))]
-        hashing = asyncio.ensure_future(asyncio.to_thread(uploaded.hash_held_bytes)) \
-            if uploaded.data is not None else None
+
+        def stage_file() -> asyncio.Future[StagedBlob]:
+            # Written and synced to the upload area while its digests are taken, in threads.
+            return asyncio.ensure_future(content.stage(
+                uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), STAGED_DIGESTS,
+                seal=True))
+
+        # What the file is (its archive and metadata read) in a thread; then the file and a wheel's core
+        # metadata file are written and synced side by side (their syncs overlap). A file held in memory is
+        # read first: its reading is a fraction of a millisecond of pure Python, which would hold up the
+        # threads that write and hash it if they ran beside it (they need the interpreter lock to start). A
+        # spooled (large) file's copy into the store overlaps its reading. The checks come when all is known;
+        # a refused upload's files are discarded.
+        inspecting = asyncio.ensure_future(asyncio.to_thread(_inspect, uploaded))
+        stagings = [stage_file()] if uploaded.data is None else []
         try:
-            inspected = await asyncio.to_thread(_inspect, uploaded)
+            inspected = await inspecting
+            if not stagings:
+                stagings.append(stage_file())
             if isinstance(inspected, Distribution) and inspected.name.packagetype == WHEEL:
                 stagings.append(asyncio.ensure_future(content.stage(inspected.metadata_bytes, seal=True)))
-            if hashing is not None:
-                await hashing
-            dist = self._checked(fields, declared, package, uploaded, inspected)
+            file_staged = await stagings[0]
+            dist = self._checked(fields, declared, package, file_staged.hexdigests, inspected)
 
             async def record(tx, digests: list[str]) -> None:
                 # The file's rows, and its audit entry, in the transaction that links its blobs.
                 metadata_digest = digests[1] if len(digests) > 1 else None
-                await PypiStore.record(tx, package.id, dist, digests[0], uploaded.size, uploaded.md5,
-                                       uploaded.blake2_256, metadata_digest, uploader)
+                await PypiStore.record(tx, package.id, dist, digests[0], file_staged.size,
+                                       file_staged.hexdigests["md5"], file_staged.hexdigests["blake2b_256"],
+                                       metadata_digest, uploader)
                 await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
 
             staged = [await staging for staging in stagings]
             await content.commit_staged_together(staged, package.id, record)
         except BaseException as exc:
-            if hashing is not None:
-                await asyncio.wait([hashing])
+            await asyncio.wait([inspecting])
             await _discard_staged(content, stagings)
             if isinstance(exc, BlobNotFound):  # the staged bytes were taken by garbage collection meanwhile
                 raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again"
@@ -273,12 +284,12 @@ class PypiApi:
         return web.Response(text="OK\n")
 
     @staticmethod
-    def _checked(fields: dict[str, str], declared: dict[str, str], package: Package, uploaded: UploadedFile,
+    def _checked(fields: dict[str, str], declared: dict[str, str], package: Package, hexdigests: dict[str, str],
                  inspected: Distribution | InvalidDistribution) -> Distribution:
-        """The file's distribution once its digests (``declared``) and metadata agree with the form; else
-        the refusal."""
+        """The file's distribution once its digests (``hexdigests``, as ``declared``) and metadata agree with
+        the form; else the refusal."""
         for algorithm, value in declared.items():
-            if getattr(uploaded, algorithm) != value:
+            if hexdigests[algorithm] != value:
                 raise errors.invalid(f"the file's {algorithm} digest does not match the declared {algorithm} "
                                      "(was the upload cut short?)")
         if isinstance(inspected, InvalidDistribution):

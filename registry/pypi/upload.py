@@ -1,7 +1,8 @@
 """Reading the legacy upload API's multipart form (what twine, uv publish and Poetry send) with
 flat memory: the small fields into memory, each within a bound; the file part kept in memory up to
-IN_MEMORY bytes (most wheels: hashed later, in the thread that reads its metadata) and past that
-spooled to a temporary file as it arrives, hashed (sha256, md5, blake2b-256) in a thread, in batches.
+IN_MEMORY bytes (most wheels) and past that spooled to a temporary file as it arrives, written in a
+thread, in batches. Its digests (sha256, md5, blake2b-256) are taken once, as the content service
+stages it (registry/pypi/routes.py).
 
 The body is parsed by ``multipart``'s push parser as it arrives: a form of a dozen fields costs a
 tenth of a millisecond on the event loop (aiohttp's reader parses each part's Content-Disposition
@@ -14,7 +15,6 @@ any of it is visible or recorded (registry/pypi/routes.py), so a refused upload 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,7 +32,7 @@ MAX_FIELD_BYTES = 64 * 1024
 # together stay within this.
 MAX_FORM_BYTES = 8 * 1024 * 1024
 MAX_FIELDS = 200
-_BATCH = 1024 * 1024  # bytes written and hashed per thread hop
+_BATCH = 1024 * 1024  # bytes written per thread hop
 IN_MEMORY = 1024 * 1024  # a file up to this size is held in memory, not spooled
 _READ = 256 * 1024
 # A refused upload's remaining body is read and dropped up to this many bytes, so that the client
@@ -50,16 +50,6 @@ class UploadedFile:
     data: bytes | None = None  # the bytes, when small enough to be held in memory
     path: Path | None = None  # else the spool file
     size: int = 0
-    # Set as a spooled file arrives; for bytes held in memory, by hash_held_bytes (blocking: in a thread).
-    sha256: str = ""
-    md5: str = ""
-    blake2_256: str = ""
-
-    def hash_held_bytes(self) -> None:
-        assert self.data is not None
-        hashes = _Hashes()
-        hashes.update_and_write(None, self.data)
-        hashes.store(self)
 
 
 @dataclass
@@ -70,25 +60,6 @@ class UploadForm:
     def discard(self) -> None:
         if self.file is not None and self.file.path is not None:
             self.file.path.unlink(missing_ok=True)
-
-
-class _Hashes:
-    def __init__(self) -> None:
-        self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.blake2 = hashlib.blake2b(digest_size=32)
-
-    def update_and_write(self, handle, data: bytes) -> None:
-        if handle is not None:
-            handle.write(data)
-        self.sha256.update(data)
-        self.md5.update(data)
-        self.blake2.update(data)
-
-    def store(self, uploaded: UploadedFile) -> None:
-        uploaded.sha256 = self.sha256.hexdigest()
-        uploaded.md5 = self.md5.hexdigest()
-        uploaded.blake2_256 = self.blake2.hexdigest()
 
 
 def _boundary(request: web.Request) -> str:
@@ -125,13 +96,12 @@ class _Field:
 
 
 class _Spool:
-    """The file part: held in memory while small, else written to a spool file and hashed as it arrives."""
+    """The file part: held in memory while small, else written to a spool file as it arrives."""
 
     def __init__(self, spool_dir: Path, filename: str, max_bytes: int) -> None:
         self.uploaded = UploadedFile(filename)
         self.spool_dir = spool_dir
         self.max_bytes = max_bytes
-        self.hashes = _Hashes()
         self.batch = bytearray()
         self.handle = None
 
@@ -144,19 +114,18 @@ class _Spool:
         if uploaded.size > IN_MEMORY and len(self.batch) >= _BATCH:
             if self.handle is None:
                 self.handle = await asyncio.to_thread(_open_spool, self.spool_dir, uploaded)
-            await asyncio.to_thread(self.hashes.update_and_write, self.handle, bytes(self.batch))
+            await asyncio.to_thread(self.handle.write, bytes(self.batch))
             self.batch.clear()
 
     async def finish(self) -> UploadedFile:
         uploaded = self.uploaded
         if self.handle is None:
-            uploaded.data = bytes(self.batch)  # hashed later, with the metadata read (hash_held_bytes)
+            uploaded.data = bytes(self.batch)
             return uploaded
         if self.batch:
-            await asyncio.to_thread(self.hashes.update_and_write, self.handle, bytes(self.batch))
+            await asyncio.to_thread(self.handle.write, bytes(self.batch))
         await asyncio.to_thread(self.handle.close)
         self.handle = None
-        self.hashes.store(uploaded)
         return uploaded
 
     def abandon(self) -> None:
