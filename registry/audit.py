@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from aiohttp import web
 
 from registry.access.authn import AuthenticationFailed, authenticate
-from registry.access.models import Package, Principal
+from registry.access.models import Package, Principal, api_token_label, pipeline_token_label
 from registry.storage.database import Database, Transaction
 from registry.storage.faults import StorageFault
 
@@ -79,16 +79,18 @@ def cli_actor() -> Actor:
 
 
 async def actor_of(db: Database, principal: Principal, address: str | None) -> Actor:
+    if principal.credential_label is not None:
+        return Actor(principal.name, principal.credential_label, address)
     kind, _, token_id = (principal.credential_id or "").partition(":")
     if principal.kind == "pipeline":
         row = await db.fetchone(
             "SELECT r.workspace || '/' || r.slug AS repository FROM repositories r WHERE r.id = ?",
             (principal.repository_id,))
         repository = row["repository"] if row else "?"
-        return Actor(principal.name, f"pipeline token {token_id} of repository {repository}", address)
+        return Actor(principal.name, pipeline_token_label(token_id, repository), address)
     if principal.kind == "user" and kind == "a":
         row = await db.fetchone("SELECT name FROM api_tokens WHERE id = ?", (token_id,))
-        return Actor(principal.name, f"api token {token_id} ({row['name'] if row else '?'})", address)
+        return Actor(principal.name, api_token_label(token_id, row["name"] if row else "?"), address)
     return Actor(principal.name or principal.kind, None, address)
 
 

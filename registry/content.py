@@ -483,27 +483,29 @@ class ContentService:
                 await tx.lock(blob_lock(digest))
             # The same bytes twice cost their room once.
             await self.quota.admit_blobs(tx, package_id, [(each.digest, each.size) for each in staged])
-            # The renames (and the syncs of their directories) run while the rows are written: the rows are
-            # seen by no one before the commit, and the commit waits for both.
-            renames = asyncio.ensure_future(_together(self.blobs.commit(each.upload_id, each.digest)
-                                                      for each in staged))
-            try:
-                now = time.time()
-                for each in staged:
-                    await tx.execute(
-                        "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
-                        (each.digest, each.size, now),
-                    )
-                    await self._link(tx, package_id, each.digest, now)
-                if then is not None:
-                    await then(tx, digests)
-            except BaseException:
-                await asyncio.wait([renames])  # none left running behind the rollback
-                if not renames.cancelled():
-                    renames.exception()  # seen: this failure is the one raised
-                raise
-            infos = await renames
+            # The renames (and the syncs of their directories) are done before the commit, which waits for
+            # them: in its own thread (SQLite), or beside the rows' statements (PostgreSQL). The rows are seen
+            # by no one before the commit.
+            infos: list[BlobInfo] = []
+            uploads = [(each.upload_id, each.digest) for each in staged]
+            tx.before_commit(lambda: infos.extend(self.blobs.commit_now(uploads)))
+            now = time.time()
+            # One statement for all the blobs' rows, one for their links (each digest once: a statement may
+            # not update a row twice).
+            sizes = {each.digest: each.size for each in staged}
+            rows = ", ".join("(?, ?, ?)" for _ in sizes)
+            await tx.execute(
+                f"INSERT INTO blobs (digest, size, created_at) VALUES {rows} "
+                "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+                tuple(value for digest, size in sizes.items() for value in (digest, size, now)),
+            )
+            await tx.execute(
+                f"INSERT INTO package_blobs (package_id, digest, linked_at) VALUES {rows} "
+                "ON CONFLICT (package_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+                tuple(value for digest in sizes for value in (package_id, digest, now)),
+            )
+            if then is not None:
+                await then(tx, digests)
         return infos
 
     async def _hash_state(self, upload_id: str, size: int) -> _HashState:

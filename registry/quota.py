@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -28,6 +29,10 @@ log = logging.getLogger("packages_registry")
 WARN_FRACTION = 0.8
 WARNING_HEADER = "X-Packages-Quota-Warning"
 _WARNING_LOG_SECONDS = 600.0
+# The storage limits the request being handled has read (workspace -> limit), set by the warning middleware:
+# a push that found its workspace without a limit has no warning to look up afterwards.
+_LIMITS_READ: ContextVar[dict[str, int | None] | None] = ContextVar("quota_limits_read", default=None)
+_UNREAD = object()
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -86,7 +91,11 @@ class Quota:
             "ON w.workspace = p.workspace WHERE p.id = ?", (package_id,))
         if row is None:
             return "", None
-        return row["workspace"], None if row["storage_limit"] is None else int(row["storage_limit"])
+        workspace, limit = row["workspace"], None if row["storage_limit"] is None else int(row["storage_limit"])
+        read = _LIMITS_READ.get()
+        if read is not None:
+            read[workspace] = limit
+        return workspace, limit
 
     async def recount(self, workspace: str) -> int:
         async with self.db.transaction() as tx:
@@ -123,29 +132,26 @@ class Quota:
         await self.admit_blobs(tx, package_id, [(digest, size)])
 
     async def admit_blobs(self, tx: Transaction, package_id: int, blobs: Iterable[tuple[str, int]]) -> None:
-        """``admit_blob`` for several (digest, size) blobs linked in one transaction, one after another
-        (the same digest twice costs its room once); the package's workspace and limit are read once."""
+        """``admit_blob`` for several (digest, size) blobs linked in one transaction, as one: refused if
+        together they take the workspace over its limit (the same digest twice costs its room once). A
+        few statements whatever their number: the workspace and its limit, which blobs it holds already,
+        and the count raised once."""
         workspace, limit = await self._workspace_limit(tx, package_id)
         if not workspace:
             return
-        seen: set[str] = set()
-        locked = False
-        for digest, size in blobs:
-            if digest in seen:
-                continue
-            seen.add(digest)
-            if await usage.workspace_has_blob(tx, workspace, digest):
-                continue
-            if limit is not None:
-                if not locked:  # held until the transaction ends
-                    await tx.lock(f"quota:{workspace}")
-                    locked = True
-                used = await usage.count_in(tx, workspace)
-                if used is None or used + size > limit:
-                    used = await usage.recount(tx, workspace)
-                    if used + size > limit:
-                        raise QuotaExceeded(workspace, used, limit, size)
-            await usage.count_added(tx, workspace, size)
+        sizes = dict(blobs)
+        held = await usage.blobs_held(tx, workspace, list(sizes))
+        adding = sum(size for digest, size in sizes.items() if digest not in held)
+        if len(held) == len(sizes):
+            return
+        if limit is not None:
+            await tx.lock(f"quota:{workspace}")  # held until the transaction ends
+            used = await usage.count_in(tx, workspace)
+            if used is None or used + adding > limit:
+                used = await usage.recount(tx, workspace)
+                if used + adding > limit:
+                    raise QuotaExceeded(workspace, used, limit, adding)
+        await usage.count_added(tx, workspace, adding)
 
 
 @dataclass
@@ -215,10 +221,17 @@ def warning_middleware(warnings: Warnings):
 
     @web.middleware
     async def quota_warning(request: web.Request, handler) -> web.StreamResponse:
-        response = await handler(request)
+        read: dict[str, int | None] = {}
+        token = _LIMITS_READ.set(read)
+        try:
+            response = await handler(request)
+        finally:
+            _LIMITS_READ.reset(token)
         if request.method in ("PUT", "POST", "PATCH") and 200 <= response.status < 300 and not response.prepared:
             workspace = _workspace_of_path(request.path)
-            message = await warnings.of(workspace) if workspace else None
+            # Known to have no limit from this very push's own reading: nothing to warn of, nothing to read.
+            unlimited = workspace is not None and read.get(workspace, _UNREAD) is None
+            message = await warnings.of(workspace) if workspace and not unlimited else None
             if message:
                 response.headers[WARNING_HEADER] = message
                 response.headers["Warning"] = f'299 - "{message}"'

@@ -51,9 +51,18 @@ async def workspace_bytes(db: Database | Transaction, workspace: str) -> int:
 
 async def workspace_has_blob(db: Database | Transaction, workspace: str, digest: str) -> bool:
     """Whether the workspace already counts this blob (so linking it again costs nothing)."""
-    return await db.fetchone(
-        "SELECT 1 AS x FROM package_blobs l JOIN packages p ON p.id = l.package_id "
-        f"WHERE l.digest = ? AND p.workspace = ? AND {COUNTS_AGAINST_WORKSPACE}", (digest, workspace)) is not None
+    return bool(await blobs_held(db, workspace, [digest]))
+
+
+async def blobs_held(db: Database | Transaction, workspace: str, digests: list[str]) -> set[str]:
+    """Which of the digests the workspace already counts (one query for the blobs of one push)."""
+    if not digests:
+        return set()
+    marks = ", ".join("?" * len(digests))
+    rows = await db.fetchall(
+        "SELECT DISTINCT l.digest FROM package_blobs l JOIN packages p ON p.id = l.package_id "
+        f"WHERE l.digest IN ({marks}) AND p.workspace = ? AND {COUNTS_AGAINST_WORKSPACE}", (*digests, workspace))
+    return {row["digest"] for row in rows}
 
 
 # --- the running count ---

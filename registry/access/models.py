@@ -49,6 +49,9 @@ class Principal:
     repository_id: int | None = None  # pipeline tokens only
     workspace: str | None = None  # pipeline tokens only
     expires_at: float | None = None  # when the credential stops working (None: not known to expire)
+    # How the audit log names the credential ("api token ID (NAME)"), when the lookup that authenticated it
+    # read that already (never anything secret); else the audit log looks it up.
+    credential_label: str | None = None
 
     @property
     def is_anonymous(self) -> bool:
@@ -56,6 +59,16 @@ class Principal:
 
 
 ANONYMOUS = Principal(kind="anonymous")
+
+
+def api_token_label(token_id: str, name: str) -> str:
+    """An API token as the audit log names it (its id and name, never its secret)."""
+    return f"api token {token_id} ({name})"
+
+
+def pipeline_token_label(token_id: str, repository: str) -> str:
+    """A pipeline token as the audit log names it (its id and its repository, workspace/slug)."""
+    return f"pipeline token {token_id} of repository {repository}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 
 from registry.access import secrets
-from registry.access.models import PACKAGE_TYPES, ROLES, SCOPES, Package, Principal
+from registry.access.models import (
+    PACKAGE_TYPES,
+    ROLES,
+    SCOPES,
+    Package,
+    Principal,
+    api_token_label,
+    pipeline_token_label,
+)
 from registry.storage.database import Database, IntegrityError, Row
 from registry.storage.schema import PACKAGE_TABLES
 
@@ -323,43 +331,44 @@ class AccessStore:
 
     async def authenticate(self, username: str, secret: str) -> Principal | None:
         """The principal for a username + token pair, or None if they do not match a live token."""
+        return await self._authenticate(secret, username)
+
+    async def authenticate_secret(self, secret: str) -> Principal | None:
+        """The principal for a bare token (npm sends ``Bearer <token>`` with no username; twine, uv and
+        Poetry send the username ``__token__``)."""
+        return await self._authenticate(secret, None)
+
+    async def _authenticate(self, secret: str, username: str | None) -> Principal | None:
+        """The principal of a live token, looked up once by its hash; with ``username``, only if the token
+        is that user's (or that pipeline token's own name)."""
         digest = secrets.hash_secret(secret)
         now = time.time()
         if secret.startswith(secrets.PIPELINE_TOKEN_PREFIX):
             row = await self._fetchone_recent(
-                f"SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace FROM pipeline_tokens t "
+                f"SELECT t.id, t.repository_id, t.expires_at, t.revoked_at, r.workspace, r.slug FROM pipeline_tokens t "
                 f"JOIN repositories r ON r.id = t.repository_id WHERE t.secret_hash = ? AND {LIVE_REPOSITORY}",
                 (digest,),
             )
-            if row is None or username != PIPELINE_USER_PREFIX + row["id"]:
+            if row is None or username not in (None, PIPELINE_USER_PREFIX + row["id"]):
                 return None
             if row["revoked_at"] is not None or row["expires_at"] <= now:
                 return None
             await self._touch("pipeline_tokens", row["id"], now)
-            return Principal(kind="pipeline", name=username, credential_id="p:" + row["id"],
+            return Principal(kind="pipeline", name=PIPELINE_USER_PREFIX + row["id"], credential_id="p:" + row["id"],
                              repository_id=int(row["repository_id"]), workspace=row["workspace"],
-                             expires_at=row["expires_at"])
+                             expires_at=row["expires_at"],
+                             credential_label=pipeline_token_label(row["id"], f"{row['workspace']}/{row['slug']}"))
         row = await self._fetchone_recent(
-            "SELECT id, email, scopes, expires_at, revoked_at FROM api_tokens WHERE secret_hash = ?", (digest,)
+            "SELECT id, email, name, scopes, expires_at, revoked_at FROM api_tokens WHERE secret_hash = ?", (digest,)
         )
-        if row is None or username.lower() != row["email"]:
+        if row is None or (username is not None and username.lower() != row["email"]):
             return None
         if row["revoked_at"] is not None or (row["expires_at"] is not None and row["expires_at"] <= now):
             return None
         await self._touch("api_tokens", row["id"], now)
         return Principal(kind="user", name=row["email"], credential_id="a:" + row["id"],
-                         scopes=frozenset(row["scopes"].split()), expires_at=row["expires_at"])
-
-    async def authenticate_secret(self, secret: str) -> Principal | None:
-        """The principal for a bare token (npm sends ``Bearer <token>`` with no username)."""
-        digest = secrets.hash_secret(secret)
-        if secret.startswith(secrets.PIPELINE_TOKEN_PREFIX):
-            row = await self._fetchone_recent("SELECT id FROM pipeline_tokens WHERE secret_hash = ?", (digest,))
-            username = PIPELINE_USER_PREFIX + row["id"] if row else None
-        else:
-            row = await self._fetchone_recent("SELECT email FROM api_tokens WHERE secret_hash = ?", (digest,))
-            username = row["email"] if row else None
-        return None if username is None else await self.authenticate(username, secret)
+                         scopes=frozenset(row["scopes"].split()), expires_at=row["expires_at"],
+                         credential_label=api_token_label(row["id"], row["name"]))
 
     async def credential_is_live(self, credential_id: str) -> bool:
         """Whether the token behind a credential id is still unexpired and unrevoked."""

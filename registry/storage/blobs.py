@@ -7,7 +7,7 @@ job of :mod:`registry.content`, so every backend gets it for free.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -61,6 +61,11 @@ class BlobStore(Protocol):
     async def commit(self, upload_id: str, digest: str) -> BlobInfo:
         """Make a sealed session visible under ``digest``, atomically. Called inside a metadata
         transaction, so it must be quick; a blob already there with that digest is simply kept."""
+
+    def commit_now(self, uploads: Sequence[tuple[str, str]]) -> list[BlobInfo]:
+        """``commit`` for several sealed sessions (upload id, digest), blocking: for the step a metadata
+        transaction runs right before its commit (``WriteTransaction.before_commit``), so that one thread
+        hop makes the blobs visible and commits the rows that record them."""
 
     async def truncate_upload(self, upload_id: str, size: int) -> None:
         """Cut a session back to ``size`` bytes (drops a partial chunk a client will resend)."""

@@ -8,7 +8,7 @@ schema words that differ (see ``SCHEMA_WORDS``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -33,12 +33,23 @@ class Transaction(Protocol):
         """
 
 
+class WriteTransaction(Transaction, Protocol):
+    """What ``Database.transaction()`` yields."""
+
+    def before_commit(self, step: Callable[[], object]) -> None:
+        """Have ``step`` run once the block's statements are done, right before the commit, which happens
+        only if it returns (if it raises, the transaction is rolled back and its error raised). For work
+        outside the database that must be done, and durable, before the rows that point at it are
+        (making blobs visible). Blocking: it runs in a worker thread, in SQLite's case the commit's own
+        (one thread hop for both)."""
+
+
 class Database(Transaction, Protocol):
     """Reads outside a transaction see committed data; writes go through ``transaction()``."""
 
     dialect: str
 
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(self) -> AbstractAsyncContextManager[WriteTransaction]:
         """A write transaction: serialised with every other writer, committed on exit."""
 
     def exclusive(self, key: str) -> AbstractAsyncContextManager[bool]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -171,30 +171,41 @@ class LocalBlobStore:
     async def commit(self, upload_id: str, digest: str) -> BlobInfo:
         # One thread hop: the rename (it takes the directory's lock, and may make the directory) and the
         # sync that makes it survive a crash.
-        return await asyncio.to_thread(self._commit_now, upload_id, self._upload_path(upload_id),
-                                       self._blob_path(digest))
+        return (await asyncio.to_thread(self.commit_now, [(upload_id, digest)]))[0]
+
+    def commit_now(self, uploads: Sequence[tuple[str, str]]) -> list[BlobInfo]:
+        # Every rename first, then each directory synced once: the first sync makes all the renames
+        # durable (one journal commit), the others find little left to do.
+        infos, directories = [], {}
+        for upload_id, digest in uploads:
+            target = self._blob_path(digest)
+            infos.append(BlobInfo(size=self._rename(upload_id, self._upload_path(upload_id), target, directories),
+                                  local_path=target))
+        _fsync_directories(list(directories))
+        return infos
 
     @staticmethod
-    def _commit_now(upload_id: str, source: Path, target: Path) -> BlobInfo:
+    def _rename(upload_id: str, source: Path, target: Path, directories: dict[Path, None]) -> int:
+        """Move an upload into place; returns its size and adds the directories to sync to ``directories``."""
         try:
             size = source.stat().st_size
         except FileNotFoundError:
             raise BlobNotFound(upload_id) from None  # the session was dropped (gc) meanwhile
-        made = []
         try:
             os.replace(source, target)
         except FileNotFoundError:
             # The blob's directory is not there yet (another algorithm's first blob of its prefix; sha256's
             # are made at start): made on demand, and its entry in its parent synced too.
-            made = [path.parent for path in (target.parent.parent, target.parent) if not path.is_dir()]
+            directories.update(dict.fromkeys(path.parent for path in (target.parent.parent, target.parent)
+                                             if not path.is_dir()))
             with _space():
                 target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.replace(source, target)
             except FileNotFoundError:
                 raise BlobNotFound(upload_id) from None
-        _fsync_directories([target.parent, *made])
-        return BlobInfo(size=size, local_path=target)
+        directories[target.parent] = None
+        return size
 
     async def cancel(self, upload_id: str) -> None:
         try:

@@ -139,6 +139,16 @@ class _Cursor:
             lambda: conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,)), wait + 1)
 
 
+class _WriteCursor(_Cursor):
+    def __init__(self, lease: _Lease) -> None:
+        super().__init__(lease)
+        self.steps: list[asyncio.Future] = []
+
+    def before_commit(self, step: Callable[[], object]) -> None:
+        # Started at once, beside the statements that follow (each a round trip to the server).
+        self.steps.append(asyncio.ensure_future(asyncio.to_thread(step)))
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
@@ -291,13 +301,21 @@ class PostgresDatabase:
         """Outside a transaction a lock would end at once: nothing to hold."""
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Cursor]:
+    async def transaction(self) -> AsyncIterator[_WriteCursor]:
         async with self._lease() as lease:
             conn = lease.conn
             await lease.run(lambda: conn.execute("BEGIN"))
+            cursor = _WriteCursor(lease)
             try:
-                yield _Cursor(lease)
+                yield cursor
+                for step in cursor.steps:
+                    await step
             except BaseException:
+                if cursor.steps:  # none left running behind the rollback
+                    await asyncio.wait(cursor.steps)
+                    for step in cursor.steps:
+                        if not step.cancelled():
+                            step.exception()  # seen: the failure raised is this one
                 if lease.abandoned is None:
                     with suppress(Exception):
                         await lease.run(lambda: conn.execute("ROLLBACK"))

@@ -13,7 +13,7 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -69,6 +69,25 @@ class _Cursor:
         """Nothing to do: BEGIN IMMEDIATE already serialises every writer."""
 
 
+class _WriteCursor(_Cursor):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.steps: list[Callable[[], object]] = []
+
+    def before_commit(self, step: Callable[[], object]) -> None:
+        self.steps.append(step)
+
+    def commit(self) -> None:
+        """Blocking (in a worker thread): the steps, then the commit; or, if a step fails, the rollback."""
+        try:
+            for step in self.steps:
+                step()
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+
 class SqliteDatabase(_Cursor):
     dialect = "sqlite"
 
@@ -85,20 +104,21 @@ class SqliteDatabase(_Cursor):
         return self._conn.execute("PRAGMA data_version").fetchone()[0]
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Cursor]:
+    async def transaction(self) -> AsyncIterator[_WriteCursor]:
         await self._write_lock.acquire()
         release = True
         try:
             with _translated():
                 self._writer.execute("BEGIN IMMEDIATE")
+            cursor = _WriteCursor(self._writer)
             try:
-                yield _Cursor(self._writer)
+                yield cursor
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
             # The commit waits for its fsync (synchronous=FULL): in a thread, so other requests go on
             # meanwhile. The writer stays locked until it is done, even if this task is cancelled.
-            commit = asyncio.get_running_loop().run_in_executor(None, self._writer.execute, "COMMIT")
+            commit = asyncio.get_running_loop().run_in_executor(None, cursor.commit)
             try:
                 await asyncio.shield(commit)
             except asyncio.CancelledError:
