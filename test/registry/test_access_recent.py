@@ -68,6 +68,44 @@ def test_changes_by_another_connection_are_seen_by_the_next_lookup(tmp_path: Pat
     asyncio.run(scenario())
 
 
+def test_a_bare_token_is_looked_up_once_and_refused_once_revoked(tmp_path: Path) -> None:
+    """A bare token (npm's Bearer, twine's ``__token__``) costs one lookup, names its credential for the audit
+    log, and is refused by the very next request after its revocation elsewhere."""
+    async def scenario() -> None:
+        server_db, admin_db = SqliteDatabase(tmp_path / "m.db"), SqliteDatabase(tmp_path / "m.db")
+        server, admin = AccessStore(server_db), AccessStore(admin_db)
+        await admin.create_workspace("ws")
+        await admin.create_repository("ws", "repo")
+        await admin.create_user("dev@example.com")
+        token_id, secret = await admin.create_api_token("dev@example.com", [READ, WRITE], name="ci")
+        username, pipeline_secret = await admin.create_pipeline_token("ws/repo")
+
+        lookups: list[str] = []
+        server_db._conn.set_trace_callback(lambda sql: lookups.append(sql) if "secret_hash" in sql else None)
+        principal = await server.authenticate_secret(secret)
+        assert principal is not None and principal.name == "dev@example.com"
+        assert principal.credential_label == f"api token {token_id} (ci)" and len(lookups) == 1
+        pipeline = await server.authenticate_secret(pipeline_secret)
+        assert pipeline is not None and pipeline.name == username and pipeline.workspace == "ws"
+        assert pipeline.credential_label == f"pipeline token {username.removeprefix('pipeline-')} of repository ws/repo"
+        assert len(lookups) == 2
+        # With a username, the token must be that user's (or that pipeline token's own name).
+        assert await server.authenticate("other@example.com", secret) is None
+        assert await server.authenticate("pipeline-0000", pipeline_secret) is None
+        assert (await server.authenticate(username, pipeline_secret)) == pipeline
+
+        assert await admin.revoke_api_token(token_id)
+        assert await server.authenticate_secret(secret) is None
+        async with admin_db.transaction() as tx:
+            await tx.execute("UPDATE pipeline_tokens SET revoked_at = 1 WHERE id = ?",
+                             (pipeline.credential_id.partition(":")[2],))
+        assert await server.authenticate_secret(pipeline_secret) is None
+        await server_db.close()
+        await admin_db.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_store_sees_its_own_writes(tmp_path: Path) -> None:
     async def scenario() -> None:
         db = SqliteDatabase(tmp_path / "m.db")

@@ -24,6 +24,7 @@ from test.support.npm_documents import NpmHttp, package_tarball, publish_documen
 from test.support.oci_client import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, canonical, descriptor, digest_of
 from test.support.oci_layout import tar_of, write_image_layout
 from test.support.processes import wait_for
+from test.support.pypi_http import upload
 from test.support.python_clients import twine_upload
 from test.support.python_dists import make_wheel
 from test.support.registry_server import RegistryServer, start_registry
@@ -192,6 +193,26 @@ def test_pypi_upload_over_quota_is_refused_and_leaves_nothing(server: RegistrySe
     assert usage(server, world.workspace)["bytes"] == sum(blob_files(server).values()) - sum(before.values())
     pushes = audit_log(server, "--workspace", world.workspace, "--action", "push")
     assert [e["outcome"].split(":")[0] for e in pushes] == ["ok", "refused"] and pushes[0]["target"] == small.name
+
+
+def test_pypi_upload_warns_once_its_workspace_has_a_limit(server: RegistryServer, tmp_path: Path) -> None:
+    """The warning after a push is skipped when the push itself found its workspace without a limit: that
+    knowledge is the push's own, never the next one's (a limit set between two uploads warns the second)."""
+    world = build_world(server, "warnpy")
+    admin(server, "package", "create", f"{world.workspace}/warned", "--type", "pypi", "--repository",
+          world.repository)
+    url, auth = f"{server.url}/pypi/{world.workspace}/", (world.email("write"), world.tokens["write"])
+    first = upload(url, make_wheel(tmp_path, "warned", "1.0", extra_entries={"warned/data.bin": os.urandom(40_000)}),
+                   auth)
+    assert first.status_code == 200 and "X-Packages-Quota-Warning" not in first.headers
+    used = usage(server, world.workspace)["bytes"]
+    admin(server, "plan", "set", world.workspace, "--storage", str(used * 100 // 90))  # 90 % used
+    second = upload(url, make_wheel(tmp_path, "warned", "1.1"), auth)
+    assert second.status_code == 200, second.text
+    assert "of its storage limit" in second.headers["X-Packages-Quota-Warning"]
+    admin(server, "plan", "set", world.workspace, "--storage", str(used * 100))  # 1 % used: no warning
+    third = upload(url, make_wheel(tmp_path, "warned", "1.2"), auth)
+    assert third.status_code == 200 and "X-Packages-Quota-Warning" not in third.headers
 
 
 # --- usage and metering ---

@@ -82,6 +82,24 @@ def test_write_upload_in_one_step(store: BlobStore, run) -> None:
         run(store.upload_size(taken))
 
 
+def test_commit_now_makes_several_sessions_visible_at_once(store: BlobStore, run) -> None:
+    """The blocking commit a metadata transaction runs before its own: several sealed sessions (the same
+    bytes twice too) visible under their digests; a session gone meanwhile is BlobNotFound."""
+    uploads = []
+    for data in (b"a wheel", b"its core metadata", b"a wheel"):
+        upload = str(uuid.uuid4())
+        run(store.write_upload(upload, data, seal=True))
+        uploads.append((upload, digest(data)))
+    infos = store.commit_now(uploads)
+    assert [info.size for info in infos] == [7, 17, 7]
+    for data in (b"a wheel", b"its core metadata"):
+        assert run(read_all(store.read(digest(data)))) == data
+    with pytest.raises(BlobNotFound):
+        run(store.upload_size(uploads[0][0]))
+    with pytest.raises(BlobNotFound):
+        store.commit_now([(str(uuid.uuid4()), digest(b"never uploaded"))])
+
+
 def test_large_upload_in_pieces(store: BlobStore, run) -> None:
     data = bytes(range(256)) * (PIECE_SIZE // 256 * 2 + 1000)  # more than two S3 pieces
     upload = str(uuid.uuid4())

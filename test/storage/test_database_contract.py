@@ -36,6 +36,30 @@ def test_duplicates_raise_integrity_error_and_roll_back(db: Database, run) -> No
     assert run(db.fetchone("SELECT slug FROM workspaces WHERE slug = ?", ("half",))) is None
 
 
+def test_steps_before_commit(db: Database, run) -> None:
+    """A transaction's step before its commit runs once its statements are done (for blobs made visible
+    before the rows that point at them); if it fails, nothing of the transaction is kept."""
+    done: list[str] = []
+
+    async def with_step(slug: str, fail: bool) -> None:
+        def step() -> None:
+            done.append(slug)
+            if fail:
+                raise OSError("the rename failed")
+
+        async with db.transaction() as tx:
+            tx.before_commit(step)
+            await tx.execute("INSERT INTO workspaces (slug, created_at) VALUES (?, ?)", (slug, 1.0))
+
+    run(with_step("kept", False))
+    assert run(db.fetchone("SELECT slug FROM workspaces WHERE slug = ?", ("kept",))) == {"slug": "kept"}
+    with pytest.raises(OSError, match="the rename failed"):
+        run(with_step("dropped", True))
+    assert run(db.fetchone("SELECT slug FROM workspaces WHERE slug = ?", ("dropped",))) is None
+    assert done == ["kept", "dropped"]
+    run(_add_workspace(db, "after"))  # the database takes the next transaction as usual
+
+
 def test_bytes_round_trip_and_lexical_order(db: Database, run) -> None:
     content = bytes(range(256)) * 10
 
