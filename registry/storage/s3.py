@@ -290,7 +290,12 @@ class S3BlobStore:
 
     def _publish(self, upload_id: str, digest: str) -> int:
         sealed = self._upload_prefix(upload_id) + SEALED
-        size = int(self.client.head_object(Bucket=self.bucket, Key=sealed)["ContentLength"])
+        try:
+            size = int(self.client.head_object(Bucket=self.bucket, Key=sealed)["ContentLength"])
+        except Exception as exc:
+            if _missing(exc):  # the session was dropped (gc) meanwhile, as the local store says it
+                raise BlobNotFound(upload_id) from None
+            raise
         self.client.copy({"Bucket": self.bucket, "Key": sealed}, self.bucket, self._blob_key(digest))
         self._delete_prefix(self._upload_prefix(upload_id))
         return size
