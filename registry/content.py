@@ -90,6 +90,9 @@ class StagedBlob:
     size: int
     hexdigests: dict[str, str]  # algorithm -> hex digest of the bytes
     sealed: bool = False  # already durable (``stage(seal=True)``): the commit need not sync them again
+    # The write (and sync) of bytes in hand still under way (``stage(..., early=True)``): the commit, or the
+    # discard, waits for it.
+    writing: asyncio.Future | None = None
 
     @property
     def digest(self) -> str:
@@ -155,6 +158,13 @@ class _SessionLocks:
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+async def _settled(future: asyncio.Future) -> None:
+    """Wait for a step to end, whatever its outcome (which is then seen: another failure is the one raised)."""
+    await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()
 
 
 async def _together(steps: Iterable[Awaitable[T]]) -> list[T]:
@@ -399,10 +409,12 @@ class ContentService:
         return staged.digest, info
 
     async def stage(self, chunks: AsyncIterator[bytes] | bytes, algorithms: tuple[str, ...] = (), *,
-                    seal: bool = False) -> StagedBlob:
+                    seal: bool = False, early: bool = False) -> StagedBlob:
         """Write a stream (or bytes) to the store's upload area, hashed (sha256 and ``algorithms``) as it
         arrives, off the event loop for big chunks; with ``seal``, made durable at once (so that the sync
         overlaps whatever the caller does meanwhile). Nothing is visible or recorded until ``commit_staged``.
+        With ``early`` (bytes in hand), return as soon as their digests are known: the write and sync go
+        on beside the caller's next steps (the commit's statements), and the commit waits for them.
 
         Three syncs at commit (the file, its directory, the commit) where a resumable upload session
         takes six: there is no session row, since one request brings all the bytes. A crash before
@@ -425,24 +437,30 @@ class ContentService:
                 yield chunk
 
         upload_id = str(uuid.uuid4())
+        writing: asyncio.Future | None = None
         try:
             if isinstance(chunks, bytes):
                 # Bytes in hand: written (and synced) in one step, hashed meanwhile; a small file's hashes
-                # take less time on the loop than a thread hop would.
+                # take less time on the loop than a thread hop would. The write's task first: its thread
+                # starts first, and its sync is the longer wait.
                 size = len(chunks)
+                writing = asyncio.ensure_future(self.blobs.write_upload(upload_id, chunks, seal=seal))
                 if size * len(hashers) <= HASH_INLINE_BYTES:
                     update(chunks)
-                    await self.blobs.write_upload(upload_id, chunks, seal=seal)
                 else:
-                    # The write first: its thread starts first, and its sync is the longer wait.
-                    await _together([self.blobs.write_upload(upload_id, chunks, seal=seal),
-                                     asyncio.to_thread(update, chunks)])
+                    await asyncio.ensure_future(asyncio.to_thread(update, chunks))
+                if early:
+                    return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in
+                                                        zip(names, hashers, strict=True)}, seal, writing)
+                await writing
             else:
                 await self.blobs.start_upload(upload_id)
                 await self.blobs.append(upload_id, hashed(chunks))
                 if seal:
                     await self.blobs.seal(upload_id)
         except BaseException:
+            if writing is not None:
+                await _settled(writing)
             await self.blobs.cancel(upload_id)
             raise
         return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in zip(names, hashers,
@@ -454,6 +472,8 @@ class ContentService:
         return StagedReader(self.blobs.read_upload(staged.upload_id), asyncio.get_running_loop())
 
     async def discard(self, staged: StagedBlob) -> None:
+        if staged.writing is not None:
+            await _settled(staged.writing)
         await self.blobs.cancel(staged.upload_id)
 
     async def commit_staged(self, staged: StagedBlob, package_id: int,
@@ -506,6 +526,9 @@ class ContentService:
             )
             if then is not None:
                 await then(tx, digests)
+            # Bytes staged early: their write and sync, under way beside the statements above, are done
+            # before the commit renames them into place.
+            await _together(each.writing for each in staged if each.writing is not None)
         return infos
 
     async def _hash_state(self, upload_id: str, size: int) -> _HashState:

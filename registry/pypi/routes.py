@@ -240,10 +240,11 @@ class PypiApi:
         content = self.svc.content
 
         def stage_file() -> asyncio.Future[StagedBlob]:
-            # Written and synced to the upload area while its digests are taken, in threads.
+            # Written and synced to the upload area while its digests are taken, in threads; bytes in hand
+            # early: the checks and the commit's statements go on while they are synced.
             return asyncio.ensure_future(content.stage(
                 uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), STAGED_DIGESTS,
-                seal=True))
+                seal=True, early=True))
 
         # What the file is (its archive and metadata read) in a thread; then the file and a wheel's core
         # metadata file are written and synced side by side (their syncs overlap). A file held in memory is
@@ -258,7 +259,8 @@ class PypiApi:
             if not stagings:
                 stagings.append(stage_file())
             if isinstance(inspected, Distribution) and inspected.name.packagetype == WHEEL:
-                stagings.append(asyncio.ensure_future(content.stage(inspected.metadata_bytes, seal=True)))
+                stagings.append(asyncio.ensure_future(content.stage(inspected.metadata_bytes, seal=True,
+                                                                    early=True)))
             file_staged = await stagings[0]
             dist = self._checked(fields, declared, package, file_staged.hexdigests, inspected)
 
