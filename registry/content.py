@@ -29,10 +29,11 @@ T = TypeVar("T")
 
 # Uploads hash with sha256 as bytes arrive; a sha512 digest is checked by rehashing at the end.
 STREAM_ALGORITHM = "sha256"
-# Bytes in hand are hashed on the event loop up to this many bytes times the number of digests: well
-# under a millisecond (SHA-2 at 0.5-2 GB/s), and less than the thread hop it saves (a wheel of a few
-# dozen KiB, a core metadata file, a Maven pom).
-HASH_INLINE_BYTES = 128 * 1024
+# Bytes in hand are hashed on the event loop up to this many bytes times the number of digests: under half
+# a millisecond (SHA-2, MD5 and BLAKE2 at 0.5-2 GB/s; hashlib lets the write's thread run meanwhile), and less
+# than the thread hop it saves and its contention with that write (a wheel of a few dozen KiB with its three
+# digests, a core metadata file, a Maven pom).
+HASH_INLINE_BYTES = 256 * 1024
 # An upload receiving bytes holds a lease in the database that garbage collection respects (it may
 # run in another process or replica, with any grace period), renewed while the bytes arrive. A
 # crashed server's lease simply runs out.
@@ -446,6 +447,7 @@ class ContentService:
                 size = len(chunks)
                 writing = asyncio.ensure_future(self.blobs.write_upload(upload_id, chunks, seal=seal))
                 if size * len(hashers) <= HASH_INLINE_BYTES:
+                    await asyncio.sleep(0)  # the write's thread is handed its work before the hashing holds the loop
                     update(chunks)
                 else:
                     await asyncio.ensure_future(asyncio.to_thread(update, chunks))
