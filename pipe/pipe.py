@@ -189,5 +189,26 @@ def _write_result(directory: Path, document: dict[str, Any], logger: logging.Log
     logger.info(f"Result written to {paths[0]}" + (f" and {paths[1]}" if len(paths) > 1 else ""))
 
 
+def _leave(code: object) -> None:
+    """Exit with ``code`` once the output is flushed, without the interpreter's teardown.
+
+    By now every thread the work started has been joined and every temporary directory removed (pools
+    and TemporaryDirectory are context managers), and the output flushed: what is left, freeing a few
+    hundred modules one by one, took about 10 ms of a 120 ms warm re-push. Skipping it also means a
+    stray thread (an upload cut short by an error) cannot keep the step running after the red line."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr, flush=True)
+        code = 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as exc:
+        _leave(exc.code)
+    _leave(0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pipe.oci.client import Manifest, Progress, RegistryClient
 from pipe.oci.errors import RegistryError
+from vocab.cosign import signature_tag
 from vocab.mediatypes import DOCKER_MANIFEST_LIST, OCI_INDEX
 
 INDEX_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
@@ -137,7 +138,7 @@ class Transfer:
         """Copy the cosign signature (tag ``sha256-<hex>.sig``) and the OCI referrers of ``digest``, when the
         source has them; returns the digests copied."""
         copied = []
-        tag = digest.replace(":", "-") + ".sig"
+        tag = signature_tag(digest)
         if self.source.get_manifest(self.source_name, tag) is not None:
             copied.append(self.manifest(tag, tag).digest)
         for referrer in self.source.referrers(self.source_name, digest):

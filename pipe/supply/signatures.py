@@ -19,17 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pipe.oci.client import RegistryClient
 from pipe.push.annotate import canonical_json
 from pipe.supply.attach import Attached
+from vocab.cosign import SIGNATURE_ANNOTATION, SIGNATURE_ARTIFACT, SIMPLE_SIGNING, signature_tag
 from vocab.digests import digest_bytes
 from vocab.mediatypes import OCI_CONFIG, OCI_MANIFEST
-
-SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
-
-
-def signature_tag(digest: str) -> str:
-    algorithm, _, hex_part = digest.partition(":")
-    return f"{algorithm}-{hex_part}.sig"
 
 
 def simple_signing_payload(docker_reference: str, digest: str) -> bytes:

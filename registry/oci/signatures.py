@@ -39,10 +39,8 @@ from registry.oci.store import OciStore, StoredManifest
 from registry.offload import off_loop
 from registry.storage.blobs import BlobNotFound, BlobStore
 from registry.trust import TrustedKey, TrustStore
+from vocab.cosign import SIGNATURE_ANNOTATION, SIGNATURE_ARTIFACT, SIMPLE_SIGNING, signature_tag
 
-SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"  # a referrer-only signature's type
 # The tags cosign keeps its artifacts under: signatures, attestations, SBOMs.
 COSIGN_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(?:sig|att|sbom)")
 MAX_SIGNATURE_LAYERS = 16  # signatures looked at per signature manifest (cosign appends one per `cosign sign`)
@@ -73,12 +71,6 @@ class _Layer:
     digest: str
     size: int
     signature: str
-
-
-def signature_tag(digest: str) -> str | None:
-    """Where cosign stores the signatures of the image ``digest`` (only sha256 digests have one)."""
-    algorithm, _, hex_part = digest.partition(":")
-    return f"sha256-{hex_part}.sig" if algorithm == "sha256" else None
 
 
 def _signature_layers(contents: list[bytes]) -> list[_Layer]:
@@ -181,8 +173,7 @@ class SignatureVerifier:
         """The image's signature manifests by digest: the one tagged ``sha256-<hex>.sig`` first, then its
         newest referrers of cosign's signature type (content None: too large to read)."""
         manifests: dict[str, bytes | None] = {}
-        tag = signature_tag(digest)
-        tagged = await self.store.get_manifest(package.id, tag, by_digest=False) if tag else None
+        tagged = await self.store.get_manifest(package.id, signature_tag(digest), by_digest=False)
         if tagged is not None:
             manifests[tagged.digest] = tagged.content
         for row in await self.store.newest_referrers(package.id, digest, SIGNATURE_ARTIFACT, MAX_SIGNATURE_REFERRERS,

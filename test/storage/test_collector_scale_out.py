@@ -157,12 +157,13 @@ def test_gc_over_and_over_beside_pushes_on_postgres(tmp_path: Path, scale_out_en
         token = scale_out_admin.world(("acme/app", "container"))
         clients = [OciClient(server.url, ("dev@acme.example.com", token)) for server in servers]
         accepted = []
-        with GcLoop(tmp_path / "gc", scale_out_env) as collector:
+        # A second between collections, as a periodic collector leaves: back to back, a push waits for the
+        # collection it meets (about two seconds) and nearly always loses its first layers to it, and the one
+        # accepted push the test needs took from a dozen to sixty tries (over two minutes in CI).
+        with GcLoop(tmp_path / "gc", scale_out_env, pause=1.0) as collector:
             i = 0
             # Until gc has run a few times beside the pushes and some pushes got through whole (with no
             # grace, gc may take a pushed layer before its manifest arrives: that push is refused).
-            # A push waits for the collection it meets (about two seconds), and most lose their layers to it:
-            # one accepted push (a dozen tries) proves the point; two cost a minute.
             while (collector.runs < 2 or i < 12 or not accepted) and collector.alive() and i < 200:
                 client = clients[i % 2]
                 img = oci.image(f"pg-gc-{i}", layers=3)

@@ -16,11 +16,12 @@ from test.support.registry_server import CLI
 class GcLoop:
     """``packages-registry gc --grace-seconds 0`` on ``data`` (with ``env`` on top of this process's), again
     and again until the ``with`` block ends or a run fails: ``runs`` counts the runs, ``failures`` holds
-    the failed one's stderr."""
+    the failed one's stderr. ``pause``: seconds between runs (none by default: back to back)."""
 
-    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data: Path, env: dict[str, str] | None = None, pause: float = 0.0) -> None:
         self.argv = [*CLI, "--data", str(data), "gc", "--grace-seconds", "0"]
         self.env = {**os.environ, **(env or {})}
+        self.pause = pause
         self.runs = 0
         self.failures: list[str] = []
         self._stop = threading.Event()
@@ -33,6 +34,7 @@ class GcLoop:
                 self.failures.append(result.stderr)
                 return
             self.runs += 1
+            self._stop.wait(self.pause)
 
     def alive(self) -> bool:
         return self._thread.is_alive()

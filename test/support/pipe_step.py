@@ -78,17 +78,16 @@ def make_clone(parent: Path, name: str = "build", git: bool = True) -> Path:
     return clone
 
 
-@dataclass
-class StepRun:
-    """One pipe call's exit code and its log: stdout and stderr merged in arrival order, as the step shows it."""
+class PipeOutput:
+    """What a test checks of any pipe call, by script or image: its exit code and what it printed."""
 
     returncode: int
     output: str
-    secrets: list[str] = field(default_factory=list)
+    secrets: list[str]
 
-    @property
-    def lines(self) -> list[str]:
-        return [line for line in self.output.splitlines() if line.strip()]
+    def last_line(self) -> str:
+        """The line the step log ends with (the green or red one)."""
+        return [line for line in self.output.splitlines() if line.strip()][-1]
 
     def assert_no_secrets(self) -> None:
         for secret in self.secrets:
@@ -98,15 +97,28 @@ class StepRun:
         self.assert_no_secrets()
         assert self.returncode == 0, self.output[-4000:]
         assert "Traceback" not in self.output, self.output[-4000:]
-        assert "✔" in self.lines[-1], f"the success line is not the last line:\n{self.output[-2000:]}"
+        assert "✔" in self.last_line(), f"the success line is not the last line:\n{self.output[-2000:]}"
 
-    def assert_failed(self, *fragments: str) -> None:
+    def assert_failed(self, *fragments: str, debug: bool = False) -> None:
         self.assert_no_secrets()
         assert self.returncode == 1, self.output[-4000:]
-        assert "Traceback" not in self.output, self.output[-4000:]
-        assert "✖" in self.output
+        assert debug or "Traceback" not in self.output, self.output[-4000:]  # tracebacks only with DEBUG
+        assert "✖" in self.output, self.output[-4000:]
         for fragment in fragments:
             assert fragment in self.output, f"{fragment!r} not in:\n{self.output[-4000:]}"
+
+
+@dataclass
+class StepRun(PipeOutput):
+    """One pipe call's exit code and its log: stdout and stderr merged in arrival order, as the step shows it."""
+
+    returncode: int
+    output: str
+    secrets: list[str] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for line in self.output.splitlines() if line.strip()]
 
 
 @dataclass
