@@ -507,10 +507,13 @@ class ContentService:
             await self.quota.admit_blobs(tx, package_id, [(each.digest, each.size) for each in staged])
             # The renames (and the syncs of their directories) are done before the commit, which waits for
             # them: in its own thread (SQLite), or beside the rows' statements (PostgreSQL). The rows are seen
-            # by no one before the commit.
+            # by no one before the commit. Bytes staged early are renamed only once their write and sync,
+            # under way beside the statements, are done.
             infos: list[BlobInfo] = []
             uploads = [(each.upload_id, each.digest) for each in staged]
-            tx.before_commit(lambda: infos.extend(self.blobs.commit_now(uploads)))
+            writing = [each.writing for each in staged if each.writing is not None]
+            if not writing:
+                tx.before_commit(lambda: infos.extend(self.blobs.commit_now(uploads)))
             now = time.time()
             # One statement for all the blobs' rows, one for their links (each digest once: a statement may
             # not update a row twice).
@@ -528,9 +531,9 @@ class ContentService:
             )
             if then is not None:
                 await then(tx, digests)
-            # Bytes staged early: their write and sync, under way beside the statements above, are done
-            # before the commit renames them into place.
-            await _together(each.writing for each in staged if each.writing is not None)
+            if writing:
+                await _together(writing)
+                tx.before_commit(lambda: infos.extend(self.blobs.commit_now(uploads)))
         return infos
 
     async def _hash_state(self, upload_id: str, size: int) -> _HashState:

@@ -37,11 +37,12 @@ class WriteTransaction(Transaction, Protocol):
     """What ``Database.transaction()`` yields."""
 
     def before_commit(self, step: Callable[[], object]) -> None:
-        """Have ``step`` run once the block's statements are done, right before the commit, which happens
-        only if it returns (if it raises, the transaction is rolled back and its error raised). For work
-        outside the database that must be done, and durable, before the rows that point at it are
-        (making blobs visible). Blocking: it runs in a worker thread, in SQLite's case the commit's own
-        (one thread hop for both)."""
+        """Have ``step`` run between now and the commit, which waits for it and happens only if it returns
+        (if it raises, the transaction is rolled back and its error raised). For work outside the database
+        that must be done, and durable, before the rows that point at it are (making blobs visible).
+        Blocking: it runs in a worker thread; SQLite runs it in the commit's own thread once the block is
+        done (one thread hop for both), PostgreSQL starts it at once, beside the statements that follow.
+        So whatever it needs done first must be done before it is registered."""
 
 
 class Database(Transaction, Protocol):
