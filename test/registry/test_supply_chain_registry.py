@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from test.support.dockerd import Dockerd
 from test.support.oci_client import OCI_INDEX, OCI_MANIFEST, OciClient, error_codes, image, index
 from test.support.stall import assert_no_stall
 from test.ui.conftest import csrf_of
+from vocab.mediatypes import DOCKER_MANIFEST
 
 CHROMIUM = "/usr/bin/chromium"
 XSS_NAME = '<script>alert("sbom")</script>'
@@ -40,6 +42,15 @@ def _key_pair() -> tuple[ec.EllipticCurvePrivateKey, str]:
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     return key, public
+
+
+def _trust(world: World, public_pem: str, directory: Path, *name: str) -> str:
+    """``packages-registry trust add`` of a public key (written as cosign.pub in ``directory``), optionally
+    with ``--name``; what the command printed."""
+    key_file = directory / "cosign.pub"
+    key_file.write_text(public_pem)
+    return admin(world.server, "trust", "add", world.workspace, "--key", str(key_file),
+                 *(("--name", *name) if name else ()))
 
 
 def _push_artifact(client: OciClient, name: str, made: tuple[bytes, list[tuple[str, bytes]]],
@@ -112,10 +123,19 @@ def _digest_of_push(output: str) -> str:
     return output.split("digest: ")[1].split()[0]
 
 
+@dataclass(frozen=True)
+class _SignedAndStranger:
+    signed_ref: str
+    stranger_ref: str
+    signed: str  # digests
+    stranger: str
+    sizes: dict[str, int]  # manifest size by digest, as docker pushed it (Docker's schema 2)
+
+
 def _push_busybox_and_a_stranger_image(world: World, dockerd: Dockerd, busybox_image: str, context: Path,
-                                       signed_tag: str, stranger_tag: str, label: str) -> tuple[str, str, str, str]:
+                                       signed_tag: str, stranger_tag: str, label: str) -> _SignedAndStranger:
     """docker, logged in as admin, pushes busybox as ``signed_tag`` and an image built on it with ``label``
-    (the one a stranger signs) as ``stranger_tag``; their references and digests."""
+    (the one a stranger signs) as ``stranger_tag``; their references, digests and manifest sizes."""
     server, name = world.server, world.package
     dockerd.docker("login", "-u", world.email("admin"), "--password-stdin", server.host, input=world.tokens["admin"])
     signed_ref, stranger_ref = f"{server.host}/{name}:{signed_tag}", f"{server.host}/{name}:{stranger_tag}"
@@ -124,13 +144,11 @@ def _push_busybox_and_a_stranger_image(world: World, dockerd: Dockerd, busybox_i
     context.mkdir()
     (context / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL {label}\n")
     dockerd.docker("build", "-t", stranger_ref, str(context))
-    stranger_digest = _digest_of_push(dockerd.docker("push", stranger_ref).stdout)
-    return signed_ref, stranger_ref, signed, stranger_digest
-
-
-def _manifest_sizes(client: OciClient, name: str, media_type: str, digests: tuple[str, ...]) -> dict[str, int]:
-    return {ref: len(client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": media_type}).content)
-            for ref in digests}
+    stranger = _digest_of_push(dockerd.docker("push", stranger_ref).stdout)
+    client = world.client("admin")
+    sizes = {ref: len(client.get(f"/v2/{name}/manifests/{ref}", headers={"Accept": DOCKER_MANIFEST}).content)
+             for ref in (signed, stranger)}
+    return _SignedAndStranger(signed_ref, stranger_ref, signed, stranger, sizes)
 
 
 def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied(
@@ -138,17 +156,15 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
     server, name = world.server, world.package
     trusted, trusted_pub = _key_pair()
     stranger, _ = _key_pair()
-    key_file = tmp_path / "cosign.pub"
-    key_file.write_text(trusted_pub)
-    assert "trusts key" in admin(server, "trust", "add", world.workspace, "--key", str(key_file), "--name", "release")
+    assert "trusts key" in _trust(world, trusted_pub, tmp_path, "release")
     key_id = admin(server, "trust", "list", world.workspace).split("\t")[0]
 
-    signed_ref, stranger_ref, signed, stranger_digest = _push_busybox_and_a_stranger_image(
-        world, dockerd, busybox_image, tmp_path / "ctx", "signed", "stranger", "built-by=stranger")
-
+    pushed = _push_busybox_and_a_stranger_image(world, dockerd, busybox_image, tmp_path / "ctx", "signed", "stranger",
+                                                "built-by=stranger")
+    signed_ref, stranger_ref, signed, stranger_digest, sizes = (pushed.signed_ref, pushed.stranger_ref, pushed.signed,
+                                                                pushed.stranger, pushed.sizes)
     client = world.client("admin")
-    docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
-    sizes = _manifest_sizes(client, name, docker_v2, (signed, stranger_digest))
+    docker_v2 = DOCKER_MANIFEST
     _sign(client, name, signed, docker_v2, sizes[signed], trusted)
     _sign(client, name, stranger_digest, docker_v2, sizes[stranger_digest], stranger)
     _attest(client, name, signed, sizes[signed], trusted)
@@ -273,17 +289,15 @@ def test_signatures_stored_only_as_referrers_verify_and_pull(world: World, docke
     server, name = world.server, world.package
     trusted, trusted_pub = _key_pair()
     stranger, _ = _key_pair()
-    key_file = tmp_path / "cosign.pub"
-    key_file.write_text(trusted_pub)
-    admin(server, "trust", "add", world.workspace, "--key", str(key_file), "--name", "referrers")
+    _trust(world, trusted_pub, tmp_path, "referrers")
     admin(server, "package", "policy", name, "--type", "container", "--require-signature", "on")
 
-    signed_ref, stranger_ref, signed, stranger_digest = _push_busybox_and_a_stranger_image(
-        world, dockerd, busybox_image, tmp_path / "ctx", "by-referrer", "stranger-referrer", "signed-by=stranger")
-
+    pushed = _push_busybox_and_a_stranger_image(world, dockerd, busybox_image, tmp_path / "ctx", "by-referrer",
+                                                "stranger-referrer", "signed-by=stranger")
+    signed_ref, stranger_ref, signed, stranger_digest, sizes = (pushed.signed_ref, pushed.stranger_ref, pushed.signed,
+                                                                pushed.stranger, pushed.sizes)
     client = world.client("admin")
-    docker_v2 = "application/vnd.docker.distribution.manifest.v2+json"
-    sizes = _manifest_sizes(client, name, docker_v2, (signed, stranger_digest))
+    docker_v2 = DOCKER_MANIFEST
     _sign_as_referrer(world, tmp_path, signed, docker_v2, sizes[signed], trusted)
     _sign_as_referrer(world, tmp_path, stranger_digest, docker_v2, sizes[stranger_digest], stranger)
 
@@ -433,9 +447,7 @@ def test_signatures_looked_at_are_capped_per_manifest_and_per_image() -> None:
 
 def test_a_purged_workspace_takes_its_trusted_keys_along(make_world, tmp_path: Path) -> None:
     world = make_world("-purged")
-    key_file = tmp_path / "cosign.pub"
-    key_file.write_text(_key_pair()[1])
-    admin(world.server, "trust", "add", world.workspace, "--key", str(key_file))
+    _trust(world, _key_pair()[1], tmp_path)
     admin(world.server, "workspace", "delete", world.workspace)
     admin(world.server, "purge", "--older-than-days", "0")
     admin(world.server, "workspace", "create", world.workspace)
