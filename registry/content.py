@@ -360,12 +360,8 @@ class ContentService:
             await tx.lock(blob_lock(str(digest)))
             await self.quota.admit_blob(tx, package_id, str(digest), size)
             info = await self.blobs.commit(upload_id, str(digest))
-            await tx.execute(
-                "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
-                (str(digest), info.size, now),
-            )
-            await self._link(tx, package_id, str(digest), now)
+            await self._record_blobs(tx, {str(digest): info.size}, now)
+            await self._link(tx, package_id, [str(digest)], now)
             await tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
         self._hash_states.pop(upload_id, None)
         return info
@@ -450,11 +446,10 @@ class ContentService:
                     await asyncio.sleep(0)  # the write's thread is handed its work before the hashing holds the loop
                     update(chunks)
                 else:
-                    await asyncio.ensure_future(asyncio.to_thread(update, chunks))
-                if early:
-                    return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in
-                                                        zip(names, hashers, strict=True)}, seal, writing)
-                await writing
+                    await asyncio.to_thread(update, chunks)
+                if not early:
+                    await writing
+                    writing = None
             else:
                 await self.blobs.start_upload(upload_id)
                 await self.blobs.append(upload_id, hashed(chunks))
@@ -466,7 +461,7 @@ class ContentService:
             await self.blobs.cancel(upload_id)
             raise
         return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in zip(names, hashers,
-                                                                                              strict=True)}, seal)
+                                                                                              strict=True)}, seal, writing)
 
     def open_staged(self, staged: StagedBlob) -> StagedReader:
         """The staged bytes as a blocking file for a worker thread (to check them before they are
@@ -515,20 +510,9 @@ class ContentService:
             if not writing:
                 tx.before_commit(lambda: infos.extend(self.blobs.commit_now(uploads)))
             now = time.time()
-            # One statement for all the blobs' rows, one for their links (each digest once: a statement may
-            # not update a row twice).
             sizes = {each.digest: each.size for each in staged}
-            rows = ", ".join("(?, ?, ?)" for _ in sizes)
-            await tx.execute(
-                f"INSERT INTO blobs (digest, size, created_at) VALUES {rows} "
-                "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
-                tuple(value for digest, size in sizes.items() for value in (digest, size, now)),
-            )
-            await tx.execute(
-                f"INSERT INTO package_blobs (package_id, digest, linked_at) VALUES {rows} "
-                "ON CONFLICT (package_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
-                tuple(value for digest in sizes for value in (package_id, digest, now)),
-            )
+            await self._record_blobs(tx, sizes, now)
+            await self._link(tx, package_id, sizes, now)
             if then is not None:
                 await then(tx, digests)
             if writing:
@@ -590,7 +574,7 @@ class ContentService:
             except BlobNotFound:
                 return False
             await self.quota.admit_blob(tx, package_id, digest, int(row["size"]))
-            await self._link(tx, package_id, digest, time.time())
+            await self._link(tx, package_id, [digest], time.time())
         return True
 
     async def unlink(self, package_id: int, digest: str) -> bool:
@@ -599,10 +583,24 @@ class ContentService:
                 "DELETE FROM package_blobs WHERE package_id = ? AND digest = ?", (package_id, digest)
             ) > 0
 
+    # One statement for all the rows of a transaction's blobs, one for their links. Each digest once: a
+    # statement may not update a row twice.
+
     @staticmethod
-    async def _link(tx, package_id: int, digest: str, now: float) -> None:
+    async def _record_blobs(tx, sizes: dict[str, int], now: float) -> None:
+        rows = ", ".join("(?, ?, ?)" for _ in sizes)
         await tx.execute(
-            "INSERT INTO package_blobs (package_id, digest, linked_at) VALUES (?, ?, ?) "
+            f"INSERT INTO blobs (digest, size, created_at) VALUES {rows} "
+            "ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
+            tuple(value for digest, size in sizes.items() for value in (digest, size, now)),
+        )
+
+    @staticmethod
+    async def _link(tx, package_id: int, digests: Iterable[str], now: float) -> None:
+        unique = dict.fromkeys(digests)
+        rows = ", ".join("(?, ?, ?)" for _ in unique)
+        await tx.execute(
+            f"INSERT INTO package_blobs (package_id, digest, linked_at) VALUES {rows} "
             "ON CONFLICT (package_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
-            (package_id, digest, now),
+            tuple(value for digest in unique for value in (package_id, digest, now)),
         )
