@@ -17,6 +17,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from registry.storage.blobs import BlobInfo, BlobNotFound
@@ -61,14 +62,21 @@ def _translated(exc: Exception) -> Exception:
     return exc
 
 
-async def _in_thread(call: Any, /, *args: Any, **kwargs: Any) -> Any:
+@contextmanager
+def _boto_errors() -> Iterator[None]:
+    """Raise boto's errors in registry.storage's words (``_translated``)."""
     try:
-        return await asyncio.to_thread(call, *args, **kwargs)
+        yield
     except Exception as exc:
         translated = _translated(exc)
         if translated is exc:
             raise
         raise translated from None
+
+
+async def _in_thread(call: Any, /, *args: Any, **kwargs: Any) -> Any:
+    with _boto_errors():
+        return await asyncio.to_thread(call, *args, **kwargs)
 
 
 class _PiecesReader(io.RawIOBase):
@@ -276,17 +284,12 @@ class S3BlobStore:
         return BlobInfo(size=await _in_thread(self._publish, upload_id, digest))
 
     def commit_now(self, uploads: Sequence[tuple[str, str]]) -> list[BlobInfo]:
-        try:
+        with _boto_errors():
             if len(uploads) == 1:
                 return [BlobInfo(size=self._publish(*uploads[0]))]
             # Side by side: each is a few requests' round trips.
             with ThreadPoolExecutor(max_workers=len(uploads)) as pool:
                 return [BlobInfo(size=size) for size in pool.map(lambda upload: self._publish(*upload), uploads)]
-        except Exception as exc:
-            translated = _translated(exc)
-            if translated is exc:
-                raise
-            raise translated from None
 
     def _publish(self, upload_id: str, digest: str) -> int:
         sealed = self._upload_prefix(upload_id) + SEALED
