@@ -151,6 +151,18 @@ def _push_busybox_and_a_stranger_image(world: World, dockerd: Dockerd, busybox_i
     return _SignedAndStranger(signed_ref, stranger_ref, signed, stranger, sizes)
 
 
+def _assert_docker_pulls_the_signed_one_only(world: World, dockerd: Dockerd, pushed: _SignedAndStranger) -> None:
+    """With the policy on, docker pulls the signed image afresh; the stranger's is DENIED, saying why."""
+    for ref in (pushed.signed_ref, pushed.stranger_ref):
+        dockerd.docker("rmi", ref)
+    dockerd.docker("pull", pushed.signed_ref)
+    refused = dockerd.docker("pull", pushed.stranger_ref, check=False)
+    assert refused.returncode != 0
+    assert (f"denied: pulling {world.package}@{pushed.stranger} requires a signature by a key workspace "
+            f"{world.workspace} trusts, and it is signed by no key the workspace trusts") in refused.stderr, \
+        refused.stderr
+
+
 def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied(
         world: World, dockerd: Dockerd, busybox_image: str, tmp_path: Path, artifacts_dir: Path) -> None:
     server, name = world.server, world.package
@@ -161,8 +173,7 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
 
     pushed = _push_busybox_and_a_stranger_image(world, dockerd, busybox_image, tmp_path / "ctx", "signed", "stranger",
                                                 "built-by=stranger")
-    signed_ref, stranger_ref, signed, stranger_digest, sizes = (pushed.signed_ref, pushed.stranger_ref, pushed.signed,
-                                                                pushed.stranger, pushed.sizes)
+    signed, stranger_digest, sizes = pushed.signed, pushed.stranger, pushed.sizes
     client = world.client("admin")
     docker_v2 = DOCKER_MANIFEST
     _sign(client, name, signed, docker_v2, sizes[signed], trusted)
@@ -203,13 +214,7 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
     # The policy: a signed image pulls with docker; one signed by an untrusted key is DENIED, with why.
     assert "require a signature" in admin(server, "package", "policy", name, "--type", "container",
                                           "--require-signature", "on")
-    for ref in (signed_ref, stranger_ref):
-        dockerd.docker("rmi", ref)
-    dockerd.docker("pull", signed_ref)
-    refused = dockerd.docker("pull", stranger_ref, check=False)
-    assert refused.returncode != 0
-    assert (f"denied: pulling {name}@{stranger_digest} requires a signature by a key workspace {world.workspace} "
-            "trusts, and it is signed by no key the workspace trusts") in refused.stderr, refused.stderr
+    _assert_docker_pulls_the_signed_one_only(world, dockerd, pushed)
 
     # Over the API: unsigned and tampered are DENIED; signatures, referrers, a signed index and its
     # children stay pullable.
@@ -242,7 +247,7 @@ def test_signed_images_pull_and_show_their_supply_chain_unsigned_ones_are_denied
     assert client.get(f"/v2/{name}/manifests/signed", headers={"Accept": docker_v2}).status_code == 403
     admin(server, "package", "policy", name, "--type", "container", "--require-signature", "off")
     assert client.get(f"/v2/{name}/manifests/unsigned", headers={"Accept": OCI_MANIFEST}).status_code == 200
-    dockerd.docker("pull", stranger_ref)
+    dockerd.docker("pull", pushed.stranger_ref)
     dockerd.docker("logout", server.host)
 
 
@@ -294,8 +299,7 @@ def test_signatures_stored_only_as_referrers_verify_and_pull(world: World, docke
 
     pushed = _push_busybox_and_a_stranger_image(world, dockerd, busybox_image, tmp_path / "ctx", "by-referrer",
                                                 "stranger-referrer", "signed-by=stranger")
-    signed_ref, stranger_ref, signed, stranger_digest, sizes = (pushed.signed_ref, pushed.stranger_ref, pushed.signed,
-                                                                pushed.stranger, pushed.sizes)
+    signed, stranger_digest, sizes = pushed.signed, pushed.stranger, pushed.sizes
     client = world.client("admin")
     docker_v2 = DOCKER_MANIFEST
     _sign_as_referrer(world, tmp_path, signed, docker_v2, sizes[signed], trusted)
@@ -322,13 +326,7 @@ def test_signatures_stored_only_as_referrers_verify_and_pull(world: World, docke
         cosign_verify.verify_image(manifest, blob, stranger_digest, trusted_pub, get_referrers=referrers)
 
     # The policy is on: docker pulls the signed image; the one signed by an untrusted key is refused.
-    for ref in (signed_ref, stranger_ref):
-        dockerd.docker("rmi", ref)
-    dockerd.docker("pull", signed_ref)
-    refused = dockerd.docker("pull", stranger_ref, check=False)
-    assert refused.returncode != 0
-    assert (f"denied: pulling {name}@{stranger_digest} requires a signature by a key workspace {world.workspace} "
-            "trusts, and it is signed by no key the workspace trusts") in refused.stderr, refused.stderr
+    _assert_docker_pulls_the_signed_one_only(world, dockerd, pushed)
     dockerd.docker("logout", server.host)
 
     # The tag pages say the same.
