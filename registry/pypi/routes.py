@@ -26,7 +26,14 @@ from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.offload import INLINE_BYTES
 from registry.pypi import errors, simple
-from registry.pypi.distributions import WHEEL, Distribution, InvalidDistribution, inspect, parse_filename
+from registry.pypi.distributions import (
+    WHEEL,
+    Distribution,
+    InvalidDistribution,
+    inspect,
+    inspect_small_wheel,
+    parse_filename,
+)
 from registry.pypi.errors import PypiError
 from registry.pypi.guard import PYPI, authorize, caller_of
 from registry.pypi.names import is_valid_project_name, normalize, parse_version
@@ -238,30 +245,26 @@ class PypiApi:
             raise errors.invalid("the upload declares no digest of its file: send sha256_digest (twine, uv and "
                                  "Poetry do)")
         content = self.svc.content
-
-        def stage_file() -> asyncio.Future[StagedBlob]:
-            # Written and synced to the upload area while its digests are taken, in threads; bytes in hand
-            # early: the checks and the commit's statements go on while they are synced.
-            return asyncio.ensure_future(content.stage(
-                uploaded.data if uploaded.data is not None else file_chunks(uploaded.path), STAGED_DIGESTS,
-                seal=True, early=True))
-
-        # What the file is (its archive and metadata read) in a thread; then the file and a wheel's core
-        # metadata file are written and synced side by side (their syncs overlap). A file held in memory is
-        # read first: its reading is a fraction of a millisecond of pure Python, which would hold up the
-        # threads that write and hash it if they ran beside it (they need the interpreter lock to start). A
-        # spooled (large) file's copy into the store overlaps its reading. The checks come when all is known;
-        # a refused upload's files are discarded.
-        inspecting = asyncio.ensure_future(asyncio.to_thread(_inspect, uploaded))
-        stagings = [stage_file()] if uploaded.data is None else []
+        # A spooled (large) file is copied into the store while it is read (in a thread). A file held in
+        # memory is read first (a small wheel on the loop, else in a thread), then written and synced with
+        # a wheel's core metadata file by one step of one thread, while their digests are taken and the
+        # commit's statements run ("early"): each thread hop, with its wake-up, costs about as much as a
+        # sync. The checks come when all is known; a refused upload's files are discarded.
+        stagings: list[asyncio.Future[list[StagedBlob]]] = []
+        if uploaded.path is not None:
+            stagings.append(asyncio.ensure_future(_staged_one(content.stage(file_chunks(uploaded.path),
+                                                                            STAGED_DIGESTS, seal=True))))
         try:
-            inspected = await inspecting
-            if not stagings:
-                stagings.append(stage_file())
+            inspected = _inspect_small(uploaded)
+            if inspected is None:
+                inspected = await asyncio.to_thread(_inspect, uploaded)
+            in_hand = [(uploaded.data, STAGED_DIGESTS)] if uploaded.data is not None else []
             if isinstance(inspected, Distribution) and inspected.name.packagetype == WHEEL:
-                stagings.append(asyncio.ensure_future(content.stage(inspected.metadata_bytes, seal=True,
-                                                                    early=True)))
-            file_staged = await stagings[0]
+                in_hand.append((inspected.metadata_bytes, ()))
+            if in_hand:
+                stagings.append(asyncio.ensure_future(content.stage_in_hand(in_hand, seal=True, early=True)))
+            staged = [blob for staging in stagings for blob in await staging]
+            file_staged = staged[0]
             dist = self._checked(fields, declared, package, file_staged.hexdigests, inspected)
 
             async def record(tx, digests: list[str]) -> None:
@@ -272,10 +275,8 @@ class PypiApi:
                                        metadata_digest, uploader)
                 await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
 
-            staged = [await staging for staging in stagings]
             await content.commit_staged_together(staged, package.id, record)
         except BaseException as exc:
-            await asyncio.wait([inspecting])
             await _discard_staged(content, stagings)
             if isinstance(exc, BlobNotFound):  # the staged bytes were taken by garbage collection meanwhile
                 raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again"
@@ -328,13 +329,29 @@ class PypiApi:
         return body
 
 
-async def _discard_staged(content: ContentService, stagings: list[asyncio.Future[StagedBlob]]) -> None:
+async def _staged_one(staging: Awaitable[StagedBlob]) -> list[StagedBlob]:
+    return [await staging]
+
+
+async def _discard_staged(content: ContentService, stagings: list[asyncio.Future[list[StagedBlob]]]) -> None:
     """Let every staging finish, then discard what each wrote (a committed blob has left the upload area:
     nothing to do), so that a refused or failed upload leaves nothing behind."""
-    await asyncio.wait(stagings)
+    if stagings:
+        await asyncio.wait(stagings)
     for staging in stagings:
         if not staging.cancelled() and staging.exception() is None:
-            await content.discard(staging.result())
+            for staged in staging.result():
+                await content.discard(staged)
+
+
+def _inspect_small(uploaded: UploadedFile) -> Distribution | InvalidDistribution | None:
+    """``_inspect`` on the loop for a small wheel in hand; None for any other file."""
+    if uploaded.data is None:
+        return None
+    try:
+        return inspect_small_wheel(uploaded.data, uploaded.filename)
+    except InvalidDistribution as exc:
+        return exc
 
 
 def _inspect(uploaded: UploadedFile) -> Distribution | InvalidDistribution:
