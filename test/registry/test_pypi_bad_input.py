@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from registry.pypi.distributions import inspect_small_wheel
 from test.registry.conftest import World, admin
 from test.support.pypi_http import upload
 from test.support.python_dists import make_wheel, metadata_text
@@ -174,6 +175,58 @@ def test_a_gzip_bomb_does_not_stall_other_users(target: tuple[World, str], tmp_p
         done.set()
         thread.join()
     assert worst < 1.0, f"another user's request waited {worst:.2f}s"
+
+
+def _crowded_wheel(directory: Path, version: str, entries: int) -> Path:
+    """A valid wheel of many tiny modules: its zip's directory is long to parse."""
+    return make_wheel(directory, "victim", version,
+                      extra_entries={f"victim/m{i}.py": b"" for i in range(entries)})
+
+
+def _wordy_wheel(directory: Path, version: str, description_bytes: int) -> Path:
+    """A valid wheel whose METADATA carries a long README: small compressed, long to parse."""
+    return make_wheel(directory, "victim", version, description="lorem ipsum dolor sit amet\n" *
+                      (description_bytes // 27))
+
+
+def test_wheels_past_the_inline_bounds_are_read_in_a_thread(target: tuple[World, str], tmp_path: Path) -> None:
+    """A small wheel is read on the event loop, a crowded or wordy one (as cheap to send) in a thread: both
+    are accepted, and another user's requests are not held up while they are read, again and again."""
+    world, url = target
+    small = make_wheel(tmp_path, "victim", "3.0")
+    crowded = _crowded_wheel(tmp_path, "3.1", 1000)
+    wordy = _wordy_wheel(tmp_path, "3.2", 3 * 1024 * 1024)
+    assert all(path.stat().st_size <= MAX_FILE for path in (crowded, wordy))
+    assert inspect_small_wheel(small.read_bytes(), small.name) is not None
+    assert inspect_small_wheel(crowded.read_bytes(), crowded.name) is None
+    assert inspect_small_wheel(wordy.read_bytes(), wordy.name) is None
+
+    auth = (world.email("admin"), world.tokens["admin"])
+    done = threading.Event()
+    worst = 0.0
+
+    def other_user() -> None:
+        nonlocal worst
+        while not done.is_set():
+            started = time.monotonic()
+            requests.get(f"{world.server.url}/v2/", timeout=30)
+            worst = max(worst, time.monotonic() - started)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=other_user)
+    thread.start()
+    try:
+        for path in (small, crowded, wordy):
+            assert upload(url, path, auth, name="victim").status_code == 200, path.name
+        for _ in range(3):  # again: each is read before "File already exists" can be said
+            for path in (crowded, wordy):
+                assert upload(url, path, auth, name="victim").status_code == 400
+    finally:
+        done.set()
+        thread.join()
+    assert worst < 1.0, f"another user's request waited {worst:.2f}s"
+    index = requests.get(f"{url}simple/victim/", auth=auth, timeout=30).text
+    assert all(path.name in index for path in (small, crowded, wordy))
 
 
 def test_an_upload_a_browser_sends_from_another_site_is_refused(target: tuple[World, str], tmp_path: Path) -> None:
