@@ -23,7 +23,6 @@ from registry.quota import Quota, QuotaExceeded
 from registry.storage.blobs import BlobInfo, BlobNotFound, BlobStore
 from registry.storage.database import Database, Transaction
 from registry.storage.faults import StorageFull
-from registry.together import together
 from vocab.digests import Digest
 
 T = TypeVar("T")
@@ -169,6 +168,16 @@ async def _settled(future: asyncio.Future) -> None:
         future.exception()
 
 
+async def _together(steps: Iterable[Awaitable[T]]) -> list[T]:
+    """Run the steps side by side (syncs of different files: the waits overlap); all of them finish
+    before the first failure, if any, is raised, so none is left running behind its caller."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
 # Digests a caller may ask ``stage`` for besides the store's own, by name (others: ``hashlib.new``'s names).
 _HASHERS: dict[str, Callable[[], hashlib._Hash]] = {
     "md5": lambda: hashlib.md5(usedforsecurity=False),  # a checksum clients send (PyPI), not for security
@@ -179,16 +188,6 @@ _HASHERS: dict[str, Callable[[], hashlib._Hash]] = {
 def _hasher(name: str) -> hashlib._Hash:
     make = _HASHERS.get(name)
     return make() if make is not None else hashlib.new(name)
-
-
-def _hashers(algorithms: tuple[str, ...]) -> tuple[tuple[str, ...], list[hashlib._Hash]]:
-    """The algorithms a staged blob is hashed with (sha256 first, each once) and their hashers."""
-    names = (STREAM_ALGORITHM, *(a for a in algorithms if a != STREAM_ALGORITHM))
-    return names, [_hasher(name) for name in names]
-
-
-def _hexdigests(names: tuple[str, ...], hashers: list[hashlib._Hash]) -> dict[str, str]:
-    return {name: hasher.hexdigest() for name, hasher in zip(names, hashers, strict=True)}
 
 
 def blob_lock(digest: str) -> str:
@@ -408,19 +407,19 @@ class ContentService:
 
     async def stage(self, chunks: AsyncIterator[bytes] | bytes, algorithms: tuple[str, ...] = (), *,
                     seal: bool = False, early: bool = False) -> StagedBlob:
-        """Write a stream (or bytes: ``stage_in_hand``) to the store's upload area, hashed (sha256 and
-        ``algorithms``) as it arrives, off the event loop for big chunks; with ``seal``, made durable at once
-        (so that the sync overlaps whatever the caller does meanwhile). Nothing is visible or recorded until
-        ``commit_staged``.
+        """Write a stream (or bytes) to the store's upload area, hashed (sha256 and ``algorithms``) as it
+        arrives, off the event loop for big chunks; with ``seal``, made durable at once (so that the sync
+        overlaps whatever the caller does meanwhile). Nothing is visible or recorded until ``commit_staged``.
+        With ``early`` (bytes in hand), return as soon as their digests are known: the write and sync go
+        on beside the caller's next steps (the commit's statements), and the commit waits for them.
 
         Three syncs at commit (the file, its directory, the commit) where a resumable upload session
         takes six: there is no session row, since one request brings all the bytes. A crash before
         the commit leaves at most an unrecorded file, which garbage collection deletes. On error the
         bytes are discarded.
         """
-        if isinstance(chunks, bytes):
-            return (await self.stage_in_hand([(chunks, algorithms)], seal=seal, early=early))[0]
-        names, hashers = _hashers(algorithms)
+        names = (STREAM_ALGORITHM, *(a for a in algorithms if a != STREAM_ALGORITHM))
+        hashers = [_hasher(name) for name in names]
         size = 0
 
         def update(chunk: bytes) -> None:
@@ -435,51 +434,34 @@ class ContentService:
                 yield chunk
 
         upload_id = str(uuid.uuid4())
+        writing: asyncio.Future | None = None
         try:
-            await self.blobs.start_upload(upload_id)
-            await self.blobs.append(upload_id, hashed(chunks))
-            if seal:
-                await self.blobs.seal(upload_id)
+            if isinstance(chunks, bytes):
+                # Bytes in hand: written (and synced) in one step, hashed meanwhile; a small file's hashes
+                # take less time on the loop than a thread hop would. The write's task first: its thread
+                # starts first, and its sync is the longer wait.
+                size = len(chunks)
+                writing = asyncio.ensure_future(self.blobs.write_upload(upload_id, chunks, seal=seal))
+                if size * len(hashers) <= HASH_INLINE_BYTES:
+                    await asyncio.sleep(0)  # the write's thread is handed its work before the hashing holds the loop
+                    update(chunks)
+                else:
+                    await asyncio.to_thread(update, chunks)
+                if not early:
+                    await writing
+                    writing = None
+            else:
+                await self.blobs.start_upload(upload_id)
+                await self.blobs.append(upload_id, hashed(chunks))
+                if seal:
+                    await self.blobs.seal(upload_id)
         except BaseException:
+            if writing is not None:
+                await _settled(writing)
             await self.blobs.cancel(upload_id)
             raise
-        return StagedBlob(upload_id, size, _hexdigests(names, hashers), seal)
-
-    async def stage_in_hand(self, items: Sequence[tuple[bytes, tuple[str, ...]]], *, seal: bool = False,
-                            early: bool = False) -> list[StagedBlob]:
-        """``stage`` for bytes in hand (data, algorithms), several at once (a file and its core metadata):
-        written (and synced) by one step of one thread while they are hashed. With ``early``, return as soon
-        as their digests are known: the write and sync go on beside the caller's next steps (the commit's
-        statements), and the commit (or a discard) waits for them.
-
-        A small file's hashes take less time on the loop than the thread hop would (hashlib frees the
-        interpreter for big ones, so in a thread they run beside the loop); the write's thread is handed
-        its work first, as its sync is the longer wait."""
-        uploads = [(str(uuid.uuid4()), data) for data, _ in items]
-        digesters = [_hashers(algorithms) for _, algorithms in items]
-
-        def update() -> None:
-            for (data, _), (_, hashers) in zip(items, digesters, strict=True):
-                for hasher in hashers:
-                    hasher.update(data)
-
-        writing = asyncio.ensure_future(self.blobs.write_uploads(uploads, seal=seal))
-        try:
-            if sum(len(data) * len(hashers) for (data, _), (_, hashers) in zip(items, digesters)) <= HASH_INLINE_BYTES:
-                await asyncio.sleep(0)  # the write's thread is handed its work before the hashing holds the loop
-                update()
-            else:
-                await asyncio.to_thread(update)
-            if not early:
-                await writing
-        except BaseException:
-            await _settled(writing)
-            for upload_id, _ in uploads:
-                await self.blobs.cancel(upload_id)
-            raise
-        pending = writing if early else None
-        return [StagedBlob(upload_id, len(data), _hexdigests(names, hashers), seal, pending)
-                for (upload_id, data), (names, hashers) in zip(uploads, digesters, strict=True)]
+        return StagedBlob(upload_id, size, {name: hasher.hexdigest() for name, hasher in zip(names, hashers,
+                                                                                              strict=True)}, seal, writing)
 
     def open_staged(self, staged: StagedBlob) -> StagedReader:
         """The staged bytes as a blocking file for a worker thread (to check them before they are
@@ -512,7 +494,7 @@ class ContentService:
         unsealed = [each for each in staged if not each.sealed]
         for each in unsealed:  # a refusal before the slow part (for sealed ones, the commit's own check is enough)
             await self.quota.precheck_blob(package_id, each.digest, each.size)
-        await together(self.blobs.seal(each.upload_id) for each in unsealed)
+        await _together(self.blobs.seal(each.upload_id) for each in unsealed)
         async with self.db.transaction() as tx:
             for digest in sorted(set(digests)):  # one order for every writer: no deadlock between two
                 await tx.lock(blob_lock(digest))
@@ -534,7 +516,7 @@ class ContentService:
             if then is not None:
                 await then(tx, digests)
             if writing:
-                await together(writing)
+                await _together(writing)
                 tx.before_commit(lambda: infos.extend(self.blobs.commit_now(uploads)))
         return infos
 

@@ -10,11 +10,12 @@ bomb stops at the cap instead of filling memory or time).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from packaging.metadata import parse_email
@@ -65,7 +66,8 @@ class FileName:
 class Distribution:
     name: FileName
     metadata_bytes: bytes
-    metadata: dict = field(default_factory=dict)  # JSON-able core metadata fields, warehouse's names
+    metadata: dict  # JSON-able core metadata fields, warehouse's names
+    metadata_digest: str  # of metadata_bytes, as PEP 658 pages declare it: taken where the file is read
 
     @property
     def version(self) -> str:
@@ -119,7 +121,7 @@ def inspect(source: Source, filename: str, metadata_limit: int = MAX_METADATA_BY
     if version is None or version != name.version:
         raise InvalidDistribution(f"the file's metadata says version {metadata.get('version')!r}, but its file name "
                                   f"says {name.version}")
-    return Distribution(name, raw, metadata)
+    return Distribution(name, raw, metadata, f"sha256:{hashlib.sha256(raw).hexdigest()}")
 
 
 def inspect_small_wheel(data: bytes, filename: str) -> Distribution | None:

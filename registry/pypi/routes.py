@@ -21,13 +21,11 @@ from aiohttp import web
 
 from registry import audit
 from registry.access.models import Package, Right
-from registry.content import ContentService, StagedBlob
 from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.offload import INLINE_BYTES
 from registry.pypi import errors, simple
 from registry.pypi.distributions import (
-    WHEEL,
     Distribution,
     InvalidDistribution,
     inspect,
@@ -53,6 +51,7 @@ INLINE_FILES = 50
 # once as it is staged (the content service's sha256 and these).
 DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2b_256"}
 STAGED_DIGESTS = ("md5", "blake2b_256")
+METADATA_TYPE = "text/plain"
 
 
 def _pypi_errors(handler: Handler) -> Handler:
@@ -145,19 +144,25 @@ class PypiApi:
         if wants_metadata:
             filename = filename[: -len(".metadata")]
         package, caller = await authorize(request, self.svc, workspace, project, Right.READ)
-        stored = await self.store.file(package.id, filename)
-        if stored is None or (wants_metadata and stored.metadata_digest is None):
-            raise errors.not_found(f"file {filename[:200]!r}")
-        digest = stored.metadata_digest if wants_metadata else stored.digest
-        assert digest is not None
-        headers = {"ETag": f'"{digest.split(":", 1)[1]}"', "Cache-Control": "max-age=31536000, immutable"}
-        if not wants_metadata:
-            headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        if wants_metadata:
+            found = await self.store.metadata_file(package.id, filename)
+            if found is None:
+                raise errors.not_found(f"file {filename[:200]!r}")
+            digest, body = found
+            headers = _immutable(digest)
+            if body is not None:  # kept in the row (a server may answer a Range with the whole file)
+                return web.Response(body=body, headers=headers, content_type=METADATA_TYPE, charset="utf-8")
+        else:
+            stored = await self.store.file(package.id, filename)
+            if stored is None:
+                raise errors.not_found(f"file {filename[:200]!r}")
+            digest = stored.digest
+            headers = {**_immutable(digest), "Content-Disposition": f'attachment; filename="{filename}"'}
             if request.method == "GET":
                 await audit.record_pull(request, caller.principal, package, filename)
         try:
             return await serve_blob(request, self.svc.blobs, digest, headers,
-                                    "text/plain; charset=utf-8" if wants_metadata else "application/octet-stream",
+                                    f"{METADATA_TYPE}; charset=utf-8" if wants_metadata else "application/octet-stream",
                                     memory=self.metadata_files if wants_metadata else None)
         except BlobNotFound:
             raise errors.not_found(f"file {filename[:200]!r}") from None
@@ -246,38 +251,35 @@ class PypiApi:
                                  "Poetry do)")
         content = self.svc.content
         # A spooled (large) file is copied into the store while it is read (in a thread). A file held in
-        # memory is read first (a small wheel on the loop, else in a thread), then written and synced with
-        # a wheel's core metadata file by one step of one thread, while their digests are taken and the
-        # commit's statements run ("early"): each thread hop, with its wake-up, costs about as much as a
-        # sync. The checks come when all is known; a refused upload's files are discarded.
-        stagings: list[asyncio.Future[list[StagedBlob]]] = []
+        # memory is handed to a thread that writes and syncs it, then hashed (on the loop when small) and
+        # read (a small wheel on the loop, else in a thread), and the commit's statements run while it is
+        # synced ("early"). A wheel's core metadata file goes into the file's row (PypiStore.record): no
+        # file, sync and directory sync of its own. The checks come when all is known; a refused upload's
+        # file is discarded.
         if uploaded.path is not None:
-            stagings.append(asyncio.ensure_future(_staged_one(content.stage(file_chunks(uploaded.path),
-                                                                            STAGED_DIGESTS, seal=True))))
+            staging = asyncio.ensure_future(content.stage(file_chunks(uploaded.path), STAGED_DIGESTS, seal=True))
+        else:
+            staging = asyncio.ensure_future(content.stage(uploaded.data, STAGED_DIGESTS, seal=True, early=True))
         try:
+            if uploaded.data is not None:
+                await staging  # its write under way, its digests taken
             inspected = _inspect_small(uploaded)
             if inspected is None:
                 inspected = await asyncio.to_thread(_inspect, uploaded)
-            in_hand = [(uploaded.data, STAGED_DIGESTS)] if uploaded.data is not None else []
-            if isinstance(inspected, Distribution) and inspected.name.packagetype == WHEEL:
-                in_hand.append((inspected.metadata_bytes, ()))
-            if in_hand:
-                stagings.append(asyncio.ensure_future(content.stage_in_hand(in_hand, seal=True, early=True)))
-            staged = [blob for staging in stagings for blob in await staging]
-            file_staged = staged[0]
-            dist = self._checked(fields, declared, package, file_staged.hexdigests, inspected)
+            staged = await staging
+            dist = self._checked(fields, declared, package, staged.hexdigests, inspected)
 
-            async def record(tx, digests: list[str]) -> None:
-                # The file's rows, and its audit entry, in the transaction that links its blobs.
-                metadata_digest = digests[1] if len(digests) > 1 else None
-                await PypiStore.record(tx, package.id, dist, digests[0], file_staged.size,
-                                       file_staged.hexdigests["md5"], file_staged.hexdigests["blake2b_256"],
-                                       metadata_digest, uploader)
+            async def record(tx, digest: str) -> None:
+                # The file's rows, and its audit entry, in the transaction that links its blob.
+                await PypiStore.record(tx, package.id, dist, digest, staged.size, staged.hexdigests["md5"],
+                                       staged.hexdigests["blake2b_256"], uploader)
                 await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
 
-            await content.commit_staged_together(staged, package.id, record)
+            await content.commit_staged(staged, package.id, record)
         except BaseException as exc:
-            await _discard_staged(content, stagings)
+            await asyncio.wait([staging])
+            if not staging.cancelled() and staging.exception() is None:  # a committed blob left the upload area
+                await content.discard(staging.result())
             if isinstance(exc, BlobNotFound):  # the staged bytes were taken by garbage collection meanwhile
                 raise errors.PypiError(503, "the upload was interrupted by garbage collection: upload again"
                                        ) from None
@@ -329,21 +331,6 @@ class PypiApi:
         return body
 
 
-async def _staged_one(staging: Awaitable[StagedBlob]) -> list[StagedBlob]:
-    return [await staging]
-
-
-async def _discard_staged(content: ContentService, stagings: list[asyncio.Future[list[StagedBlob]]]) -> None:
-    """Let every staging finish, then discard what each wrote (a committed blob has left the upload area:
-    nothing to do), so that a refused or failed upload leaves nothing behind."""
-    if stagings:
-        await asyncio.wait(stagings)
-    for staging in stagings:
-        if not staging.cancelled() and staging.exception() is None:
-            for staged in staging.result():
-                await content.discard(staged)
-
-
 def _inspect_small(uploaded: UploadedFile) -> Distribution | InvalidDistribution | None:
     """``_inspect`` on the loop for a small wheel in hand; None for any other file."""
     if uploaded.data is None:
@@ -361,6 +348,11 @@ def _inspect(uploaded: UploadedFile) -> Distribution | InvalidDistribution:
         return inspect(uploaded.data if uploaded.data is not None else uploaded.path, uploaded.filename)
     except InvalidDistribution as exc:
         return exc
+
+
+def _immutable(digest: str) -> dict[str, str]:
+    """Headers of a file served by its name, which never changes content (PyPI never replaces a file)."""
+    return {"ETag": f'"{digest.split(":", 1)[1]}"', "Cache-Control": "max-age=31536000, immutable"}
 
 
 def _negotiated(request: web.Request) -> str:

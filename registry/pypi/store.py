@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from registry.offload import off_loop
-from registry.pypi.distributions import Distribution
+from registry.pypi.distributions import WHEEL, Distribution
 from registry.storage.database import Database, IntegrityError, Transaction
 
 _FILE_COLUMNS = ("filename, version, packagetype, python_version, requires_python, digest, size, md5, blake2_256, "
@@ -29,7 +29,7 @@ class PypiFile:
     size: int
     md5: str
     blake2_256: str
-    metadata_digest: str | None  # the core metadata file's blob (wheels), for PEP 658
+    metadata_digest: str | None  # the core metadata file's (wheels), for PEP 658: in the row, or a blob
     yanked_reason: str | None
     yanked: bool
     uploaded_by: str
@@ -75,10 +75,10 @@ class PypiStore:
 
     @staticmethod
     async def record(tx: Transaction, package_id: int, dist: Distribution, digest: str, size: int, md5: str,
-                     blake2_256: str, metadata_digest: str | None, uploaded_by: str) -> None:
+                     blake2_256: str, uploaded_by: str) -> None:
         """Record an uploaded file (and its version, if it is the version's first file) in the transaction
-        that links its blobs. Raises FileExists if a file of that name is there (two concurrent uploads
-        of one file: one wins)."""
+        that links its blob; a wheel's core metadata file is kept in its row. Raises FileExists if a file
+        of that name is there (two concurrent uploads of one file: one wins)."""
         now = time.time()
         version = dist.version
         metadata = {key: value for key, value in dist.metadata.items() if key != "description"}
@@ -89,12 +89,14 @@ class PypiStore:
             (package_id, version, json.dumps(metadata), dist.metadata.get("description"),
              dist.metadata.get("description_content_type"), dist.requires_python, now),
         )
+        wheel = dist.name.packagetype == WHEEL
         try:
             await tx.execute(
-                f"INSERT INTO pypi_files (package_id, {_FILE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+                f"INSERT INTO pypi_files (package_id, {_FILE_COLUMNS}, metadata_file) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
                 (package_id, dist.name.filename, version, dist.name.packagetype, dist.name.python_version,
-                 dist.requires_python, digest, size, md5, blake2_256, metadata_digest, uploaded_by, now),
+                 dist.requires_python, digest, size, md5, blake2_256, dist.metadata_digest if wheel else None,
+                 uploaded_by, now, dist.metadata_bytes if wheel else None),
             )
         except IntegrityError:
             raise FileExists(dist.name.filename) from None
@@ -113,6 +115,15 @@ class PypiStore:
         row = await self.db.fetchone(f"SELECT {_FILE_COLUMNS} FROM pypi_files WHERE package_id = ? AND filename = ?",
                                      (package_id, filename))
         return _file(row) if row else None
+
+    async def metadata_file(self, package_id: int, filename: str) -> tuple[str, bytes | None] | None:
+        """A wheel's core metadata file: its digest and bytes, or its digest alone when it is a blob (files
+        uploaded before it was kept in the row); None if the file has none (an sdist) or is not there."""
+        row = await self.db.fetchone("SELECT metadata_digest, metadata_file FROM pypi_files "
+                                     "WHERE package_id = ? AND filename = ?", (package_id, filename))
+        if row is None or row["metadata_digest"] is None:
+            return None
+        return row["metadata_digest"], None if row["metadata_file"] is None else bytes(row["metadata_file"])
 
     async def versions(self, package_id: int) -> list[PypiVersion]:
         """Every version that has a file, oldest first."""

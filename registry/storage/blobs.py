@@ -40,10 +40,9 @@ class BlobStore(Protocol):
     # --- upload sessions, keyed by upload id ---
     async def start_upload(self, upload_id: str) -> None: ...
 
-    async def write_uploads(self, uploads: Sequence[tuple[str, bytes]], *, seal: bool = False) -> None:
-        """Start sessions (upload id, data), each holding its bytes (and with ``seal``, made durable), in one
-        step: for bytes already in hand, the cheapest way into the upload area. On error, some may have
-        been written: the caller cancels them all."""
+    async def write_upload(self, upload_id: str, data: bytes, *, seal: bool = False) -> int:
+        """Start a session holding ``data`` (and with ``seal``, make it durable) in one step: for bytes
+        already in hand, the cheapest way into the upload area. Returns the size."""
 
     async def upload_size(self, upload_id: str) -> int:
         """Bytes received so far; BlobNotFound if there is no such session."""

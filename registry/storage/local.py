@@ -101,15 +101,10 @@ class LocalBlobStore:
         finally:
             os.close(fd)
 
-    async def write_uploads(self, uploads: Sequence[tuple[str, bytes]], *, seal: bool = False) -> None:
-        # One thread hop for all of them: making a file (a new inode) may take a millisecond of the kernel's
-        # time on a busy file system, and the syncs wait for the disk. Waking a second thread to sync a
-        # second file beside the first costs about as much as the sync it would overlap.
-        def write_all() -> None:
-            for upload_id, data in uploads:
-                self._write_whole(self._upload_path(upload_id), data, seal)
-
-        await asyncio.to_thread(write_all)
+    async def write_upload(self, upload_id: str, data: bytes, *, seal: bool = False) -> int:
+        # One thread hop for all of it: making a file (a new inode) may take a millisecond of the kernel's
+        # time on a busy file system, and the sync waits for the disk.
+        return await asyncio.to_thread(self._write_whole, self._upload_path(upload_id), data, seal)
 
     def _write_whole(self, path: Path, data: bytes, seal: bool) -> int:
         with _space():

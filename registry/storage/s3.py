@@ -22,7 +22,6 @@ from typing import Any
 
 from registry.storage.blobs import BlobInfo, BlobNotFound
 from registry.storage.faults import BackendUnavailable, StorageFull
-from registry.together import together
 
 PIECE_SIZE = 8 * 1024 * 1024  # memory held per upload in flight: at most one piece
 READ_CHUNK = 1024 * 1024
@@ -207,18 +206,16 @@ class S3BlobStore:
         await _in_thread(self.client.put_object, Bucket=self.bucket,
                          Key=self._upload_prefix(upload_id) + MARKER, Body=b"")
 
-    async def write_uploads(self, uploads: Sequence[tuple[str, bytes]], *, seal: bool = False) -> None:
-        async def write(upload_id: str, data: bytes) -> None:
-            await self.start_upload(upload_id)
+    async def write_upload(self, upload_id: str, data: bytes, *, seal: bool = False) -> int:
+        await self.start_upload(upload_id)
 
-            async def one_chunk() -> AsyncIterator[bytes]:
-                yield data
+        async def one_chunk() -> AsyncIterator[bytes]:
+            yield data
 
-            await self.append(upload_id, one_chunk())
-            if seal:
-                await self.seal(upload_id)
-
-        await together(write(upload_id, data) for upload_id, data in uploads)  # a few requests each
+        size = await self.append(upload_id, one_chunk())
+        if seal:
+            await self.seal(upload_id)
+        return size
 
     async def upload_size(self, upload_id: str) -> int:
         pieces = await _in_thread(self._pieces, upload_id)

@@ -1,6 +1,5 @@
-"""Staging bytes in hand (ContentService.stage_in_hand, a file and its core metadata in one step): with
-``early`` the digests come back while the write and sync go on; the commit waits for them before it renames
-the blobs into place, and a discard leaves nothing."""
+"""Staging bytes in hand (ContentService.stage): with ``early`` the digests come back while the write and
+sync go on; the commit waits for them before it renames the blob into place, and a discard leaves nothing."""
 
 from __future__ import annotations
 
@@ -26,12 +25,11 @@ def test_early_staging_commits_and_discards(tmp_path: Path) -> None:
         content = ContentService(db, blobs)
         wheel, metadata = os.urandom(300_000), b"Metadata-Version: 2.1\nName: dist\n"
 
-        staged = await content.stage_in_hand([(wheel, ("md5", "blake2b_256")), (metadata, ())], seal=True,
-                                             early=True)
+        staged = [await content.stage(data, ("md5", "blake2b_256"), seal=True, early=True)
+                  for data in (wheel, metadata)]
         assert staged[0].hexdigests == {"sha256": hashlib.sha256(wheel).hexdigest(),
                                         "md5": hashlib.md5(wheel).hexdigest(),
                                         "blake2b_256": hashlib.blake2b(wheel, digest_size=32).hexdigest()}
-        assert staged[1].hexdigests == {"sha256": hashlib.sha256(metadata).hexdigest()}
         infos = await content.commit_staged_together(staged, package.id)
         assert [info.size for info in infos] == [len(wheel), len(metadata)]
         for data in (wheel, metadata):
@@ -39,9 +37,8 @@ def test_early_staging_commits_and_discards(tmp_path: Path) -> None:
             assert (tmp_path / "blobs" / "blobs" / "sha256" / digest[7:9] / digest[7:]).read_bytes() == data
             assert await content.linked_blob(package.id, digest) == len(data)
 
-        for refused in await content.stage_in_hand([(os.urandom(1000), ()), (b"its metadata", ())], seal=True,
-                                                   early=True):
-            await content.discard(refused)  # waits for the write under way, then drops it
+        refused = await content.stage(os.urandom(1000), seal=True, early=True)
+        await content.discard(refused)  # waits for the write under way, then drops it
         assert list((tmp_path / "blobs" / "uploads").iterdir()) == []
         await db.close()
 

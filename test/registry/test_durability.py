@@ -11,6 +11,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import requests
+
 from test.registry.conftest import World, admin
 from test.support.oci_client import digest_of
 from test.support.pypi_http import upload
@@ -38,8 +40,8 @@ def test_a_blob_is_on_disk_before_its_201(world: World, tmp_path: Path) -> None:
 
 
 def test_a_pypi_upload_is_on_disk_before_its_answer(world: World, tmp_path: Path) -> None:
-    """The wheel and its core metadata file (synced side by side), their renames, and the one commit that
-    records both (with the upload's audit entry): all on disk before twine hears 200."""
+    """The wheel, its rename, and the one commit that records it with its core metadata file (kept in the
+    file's row) and the upload's audit entry: all on disk before twine hears 200."""
     server = world.server
     admin(server, "package", "create", f"{world.workspace}/durable", "--type", "pypi", "--repository",
           world.repository)
@@ -56,10 +58,11 @@ def test_a_pypi_upload_is_on_disk_before_its_answer(world: World, tmp_path: Path
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait(30)
+    _assert_durable_before_answer(trace.read_text().splitlines(), [digest_of(wheel.read_bytes())], "200")
     with zipfile.ZipFile(wheel) as archive:
         metadata = archive.read("durable-1.0.dist-info/METADATA")
-    _assert_durable_before_answer(trace.read_text().splitlines(), [digest_of(wheel.read_bytes()),
-                                                                   digest_of(metadata)], "200")
+    served = requests.get(f"{url}files/durable/{wheel.name}.metadata", auth=auth, timeout=30)
+    assert served.status_code == 200 and served.content == metadata
 
 
 def _assert_durable_before_answer(lines: list[str], digests: list[str], status: str) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +83,34 @@ def test_twine_uploads_a_wheel_and_an_sdist_and_skip_existing_skips(pw: PypiWorl
     odd = requests.get(f"{pw.server.url}/pypi/{pw.workspace}/simple/Hello.Twine/", auth=(pw.email, pw.token),
                        allow_redirects=False, timeout=30)
     assert odd.status_code == 301 and odd.headers["Location"].endswith("/simple/hello-twine/")
+
+
+def test_core_metadata_kept_in_the_row_and_as_an_older_release_kept_it(pw: PypiWorld) -> None:
+    """A wheel's core metadata file, kept in its file's row, is served byte for byte under the digest the
+    pages declare; one uploaded by an older release, whose metadata is a blob of its own (the row without
+    the bytes), is served just the same."""
+    pw.create("kept-meta")
+    wheel = make_wheel(pw.dists, "kept-meta", "1.0", description="# Kept\n")
+    twine_upload(pw.server.url, pw.workspace, pw.email, pw.token, [wheel])
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read("kept_meta-1.0.dist-info/METADATA")
+    sha = hashlib.sha256(metadata).hexdigest()
+    assert f'data-core-metadata="sha256={sha}"' in pw.simple("kept-meta").text
+    url = f"{pw.server.url}/pypi/{pw.workspace}/files/kept-meta/{wheel.name}.metadata"
+
+    def served() -> requests.Response:
+        answer = requests.get(url, auth=(pw.email, pw.token), timeout=30)
+        assert answer.status_code == 200 and answer.headers["ETag"] == f'"{sha}"'
+        return answer
+
+    assert served().content == metadata
+    with sqlite3.connect(pw.server.data / "metadata.db") as conn:  # as an older release kept it: in a blob
+        conn.execute("UPDATE pypi_files SET metadata_file = NULL WHERE filename = ?", (wheel.name,))
+    assert requests.get(url, auth=(pw.email, pw.token), timeout=30).status_code == 404  # no blob yet
+    blob = pw.server.data / "blobs" / "sha256" / sha[:2] / sha
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(metadata)
+    assert served().content == metadata
 
 
 def test_pip_resolves_from_core_metadata_and_installs_in_a_fresh_venv(pw: PypiWorld, tmp_path: Path) -> None:

@@ -65,20 +65,18 @@ def test_upload_commit_read(store: BlobStore, run) -> None:
     run(store.delete(digest(b"hello world!")))  # deleting what is absent is no error
 
 
-def test_write_uploads_in_one_step(store: BlobStore, run) -> None:
-    """Bytes in hand go into the upload area in one step, several at once (sealed or not), and commit like
-    any session."""
-    for sealed, contents in ((True, [b"a wheel!", b"core metadata"]), (False, [b"a small file"])):
-        uploads = [(str(uuid.uuid4()), data) for data in contents]
-        run(store.write_uploads(uploads, seal=sealed))
-        for upload, data in uploads:
-            assert run(store.upload_size(upload)) == len(data)
-            if not sealed:
-                assert run(store.seal(upload)) == len(data)
-            assert run(store.commit(upload, digest(data))).size == len(data)
-            assert run(read_all(store.read(digest(data)))) == data
+def test_write_upload_in_one_step(store: BlobStore, run) -> None:
+    """Bytes in hand go into the upload area in one step (sealed or not), and commit like any session."""
+    for sealed, data in ((True, b"core metadata"), (False, b"a small file")):
+        upload = str(uuid.uuid4())
+        assert run(store.write_upload(upload, data, seal=sealed)) == len(data)
+        assert run(store.upload_size(upload)) == len(data)
+        if not sealed:
+            assert run(store.seal(upload)) == len(data)
+        assert run(store.commit(upload, digest(data))).size == len(data)
+        assert run(read_all(store.read(digest(data)))) == data
     taken = str(uuid.uuid4())
-    run(store.write_uploads([(taken, b"first")]))
+    run(store.write_upload(taken, b"first"))
     run(store.cancel(taken))
     with pytest.raises(BlobNotFound):
         run(store.upload_size(taken))
@@ -90,7 +88,7 @@ def test_commit_now_makes_several_sessions_visible_at_once(store: BlobStore, run
     uploads = []
     for data in (b"a wheel", b"its core metadata", b"a wheel"):
         upload = str(uuid.uuid4())
-        run(store.write_uploads([(upload, data)], seal=True))
+        run(store.write_upload(upload, data, seal=True))
         uploads.append((upload, digest(data)))
     infos = store.commit_now(uploads)
     assert [info.size for info in infos] == [7, 17, 7]
