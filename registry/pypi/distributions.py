@@ -9,6 +9,7 @@ bomb stops at the cap instead of filling memory or time).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -78,6 +79,7 @@ class Distribution:
         return self.metadata.get("requires_python") or None
 
 
+@functools.lru_cache(maxsize=1024)  # an upload's name is parsed before its bytes arrive, and again as it is read
 def parse_filename(filename: str) -> FileName:
     """The project, version and kind a file's name declares (PyPI's rules: wheels and sdists only)."""
     if (not filename or len(filename) > MAX_FILENAME or "/" in filename or "\\" in filename
