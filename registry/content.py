@@ -190,17 +190,6 @@ def _hasher(name: str) -> hashlib._Hash:
     return make() if make is not None else hashlib.new(name)
 
 
-def hexdigests(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:
-    """Digests of bytes in hand, by the names ``stage`` takes (blocking: hashlib lets go of the interpreter
-    for all but small inputs, so in a thread they are taken beside the event loop)."""
-    digests = {}
-    for name in algorithms:
-        hasher = _hasher(name)
-        hasher.update(data)
-        digests[name] = hasher.hexdigest()
-    return digests
-
-
 def blob_lock(digest: str) -> str:
     """The lock key that serialises a blob's commit, its links and its garbage collection."""
     return f"blob:{digest}"

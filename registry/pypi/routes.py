@@ -21,7 +21,6 @@ from aiohttp import web
 
 from registry import audit
 from registry.access.models import Package, Right
-from registry.content import hexdigests
 from registry.context import Services
 from registry.httputil import SmallBlobs, external_base, sent_by_another_site, serve_blob
 from registry.offload import INLINE_BYTES
@@ -252,37 +251,33 @@ class PypiApi:
                                  "Poetry do)")
         content = self.svc.content
         # A spooled (large) file is copied into the store while it is read (in a thread). A file held in
-        # memory is handed to a thread that writes and syncs it, and to another that takes its md5 and
-        # blake2b digests, while its sha256 (the statements' key) is taken and it is read (a small wheel on
-        # the loop, else in a thread), and the commit's statements run while it is synced ("early"). A
-        # wheel's core metadata file goes into the file's row (PypiStore.record): no file, sync and
-        # directory sync of its own. The checks come when all is known; a refused upload's file is
-        # discarded.
-        hashing: asyncio.Future[dict[str, str]] | None = None
+        # memory is handed to a thread that writes and syncs it, then hashed (on the loop when small) and
+        # read (a small wheel on the loop, else in a thread), and the commit's statements run while it is
+        # synced ("early"). A wheel's core metadata file goes into the file's row (PypiStore.record): no
+        # file, sync and directory sync of its own. The checks come when all is known; a refused upload's
+        # file is discarded.
         if uploaded.path is not None:
             staging = asyncio.ensure_future(content.stage(file_chunks(uploaded.path), STAGED_DIGESTS, seal=True))
         else:
-            staging = asyncio.ensure_future(content.stage(uploaded.data, seal=True, early=True))
-            hashing = asyncio.ensure_future(asyncio.to_thread(hexdigests, uploaded.data, STAGED_DIGESTS))
+            staging = asyncio.ensure_future(content.stage(uploaded.data, STAGED_DIGESTS, seal=True, early=True))
         try:
             if uploaded.data is not None:
-                await staging  # its write under way, its sha256 taken
+                await staging  # its write under way, its digests taken
             inspected = _inspect_small(uploaded)
             if inspected is None:
                 inspected = await asyncio.to_thread(_inspect, uploaded)
             staged = await staging
-            digests = {**staged.hexdigests, **(await hashing if hashing is not None else {})}
-            dist = self._checked(fields, declared, package, digests, inspected)
+            dist = self._checked(fields, declared, package, staged.hexdigests, inspected)
 
             async def record(tx, digest: str) -> None:
                 # The file's rows, and its audit entry, in the transaction that links its blob.
-                await PypiStore.record(tx, package.id, dist, digest, staged.size, digests["md5"],
-                                       digests["blake2b_256"], uploader)
+                await PypiStore.record(tx, package.id, dist, digest, staged.size, staged.hexdigests["md5"],
+                                       staged.hexdigests["blake2b_256"], uploader)
                 await audit.record_in(tx, "push", actor, package=package, target=uploaded.filename)
 
             await content.commit_staged(staged, package.id, record)
         except BaseException as exc:
-            await asyncio.wait([staging] if hashing is None else [staging, hashing])
+            await asyncio.wait([staging])
             if not staging.cancelled() and staging.exception() is None:  # a committed blob left the upload area
                 await content.discard(staging.result())
             if isinstance(exc, BlobNotFound):  # the staged bytes were taken by garbage collection meanwhile
