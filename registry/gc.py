@@ -89,7 +89,8 @@ class GcReport:
 
 # What keeps a blob linked to its package: rows of (table, digest column) that also carry the
 # package_id. Listed here, not registered by each protocol's module, so that `packages-registry gc`
-# knows them all without importing the protocols.
+# knows them all without importing the protocols. (A wheel's core metadata file is a blob only for
+# uploads by earlier releases: now it is kept in its file's row.)
 REFERENCES = (("manifest_refs", "ref_digest"), ("npm_versions", "digest"), ("maven_files", "digest"),
               ("pypi_files", "digest"), ("pypi_files", "metadata_digest"))
 
