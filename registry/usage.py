@@ -3,8 +3,8 @@
 A blob is stored once however many packages link it (content is deduplicated on disk), so a
 workspace's usage counts each blob it links once. The break-down by repository or package counts
 a blob once in each repository or package that links it, so its parts may add up to more than the
-workspace's total. Manifests, npm/Maven metadata and wheels' core metadata files live in the database and are not counted:
-usage is what the blob store holds.
+workspace's total. Manifests, npm/Maven metadata and wheels' core metadata files live in the
+database and are not counted: usage is what the blob store holds.
 
 Metering samples every workspace's usage now and then (the server's periodic work, or
 ``packages-registry usage sample``); the bytes of one sample are taken to have been held until the
