@@ -13,7 +13,8 @@ ours checks Basic credentials on every request.
 - **GET simple page**: `wrk -t2 -c32` over the 50 projects' `/simple/<project>/` pages.
 - **GET file**: `wrk -t2 -c32` over the 50 wheels.
 - **pip install**: `pip install --target` of the 50 projects from each index, into an empty
-  directory with no cache (pip's own work is most of it).
+  directory with no cache (pip's own work is most of it), first in each round, on a quiet server
+  (right after wrk's load, waitress answered pip seconds late).
 
 For reference only, the uploads are also timed against ours run under eatmydata, which makes every
 fsync a no-op: pypiserver syncs nothing before it answers, and that row shows how much of our upload
@@ -209,9 +210,11 @@ def main() -> None:
                 origin = f"{base[0]}//{base[2]}"
                 simple_script, file_script = scripts[server.name]
                 got = results[server.name]
+                # pip first, on a quiet server: right after wrk's load, waitress answers pip's requests
+                # (each on a new connection) seconds late, which measured its recovery, not pip install.
+                got.setdefault("pip", []).append(pip_install(server, work))
                 got.setdefault("simple", []).append(wrk(origin, server.headers, seconds, script=simple_script))
                 got.setdefault("file", []).append(wrk(origin, server.headers, seconds, script=file_script))
-                got.setdefault("pip", []).append(pip_install(server, work))
                 log(f"round {round_number + 1} {server.name}: simple {got['simple'][-1]:.0f} req/s, file "
                     f"{got['file'][-1]:.0f} req/s, pip install {got['pip'][-1]:.1f} s")
         for round_number in range(1, rounds):  # after every read: the pages and the installs stay as they were
