@@ -1,8 +1,11 @@
 """A tiny TCP proxy that forwards to a server and cuts each connection after N bytes from the client.
 
 It stands for a network that drops mid-upload: the server sees a request body end early, the client
-sees its connection reset, and the test can then resume the upload directly. With ``rate`` it is a
-slow link instead: client->server bytes of all connections together pass at about that many per second.
+sees its connection reset, and the test can then resume the upload directly. With ``stall`` the link
+first stalls that many seconds after the last byte it lets through, then drops: the server has read
+what it got (a connection dropped at once may take with it bytes the server had not read yet). With
+``rate`` it is a slow link instead: client->server bytes of all connections together pass at about that
+many per second.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Self
 
 
 class CuttingProxy:
-    def __init__(self, target_host: str, target_port: int, cut_after: int | None, rate: float | None = None) -> None:
+    def __init__(self, target_host: str, target_port: int, cut_after: int | None, rate: float | None = None,
+                 stall: float = 0.0) -> None:
         self.target = (target_host, target_port)
         self.cut_after = cut_after  # bytes of client->server traffic per connection; None: never cut
+        self.stall = stall  # seconds between the last byte let through and the cut
         self.rate = rate  # bytes per second client->server, shared by all connections; None: as fast as it goes
         self._budget_lock = threading.Lock()
         self._next_free = time.monotonic()
@@ -49,8 +54,8 @@ class CuttingProxy:
                 return
             upstream = socket.create_connection(self.target)
             sockets = (client, upstream)
-            threading.Thread(target=self._pump, args=(client, upstream, self.cut_after, sockets, self._throttle),
-                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, self.cut_after, sockets, self._throttle,
+                                                      self.stall), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, None, sockets), daemon=True).start()
 
     def _throttle(self, n: int) -> None:
@@ -63,7 +68,7 @@ class CuttingProxy:
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket, limit: int | None,
-              sockets: tuple[socket.socket, socket.socket], throttle=lambda n: None) -> None:
+              sockets: tuple[socket.socket, socket.socket], throttle=lambda n: None, stall: float = 0.0) -> None:
         sent = 0
         try:
             while True:
@@ -74,6 +79,7 @@ class CuttingProxy:
                     return
                 if limit is not None and sent + len(data) >= limit:
                     sink.sendall(data[: limit - sent])
+                    time.sleep(stall)
                     break
                 sink.sendall(data)
                 sent += len(data)
