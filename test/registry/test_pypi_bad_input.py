@@ -229,6 +229,35 @@ def test_wheels_past_the_inline_bounds_are_read_in_a_thread(target: tuple[World,
     assert all(path.name in index for path in (small, crowded, wordy))
 
 
+def test_a_wheel_whose_zip_is_slow_to_parse_or_inflate_is_not_read_on_the_loop(tmp_path: Path) -> None:
+    """Small files all: a METADATA in bzip2 that says it is short (zipfile inflates all it reads before it
+    truncates: 700 bytes took 2 s and 500 MB here), long extra fields, long names: each goes to a thread."""
+    wheel = make_wheel(tmp_path, "victim", "4.0")
+    with zipfile.ZipFile(wheel) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+
+    def rebuilt(**changes: dict) -> bytes:
+        """The wheel again, with some entries' ZipInfo attributes changed."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in entries.items():
+                info = zipfile.ZipInfo(name)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                for key, value in changes.get(name, {}).items():
+                    setattr(info, key, value)
+                archive.writestr(info, data)
+        return buffer.getvalue()
+
+    metadata = "victim-4.0.dist-info/METADATA"
+    assert inspect_small_wheel(rebuilt(), wheel.name) is not None
+    bzip2 = rebuilt(**{metadata: {"compress_type": zipfile.ZIP_BZIP2}})
+    assert len(bzip2) < MAX_FILE and inspect_small_wheel(bzip2, wheel.name) is None
+    extra = rebuilt(**{"victim/__init__.py": {"extra": b"\xaa\xaa\x00\x00" * 4000}})
+    assert len(extra) < MAX_FILE and inspect_small_wheel(extra, wheel.name) is None
+    long_name = make_wheel(tmp_path, "victim", "4.1", extra_entries={"victim/" + "a/" * 3000 + "m.py": b""})
+    assert inspect_small_wheel(long_name.read_bytes(), long_name.name) is None
+
+
 def test_an_upload_a_browser_sends_from_another_site_is_refused(target: tuple[World, str], tmp_path: Path) -> None:
     """A page of another site can make a browser POST a multipart form with the Basic credentials it
     keeps for the index; such an upload (Origin or Sec-Fetch-Site say so) is refused."""
