@@ -231,7 +231,8 @@ def test_wheels_past_the_inline_bounds_are_read_in_a_thread(target: tuple[World,
 
 def test_a_wheel_whose_zip_is_slow_to_parse_or_inflate_is_not_read_on_the_loop(tmp_path: Path) -> None:
     """Small files all: a METADATA in bzip2 that says it is short (zipfile inflates all it reads before it
-    truncates: 700 bytes took 2 s and 500 MB here), long extra fields, long names: each goes to a thread."""
+    truncates: 700 bytes took 2 s and 500 MB here), long extra fields, long names, many metadata lines: each
+    goes to a thread."""
     wheel = make_wheel(tmp_path, "victim", "4.0")
     with zipfile.ZipFile(wheel) as archive:
         entries = {info.filename: archive.read(info) for info in archive.infolist()}
@@ -256,6 +257,11 @@ def test_a_wheel_whose_zip_is_slow_to_parse_or_inflate_is_not_read_on_the_loop(t
     assert len(extra) < MAX_FILE and inspect_small_wheel(extra, wheel.name) is None
     long_name = make_wheel(tmp_path, "victim", "4.1", extra_entries={"victim/" + "a/" * 3000 + "m.py": b""})
     assert inspect_small_wheel(long_name.read_bytes(), long_name.name) is None
+    # Within 32 KiB, a METADATA of short header lines took the email parser 40 ms.
+    headers = "Metadata-Version: 2.1\nName: victim\nVersion: 4.2\n" + "X:\n" * 5000
+    assert len(headers) < 32 * 1024
+    lines = make_wheel(tmp_path, "victim", "4.2", metadata=headers)
+    assert inspect_small_wheel(lines.read_bytes(), lines.name) is None
 
 
 def test_an_upload_a_browser_sends_from_another_site_is_refused(target: tuple[World, str], tmp_path: Path) -> None:
