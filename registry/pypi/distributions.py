@@ -189,6 +189,11 @@ def _safe_member(member: str) -> None:
         raise InvalidDistribution(f"the archive has an entry outside its directory: {member[:200]!r}")
 
 
+# What reading a zip entry raises for a corrupt or odd one: bad deflate data (zlib.error), an encrypted
+# entry (RuntimeError), a compression method zipfile lacks (NotImplementedError).
+_UNREADABLE_ENTRY = (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError)
+
+
 def _read_zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_METADATA_BYTES) -> bytes:
     if info.file_size > limit:
         raise MetadataTooLarge(f"{info.filename} is larger than {limit} bytes")
@@ -224,7 +229,7 @@ def _wheel_metadata(source: Source, metadata_limit: int) -> bytes:
                                       if found else "the wheel has no .dist-info/METADATA file")
         try:
             return _read_zip_entry(archive, found[0], metadata_limit)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except _UNREADABLE_ENTRY as exc:
             raise InvalidDistribution(f"the wheel's METADATA cannot be read: {exc}") from None
 
 
@@ -236,7 +241,7 @@ def _zip_sdist_metadata(source: Source) -> bytes:
             raise InvalidDistribution("the sdist has no PKG-INFO file in its top directory")
         try:
             return _read_zip_entry(archive, found[0])
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except _UNREADABLE_ENTRY as exc:
             raise InvalidDistribution(f"the sdist's PKG-INFO cannot be read: {exc}") from None
 
 

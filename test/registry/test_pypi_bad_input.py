@@ -105,8 +105,33 @@ def _cases(tmp: Path) -> list[tuple[str, Path, dict, int, str]]:
         ("form version differs from the file", make_wheel(tmp, "victim", "1.7"), {"version": "2.0"}, 400,
          "do not match the file"),
         ("not a zip at all", _plain(tmp / "victim-1.8-py3-none-any.whl"), {}, 400, "not a valid zip"),
+        ("METADATA of corrupt deflate data", _corrupt_metadata(tmp, "1.10", encrypted=False), {}, 400,
+         "METADATA cannot be read"),
+        ("METADATA encrypted", _corrupt_metadata(tmp, "1.11", encrypted=True), {}, 400, "METADATA cannot be read"),
         ("oversized", _plain(tmp / "victim-1.9-py3-none-any.whl", MAX_FILE + 1), {}, 413, "larger than"),
     ]
+
+
+def _corrupt_metadata(tmp: Path, version: str, encrypted: bool) -> Path:
+    """A wheel whose METADATA entry is marked encrypted, or whose deflate data is garbage."""
+    directory = tmp / f"corrupt-{version}"
+    directory.mkdir()
+    path = make_wheel(directory, "victim", version, description="lorem ipsum dolor sit amet\n" * 20)
+    data = bytearray(path.read_bytes())
+    name = f"victim-{version}.dist-info/METADATA".encode()
+    if encrypted:
+        entry = data.find(b"PK\x01\x02")
+        while data[entry + 46:entry + 46 + len(name)] != name:
+            entry = data.find(b"PK\x01\x02", entry + 4)
+        data[entry + 8] |= 1  # the central directory's flag: encrypted
+    else:
+        start = data.find(b"PK\x03\x04")
+        while data[start + 30:start + 30 + len(name)] != name:
+            start = data.find(b"PK\x03\x04", start + 4)
+        body = start + 30 + len(name) + int.from_bytes(data[start + 28:start + 30], "little")
+        data[body:body + 16] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+    return path
 
 
 def _plain(path: Path, size: int = 100) -> Path:
