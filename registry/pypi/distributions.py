@@ -195,6 +195,11 @@ _UNREADABLE_ENTRY = (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeE
 
 
 def _read_zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_METADATA_BYTES) -> bytes:
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # zipfile inflates bzip2 and lzma without bound before it cuts them to the entry's declared size: a
+        # 700-byte entry became 500 MB in 2 s (a few KiB would exhaust memory).
+        raise InvalidDistribution(f"{info.filename} is compressed with a method other than deflate: only stored "
+                                  "or deflated metadata files are read")
     if info.file_size > limit:
         raise MetadataTooLarge(f"{info.filename} is larger than {limit} bytes")
     with archive.open(info) as handle:

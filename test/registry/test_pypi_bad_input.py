@@ -46,8 +46,8 @@ def _stored(server: RegistryServer) -> list[Path]:
     return [p for area in ("blobs", "spool", "uploads") for p in (server.data / area).rglob("*") if p.is_file()]
 
 
-def _zip_with(path: Path, entries: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
+def _zip_with(path: Path, entries: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as archive:
         for name, data in entries.items():
             archive.writestr(name, data)
     return path
@@ -108,6 +108,9 @@ def _cases(tmp: Path) -> list[tuple[str, Path, dict, int, str]]:
         ("METADATA of corrupt deflate data", _corrupt_metadata(tmp, "1.10", encrypted=False), {}, 400,
          "METADATA cannot be read"),
         ("METADATA encrypted", _corrupt_metadata(tmp, "1.11", encrypted=True), {}, 400, "METADATA cannot be read"),
+        ("METADATA in bzip2 (inflated without bound)",
+         _zip_with(tmp / "victim-1.12-py3-none-any.whl", {"victim-1.12.dist-info/METADATA": metadata_text(
+             "victim", "1.12").encode()}, zipfile.ZIP_BZIP2), {}, 400, "compressed with a method other than deflate"),
         ("oversized", _plain(tmp / "victim-1.9-py3-none-any.whl", MAX_FILE + 1), {}, 413, "larger than"),
     ]
 
