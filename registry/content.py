@@ -32,7 +32,7 @@ STREAM_ALGORITHM = "sha256"
 # Bytes in hand are hashed on the event loop up to this many bytes times the number of digests: under half
 # a millisecond (SHA-2, MD5 and BLAKE2 at 0.5-2 GB/s; hashlib lets the write's thread run meanwhile), and less
 # than the thread hop it saves and its contention with that write (a wheel of a few dozen KiB with its three
-# digests, a core metadata file, a Maven pom).
+# digests, a Maven pom).
 HASH_INLINE_BYTES = 256 * 1024
 # An upload receiving bytes holds a lease in the database that garbage collection respects (it may
 # run in another process or replica, with any grace period), renewed while the bytes arrive. A
